@@ -1,0 +1,1 @@
+"""LinkedIn Ads data as Dagster software-defined assets."""

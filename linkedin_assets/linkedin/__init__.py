@@ -1,0 +1,1 @@
+"""Plain-Python access to the LinkedIn Marketing API. Nothing in this package imports Dagster."""
