@@ -1,0 +1,1 @@
+"""The asset graph: LinkedIn API -> warehouse tables -> JSON snapshot."""

@@ -1,0 +1,187 @@
+"""The JSON snapshot, built from what the warehouse holds so the two never disagree."""
+
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from linkedin_assets.assets.common import GROUP, KEY_PREFIX, to_date
+from linkedin_assets.checks import integrity_failures
+from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
+from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
+from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
+from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.resources import SyncSettings
+from linkedin_assets.snapshot_schema import (
+    AccountSnapshot,
+    CampaignSnapshot,
+    CreativeSnapshot,
+    DailyMetrics,
+    DemographicRow,
+    Metrics,
+    Snapshot,
+    SnapshotWindow,
+)
+
+METRIC_COLUMNS = [snake_case(m) for m in DEFAULT_METRICS]
+DEMOGRAPHIC_COLUMNS = [snake_case(m) for m in DEMOGRAPHIC_METRICS]
+ADDITIVE = [c for c in METRIC_COLUMNS if c != "approximate_member_reach"]
+
+
+@dg.asset(
+    key_prefix=[KEY_PREFIX],
+    group_name=GROUP,
+    io_manager_key="snapshot_io",
+    kinds={"json"},
+    deps=[
+        accounts,
+        campaign_groups,
+        campaigns,
+        creatives,
+        dg.AssetDep(campaign_daily_metrics, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(creative_daily_metrics, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(demographic_metrics, partition_mapping=dg.AllPartitionMapping()),
+        demographic_values,
+    ],
+)
+def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SyncSettings) -> Snapshot:
+    """The nested snapshot document for the last ``snapshot_days`` days, validated before it is written."""
+    end = dt.date.fromisoformat(daily_partitions.get_last_partition_key() or dt.date.today().isoformat())
+    start = end - dt.timedelta(days=settings.snapshot_days - 1)
+    with warehouse.open() as wh:
+        failures = integrity_failures(wh)
+        if failures:
+            raise dg.Failure(
+                description="Not publishing a snapshot of data that fails integrity checks: " + "; ".join(
+                    f"{name} ({finding.count} violation(s))" for name, finding in failures.items()
+                ),
+                metadata={name: dg.MetadataValue.json(f.sample) for name, f in failures.items()},
+            )
+        document = build_snapshot(wh, start, end, context.run_id)
+    n_campaigns = sum(len(a.campaigns) for a in document.accounts)
+    n_creatives = sum(len(c.creatives) for a in document.accounts for c in a.campaigns)
+    n_days = sum(len(c.daily_metrics) for a in document.accounts for c in a.campaigns)
+    totals = _sum_totals([c.totals for a in document.accounts for c in a.campaigns])
+    context.log.info(f"Snapshot {start}..{end}: {len(document.accounts)} account(s), {n_campaigns} campaign(s), {n_creatives} creative(s)")
+    context.add_output_metadata(
+        {
+            "window": f"{start}..{end}",
+            "accounts": len(document.accounts),
+            "campaigns": n_campaigns,
+            "creatives": n_creatives,
+            "summary": dg.MetadataValue.md(
+                f"**{start} to {end}**: {len(document.accounts)} accounts, {n_campaigns} campaigns, {n_creatives} creatives, "
+                f"{n_days} campaign-days.\n\n| metric | total |\n| --- | ---: |\n"
+                + "\n".join(f"| {k} | {v} |" for k, v in totals.items())
+            ),
+        }
+    )
+    return document
+
+
+def _sum_totals(items: list[Any]) -> dict[str, Any]:
+    keys = ("impressions", "clicks", "cost_in_local_currency", "cost_in_usd", "external_website_conversions")
+    return {k: sum((getattr(m, k) or 0) for m in items) for k in keys}
+
+
+def _clean(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) -> Snapshot:
+    """Read the warehouse tables and nest them; raises ``pydantic.ValidationError`` on anything malformed."""
+    account_rows = _records(wh.read("accounts"))
+    group_names = {r["id"]: r["name"] for r in _records(wh.read("campaign_groups"))}
+    campaign_rows = _records(wh.read("campaigns"))
+    creative_rows = _records(wh.read("creatives"))
+    campaign_days = defaultdict(list)
+    for r in _records(wh.read("campaign_daily_metrics", where_date_range=(start, end))):
+        campaign_days[r["campaign_id"]].append(DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+    creative_days = defaultdict(list)
+    for r in _records(wh.read("creative_daily_metrics", where_date_range=(start, end))):
+        creative_days[r["creative_id"]].append(DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+    names = {r["value"]: r["name"] for r in _records(wh.read("demographic_values"))}
+    demographics = defaultdict(list)
+    for r in _records(wh.read("demographic_metrics", where_date_range=(start.replace(day=1), end))):
+        demographics[r["account_id"]].append(
+            DemographicRow(
+                level=r["level"],
+                entity_id=r["entity_id"],
+                pivot=r["pivot"],
+                value=r["value"],
+                name=names.get(r["value"]),
+                month=to_date(r["month"]),
+                **{c: r.get(c) for c in DEMOGRAPHIC_COLUMNS},
+            )
+        )
+    creatives_of = defaultdict(list)
+    for r in sorted(creative_rows, key=lambda r: r["id"]):
+        creatives_of[r["campaign_id"]].append(
+            CreativeSnapshot(
+                id=r["id"],
+                name=r["name"],
+                name_source=r["name_source"],
+                intended_status=r["intended_status"],
+                content_reference=r["content_reference"],
+                removed=r["removed_at"] is not None,
+                daily_metrics=sorted(creative_days.get(r["id"], []), key=lambda m: m.date),
+            )
+        )
+    campaigns_of = defaultdict(list)
+    for r in sorted(campaign_rows, key=lambda r: r["id"]):
+        days = sorted(campaign_days.get(r["id"], []), key=lambda m: m.date)
+        campaigns_of[r["account_id"]].append(
+            CampaignSnapshot(
+                id=r["id"],
+                name=r["name"],
+                status=r["status"],
+                campaign_group_id=r["campaign_group_id"],
+                campaign_group_name=group_names.get(r["campaign_group_id"]),
+                type=r["type"],
+                objective_type=r["objective_type"],
+                cost_type=r["cost_type"],
+                run_schedule_start=r["run_schedule_start"],
+                run_schedule_end=r["run_schedule_end"],
+                removed=r["removed_at"] is not None,
+                totals=Metrics(**{c: _total(days, c) for c in ADDITIVE}),
+                daily_metrics=days,
+                creatives=creatives_of.get(r["id"], []),
+            )
+        )
+    return Snapshot(
+        generated_at=dt.datetime.now(dt.timezone.utc),
+        dagster_run_id=run_id,
+        window=SnapshotWindow(start=start, end=end),
+        accounts=[
+            AccountSnapshot(
+                id=r["id"],
+                name=r["name"],
+                currency=r["currency"],
+                status=r["status"],
+                removed=r["removed_at"] is not None,
+                campaigns=campaigns_of.get(r["id"], []),
+                demographics=sorted(demographics.get(r["id"], []), key=lambda d: (d.month, d.pivot, d.value)),
+            )
+            for r in sorted(account_rows, key=lambda r: r["id"])
+        ],
+    )
+
+
+def _total(days: list[DailyMetrics], column: str) -> Any:
+    values = [getattr(d, column) for d in days if getattr(d, column) is not None]
+    return sum(values) if values else None

@@ -1,0 +1,33 @@
+"""The two sync jobs. A sync is the daily job, then (started by a sensor when it succeeds) the monthly one.
+
+Dagster runs assets of one partitioning per run, so the daily-partitioned metrics and the monthly demographics
+cannot share a run; both jobs carry the sync tag, which the instance limits to one run at a time.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
+from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
+from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.assets.snapshot import snapshot
+from linkedin_assets.instance import SYNC_TAG
+
+SYNC_TAGS = {SYNC_TAG: "true"}
+
+daily_sync_job = dg.define_asset_job(
+    "linkedin_daily_sync",
+    selection=dg.AssetSelection.assets(
+        accounts, campaign_groups, campaigns, creatives, campaign_daily_metrics, creative_daily_metrics
+    ),
+    tags=SYNC_TAGS,
+    description="Entities and the daily campaign and creative metrics of a day range (plus the lookback).",
+)
+
+monthly_sync_job = dg.define_asset_job(
+    "linkedin_monthly_sync",
+    selection=dg.AssetSelection.assets(demographic_metrics, demographic_values, snapshot),
+    tags=SYNC_TAGS,
+    description="Demographics of a month range, the names of their values, and the JSON snapshot.",
+)

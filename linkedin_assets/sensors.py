@@ -1,0 +1,113 @@
+"""Sensors: a sync when the OAuth token is refreshed and one is due, and demographics after each daily sync."""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from linkedin_assets.assets.metrics import campaign_daily_metrics
+from linkedin_assets.instance import IN_FLIGHT_STATUSES, SYNC_TAG
+from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.linkedin.tokens import TokenStoreError
+from linkedin_assets.partitions import daily_partitions, monthly_partitions
+from linkedin_assets.resources import TokenStoreResource
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+AUTH_ERRORS = ("LinkedInAuthError",)
+
+
+def sync_in_flight(instance: dg.DagsterInstance) -> bool:
+    """Whether a sync run is queued or running."""
+    runs = instance.get_runs_count(dg.RunsFilter(tags={SYNC_TAG: "true"}, statuses=list(IN_FLIGHT_STATUSES)))
+    return runs > 0
+
+
+def failed_for_auth(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether ``run`` failed because LinkedIn refused the credentials."""
+    failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    for record in failures:
+        error = record.dagster_event.step_failure_data.error if record.dagster_event else None
+        while error is not None:
+            if error.cls_name in AUTH_ERRORS or any(name in error.message for name in AUTH_ERRORS):
+                return True
+            error = error.cause
+    return False
+
+
+def sync_due(instance: dg.DagsterInstance, now: dt.datetime) -> str | None:
+    """Why a sync is due (the last one failed for auth, or yesterday's metrics are missing), or None."""
+    last = instance.get_runs(
+        dg.RunsFilter(
+            job_name=daily_sync_job.name,
+            statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+        ),
+        limit=1,
+    )
+    if last and last[0].status == dg.DagsterRunStatus.FAILURE and failed_for_auth(instance, last[0]):
+        return f"the last sync ({last[0].run_id[:8]}) failed for lack of auth"
+    yesterday = (now.astimezone(dt.timezone.utc) - dt.timedelta(days=1)).date().isoformat()
+    if yesterday not in instance.get_materialized_partitions(campaign_daily_metrics.key):
+        return f"the metrics of {yesterday} are missing"
+    return None
+
+
+@dg.sensor(job=daily_sync_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def token_refresh_sensor(context: dg.SensorEvaluationContext, token_store: TokenStoreResource):
+    """Requests one sync per new token (``auth login``, ``auth refresh`` or the client's own refresh) when one is due.
+
+    The cursor is the ``refreshed_at`` of the last token it acted on; the run key makes one refresh one run.
+    """
+    try:
+        refreshed_at = token_store.store().refreshed_at()
+    except TokenStoreError as exc:
+        return dg.SkipReason(str(exc))
+    if refreshed_at is None:
+        return dg.SkipReason("No token stored yet: run `linkedin-assets auth login`")
+    stamp = refreshed_at.isoformat()
+    if context.cursor == stamp:
+        return dg.SkipReason(f"No new token since {stamp}")
+    if sync_in_flight(context.instance):
+        return dg.SkipReason(f"New token from {stamp}, but a sync is already queued or running; will look again")
+    reason = sync_due(context.instance, dt.datetime.now(dt.timezone.utc))
+    context.update_cursor(stamp)
+    if reason is None:
+        return dg.SkipReason(f"New token from {stamp}, but the last sync succeeded and the metrics are fresh")
+    yesterday = daily_partitions.get_last_partition_key()
+    context.log.info(f"New token from {stamp}: requesting a sync because {reason}")
+    return dg.RunRequest(
+        run_key=f"token-refresh-{stamp}",
+        partition_key=yesterday,
+        tags={"linkedin_assets/trigger": "token_refresh", "linkedin_assets/reason": reason},
+    )
+
+
+def _day_range(run: dg.DagsterRun) -> tuple[dt.date, dt.date] | None:
+    tags = run.tags
+    if "dagster/partition" in tags:
+        day = dt.date.fromisoformat(tags["dagster/partition"])
+        return day, day
+    if RANGE_START in tags and RANGE_END in tags:
+        return dt.date.fromisoformat(tags[RANGE_START]), dt.date.fromisoformat(tags[RANGE_END])
+    return None
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_sync_job],
+    request_job=monthly_sync_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
+    """After a daily sync succeeds: the demographics of the months it covered, their names, and the snapshot."""
+    days = _day_range(context.dagster_run)
+    if days is None:
+        return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} has no day partition")
+    first, last = (monthly_partitions.get_partition_key_for_timestamp(
+        dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()
+    ) for d in days)
+    tags = {"linkedin_assets/trigger": "after_daily_sync", "linkedin_assets/daily_run": context.dagster_run.run_id}
+    if first == last:
+        return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}", partition_key=first, tags=tags)
+    return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}", tags={**tags, RANGE_START: first, RANGE_END: last})

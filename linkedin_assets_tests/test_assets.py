@@ -1,0 +1,141 @@
+"""The asset graph end to end: the simulator over loopback -> the warehouse (PostgreSQL and DuckDB) -> the snapshot."""
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import jsonschema
+import pandas as pd
+import pytest
+
+from linkedin_assets.cli import plan_stages, run_stage
+from linkedin_assets.definitions import build_definitions, build_resources
+from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.snapshot_schema import Snapshot, json_schema
+
+YESTERDAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+KEY = ["campaign_id", "date"]
+CHECKED = ["impressions", "clicks", "cost_in_local_currency"]
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, sim, tmp_path: Path) -> None:
+    """Configure the LINKEDIN_* environment for ``sim`` and a private token store."""
+    monkeypatch.setenv("LINKEDIN_API_BASE_URL", sim.api_base_url)
+    monkeypatch.setenv("LINKEDIN_OAUTH_BASE_URL", sim.oauth_base_url)
+    monkeypatch.setenv("LINKEDIN_CLIENT_ID", sim.client_id)
+    monkeypatch.setenv("LINKEDIN_CLIENT_SECRET", sim.client_secret)
+    monkeypatch.setenv("LINKEDIN_REFRESH_TOKEN", sim.refresh_token)
+    monkeypatch.setenv("LINKEDIN_ACCESS_TOKEN", sim.access_token)
+    monkeypatch.setenv("LINKEDIN_TOKEN_STORE", str(tmp_path / "tokens.json"))
+    monkeypatch.delenv("LINKEDIN_ACCOUNT_IDS", raising=False)
+
+
+def definitions(warehouse: WarehouseResource, tmp_path: Path) -> dg.Definitions:
+    return build_definitions(build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / "snapshots")))
+
+
+def sync(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date) -> list[dg.ExecuteInProcessResult]:
+    results = []
+    for job_name, tags in plan_stages(start, end):
+        results.append(run_stage(defs, instance, job_name, tags))
+        if not results[-1].success:
+            break
+    return results
+
+
+def table(warehouse: WarehouseResource, name: str) -> pd.DataFrame:
+    with warehouse.open() as wh:
+        return wh.read(name)
+
+
+def truth(sim, pivot: str, key: str) -> pd.DataFrame:
+    frame = sim.state.dataset.daily_metrics(pivot)
+    frame = frame.assign(**{key: frame["pivot_value"].str.rsplit(":", n=1).str[-1].astype(int)})
+    return frame.rename(columns={"costInLocalCurrency": "cost_in_local_currency"})[[key, "date", *CHECKED]]
+
+
+def comparable(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    out = frame[[key, "date", *CHECKED]].copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.date
+    out[key] = out[key].astype(int)
+    out["impressions"] = out["impressions"].astype(int)
+    out["clicks"] = out["clicks"].astype(int)
+    out["cost_in_local_currency"] = out["cost_in_local_currency"].map(lambda v: Decimal(str(v)).normalize())
+    return out.sort_values([key, "date"]).reset_index(drop=True)
+
+
+def history(sim) -> tuple[dt.date, dt.date]:
+    return YESTERDAY - dt.timedelta(days=sim.state.config.sizes.days - 1), YESTERDAY
+
+
+@pytest.fixture(scope="module")
+def pg_synced(simulator, pg_url, tmp_path_factory):
+    """One full sync of the shared small simulator into a PostgreSQL schema, shared by the tests that only read."""
+    tmp_path = tmp_path_factory.mktemp("pg_synced")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        point_at(monkeypatch, simulator, tmp_path)
+        warehouse = WarehouseResource(database_url=pg_url, schema_name="e2e_shared")
+        defs = definitions(warehouse, tmp_path)
+        with dg.DagsterInstance.ephemeral() as instance:
+            results = sync(defs, instance, *history(simulator))
+            yield simulator, warehouse, defs, instance, results, tmp_path, monkeypatch
+
+
+@pytest.mark.postgres
+def test_full_sync_into_postgres_matches_the_simulator(pg_synced):
+    sim, warehouse, _, _, results, _, _ = pg_synced
+    assert [r.success for r in results] == [True, True]
+    for pivot, name, key in (("CAMPAIGN", "campaign_daily_metrics", "campaign_id"), ("CREATIVE", "creative_daily_metrics", "creative_id")):
+        got = comparable(table(warehouse, name), key)
+        expected = comparable(truth(sim, pivot, key), key)
+        pd.testing.assert_frame_equal(got, expected)
+    campaigns = table(warehouse, "campaigns")
+    assert set(campaigns["id"]) == {c["id"] for c in sim.state.dataset.campaigns}
+    creatives = table(warehouse, "creatives")
+    assert creatives["name"].notna().all() and (creatives["name"] != "").all()
+    assert len(table(warehouse, "demographic_metrics")) > 0
+    values = table(warehouse, "demographic_values")
+    assert values["name"].notna().all()
+
+
+@pytest.mark.postgres
+def test_rerun_leaves_identical_tables(pg_synced):
+    sim, warehouse, defs, instance, _, _, _ = pg_synced
+    volatile = ["_synced_at", "_dagster_run_id"]
+    before = {name: table(warehouse, name).drop(columns=volatile) for name in ("campaigns", "creatives", "campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")}
+    assert all(r.success for r in sync(defs, instance, *history(sim)))
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(table(warehouse, name).drop(columns=volatile), frame, check_dtype=False, obj=name)
+
+
+@pytest.mark.postgres
+def test_snapshot_validates_against_its_json_schema_and_round_trips(pg_synced):
+    sim, warehouse, _, _, _, tmp_path, _ = pg_synced
+    latest = tmp_path / "snapshots" / "latest.json"
+    document = json.loads(latest.read_text())
+    jsonschema.validate(document, json_schema())
+    assert Snapshot.model_validate_json(latest.read_text()).model_dump(mode="json") == document
+    assert document["schema_version"] == "1.0"
+    campaign_impressions = sum(d["impressions"] or 0 for a in document["accounts"] for c in a["campaigns"] for d in c["daily_metrics"])
+    assert campaign_impressions == int(table(warehouse, "campaign_daily_metrics")["impressions"].sum())
+    text = latest.read_text()
+    assert sim.refresh_token not in text and sim.access_token not in text and sim.client_secret not in text
+
+
+def test_published_json_schema_is_current():
+    published = json.loads((Path(__file__).parent.parent / "docs" / "snapshot.schema.json").read_text())
+    assert published == json_schema(), "run `python -m linkedin_assets.snapshot_schema` and commit docs/snapshot.schema.json"
+
+
+def test_full_sync_into_embedded_duckdb(make_simulator, tmp_path, monkeypatch):
+    sim = make_simulator(profile="small", seed=3)
+    point_at(monkeypatch, sim, tmp_path)
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        results = sync(definitions(warehouse, tmp_path), instance, *history(sim))
+    assert [r.success for r in results] == [True, True]
+    got = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
+    pd.testing.assert_frame_equal(got, comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id"))
+    assert (tmp_path / "snapshots" / "latest.json").exists()
