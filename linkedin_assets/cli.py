@@ -124,8 +124,13 @@ def _describe(record: dg.EventLogEntry) -> str | None:
     if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
         data = event.event_specific_data
         return f"{step:<24} check {data.check_name}: {'passed' if data.passed else 'FAILED'}"
-    if kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE):
-        return f"{step:<24} FAILED: {event.message or ''}".rstrip()
+    if kind == dg.DagsterEventType.STEP_FAILURE:
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+            error = error.cause
+        return f"{step:<24} FAILED: {error.cls_name}: {error.message.strip()}" if error else f"{step:<24} FAILED"
+    if kind == dg.DagsterEventType.RUN_FAILURE:
+        return f"{step:<24} {event.message}"
     if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.STEP_START):
         return f"{step:<24} {event.message}"
     return None

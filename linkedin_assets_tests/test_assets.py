@@ -139,3 +139,92 @@ def test_full_sync_into_embedded_duckdb(make_simulator, tmp_path, monkeypatch):
     got = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
     pd.testing.assert_frame_equal(got, comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id"))
     assert (tmp_path / "snapshots" / "latest.json").exists()
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset]
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
+def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tmp_path, monkeypatch):
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=4, creatives_per_campaign=2, days=20, seed=5)
+    point_at(monkeypatch, sim, tmp_path)
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
+    defs = definitions(warehouse, tmp_path)
+    start, end = YESTERDAY - dt.timedelta(days=4), YESTERDAY - dt.timedelta(days=2)
+    with dg.DagsterInstance.ephemeral() as instance:
+        sim.state.reset_log()
+        job_name, tags = plan_stages(start, end)[0]
+        result = run_stage(defs, instance, job_name, tags)
+        assert result.success
+        assert len(instance.get_runs()) == 1
+        partitions = {
+            e.partition for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "campaign_daily_metrics"
+        }
+        assert partitions == {(start + dt.timedelta(days=i)).isoformat() for i in range(3)}
+    planned = sum(metadata_of(result, a)["linkedin/planned_requests"] for a in ("campaign_daily_metrics", "creative_daily_metrics"))
+    assert sim.state.counts_by_endpoint().get("adAnalytics", 0) == planned
+    # the lookback reaches back 30 days from the range's end: the whole 20-day history is (re)written
+    got = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
+    expected = comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id")
+    pd.testing.assert_frame_equal(got, expected[expected["date"] <= end].reset_index(drop=True))
+
+
+def test_lookback_rerun_lands_late_changes(make_simulator, tmp_path, monkeypatch):
+    sim = make_simulator(profile="small", seed=8, late_data_days=3)
+    point_at(monkeypatch, sim, tmp_path)
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
+    defs = definitions(warehouse, tmp_path)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert all(r.success for r in sync(defs, instance, *history(sim)))
+        before = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
+        sim.state.new_generation()
+        changed = comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id")
+        assert not changed.equals(before), "late-data mode changed nothing"
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0]).success
+    after = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
+    pd.testing.assert_frame_equal(after, changed)
+    old = before["date"] < YESTERDAY - dt.timedelta(days=2)
+    pd.testing.assert_frame_equal(after[old.values].reset_index(drop=True), before[old].reset_index(drop=True))
+
+
+@pytest.mark.postgres
+def test_entity_removed_upstream_is_kept_and_marked(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
+    sim = make_simulator(profile="small", seed=9)
+    point_at(monkeypatch, sim, tmp_path)
+    warehouse = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
+    defs = definitions(warehouse, tmp_path)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0]).success
+        gone = int(table(warehouse, "campaigns")["id"].iloc[0])
+        synced = len(sim.state.dataset.campaigns)
+        sim.state.remove_campaign(gone)
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0]).success
+    campaigns = table(warehouse, "campaigns").set_index("id")
+    assert campaigns.loc[gone, "removed_at"] is not None and not pd.isna(campaigns.loc[gone, "removed_at"])
+    assert campaigns.drop(index=gone)["removed_at"].isna().all()
+    assert len(campaigns) == synced
+
+
+@pytest.mark.postgres
+def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
+    from linkedin_assets.warehouse import backends
+
+    sim = make_simulator(profile="small", seed=10)
+    point_at(monkeypatch, sim, tmp_path)
+    warehouse = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
+    real_write = backends.PostgresWarehouse.write
+
+    def failing_write(self, table_name, frame, **kwargs):
+        if table_name == "creative_daily_metrics":
+            real_write(self, table_name, frame.assign(creative_id=None), **kwargs)  # NULL key: fails inside its transaction
+        return real_write(self, table_name, frame, **kwargs)
+
+    monkeypatch.setattr(backends.PostgresWarehouse, "write", failing_write)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = run_stage(definitions(warehouse, tmp_path), instance, *plan_stages(*history(sim))[0])
+    assert not result.success
+    failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
+    assert failed == {"linkedin_ads__creative_daily_metrics"}
+    assert len(table(warehouse, "campaign_daily_metrics")) == len(truth(sim, "CAMPAIGN", "campaign_id"))
+    assert table(warehouse, "creative_daily_metrics").empty

@@ -1,0 +1,116 @@
+"""``linkedin-assets``: progress lines from the event log, exit codes, and the auth commands."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+YESTERDAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+
+
+def cli_env(sim, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
+    env.update(
+        LINKEDIN_ASSETS_DATA_DIR=str(data_dir),
+        LINKEDIN_API_BASE_URL=sim.api_base_url,
+        LINKEDIN_OAUTH_BASE_URL=sim.oauth_base_url,
+        LINKEDIN_CLIENT_ID=sim.client_id,
+        LINKEDIN_CLIENT_SECRET=sim.client_secret,
+        LINKEDIN_REFRESH_TOKEN=sim.refresh_token,
+        **extra,
+    )
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "linkedin_assets.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_sync_prints_progress_from_the_event_log_and_succeeds(make_simulator, tmp_path):
+    sim = make_simulator(profile="small", seed=21)
+    start = YESTERDAY - dt.timedelta(days=2)
+    done = run_cli("sync", "--start", start.isoformat(), "--end", YESTERDAY.isoformat(), env=cli_env(sim, tmp_path))
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    expected_in_order = [
+        "== linkedin_daily_sync",
+        "Found 1 ad account(s)",
+        "campaigns",
+        "Planned",
+        "materialized linkedin_ads/campaign_daily_metrics",
+        "check clicks_within_impressions: passed",
+        "== linkedin_monthly_sync",
+        "materialized linkedin_ads/demographic_metrics",
+        "materialized linkedin_ads/snapshot",
+    ]
+    positions = [out.find(text) for text in expected_in_order]
+    assert -1 not in positions, [t for t, p in zip(expected_in_order, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    assert (tmp_path / "snapshots" / "latest.json").exists()
+    assert sim.refresh_token not in out + done.stderr and sim.client_secret not in out + done.stderr
+
+
+def test_sync_with_a_dead_refresh_token_fails_and_says_how_to_reauthorize(make_simulator, tmp_path):
+    sim = make_simulator(profile="small", seed=22)
+    sim.state.revoke_refresh_tokens()
+    done = run_cli("sync", env=cli_env(sim, tmp_path))
+    assert done.returncode == 1
+    assert "auth login" in done.stdout
+    assert sim.refresh_token not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sync", "--start", "2025-02-30"], "is not a date"),
+        (["sync", "--accounts", "12,abc"], "abc"),
+        (["sync", "--start", "2026-11-20", "--end", "2026-11-10"], "is after"),
+        (["sync", "--start", "1999-01-01", "--end", "1999-01-02"], "outside the daily partitions"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_culprit(args, message, tmp_path):
+    done = run_cli(*args, env={**os.environ, "LINKEDIN_ASSETS_DATA_DIR": str(tmp_path)}, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_auth_login_status_and_refresh_against_the_simulator(make_simulator, tmp_path):
+    sim = make_simulator(profile="small", seed=23)
+    env = cli_env(sim, tmp_path)
+    login = subprocess.Popen(
+        [sys.executable, "-m", "linkedin_assets.cli", "auth", "login", "--port", "0", "--no-browser"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = None
+        for line in login.stdout:
+            if line.startswith(sim.oauth_base_url):
+                url = line.strip()
+                break
+        assert url, "login printed no authorization URL"
+        # the simulated member consents; the simulator redirects to the CLI's listener with the code and state
+        assert httpx.get(url, follow_redirects=True, timeout=10).status_code == 200
+        out, err = login.communicate(timeout=60)
+    finally:
+        login.kill()
+    assert login.returncode == 0, out + err
+    assert "Tokens stored" in out and "Refresh token:  present" in out
+    store = tmp_path / "linkedin_tokens.json"
+    assert oct(store.stat().st_mode & 0o777) == "0o600"
+    status = run_cli("auth", "status", env=env, timeout=60)
+    assert status.returncode == 0 and "Scopes:" in status.stdout and "(login)" in status.stdout
+    before = store.read_text()
+    refreshed = run_cli("auth", "refresh", env=env, timeout=60)
+    assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+    assert "(refresh)" in refreshed.stdout and store.read_text() != before
+    for text in (status.stdout, refreshed.stdout, out, err):
+        assert sim.client_secret not in text
+        for token in ("access_token", "refresh_token"):
+            assert f'"{token}"' not in text
