@@ -75,7 +75,7 @@ def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, d
 
     def month_key(day: dt.date) -> str:
         return monthly_partitions.get_partition_key_for_timestamp(
-            dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+            dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
         )
 
     def tags(a: str, b: str) -> dict[str, str]:
@@ -94,7 +94,11 @@ def run_stage(
     tags = dict(tags)
     partition = tags.pop("dagster/partition", None)
     return defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, partition_key=partition, tags=tags, raise_on_error=False
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        instance=instance,
+        partition_key=partition,
+        tags=tags,
+        raise_on_error=False,
     )
 
 
@@ -116,11 +120,10 @@ def _describe(record: dg.EventLogEntry) -> str | None:
     kind = event.event_type
     if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
         mat = event.step_materialization_data.materialization
+        if mat.partition:  # the rows written are logged once for the whole range
+            return f"{step:<24} materialized {mat.asset_key.to_user_string()} [{mat.partition}]"
         rows = mat.metadata.get("dagster/row_count")
-        partition = f" [{mat.partition}]" if mat.partition else ""
-        return f"{step:<24} materialized {mat.asset_key.to_user_string()}{partition}" + (
-            f": {rows.value} rows" if rows is not None else ""
-        )
+        return f"{step:<24} materialized {mat.asset_key.to_user_string()}" + (f": {rows.value} rows" if rows else "")
     if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
         data = event.event_specific_data
         return f"{step:<24} check {data.check_name}: {'passed' if data.passed else 'FAILED'}"
@@ -131,12 +134,14 @@ def _describe(record: dg.EventLogEntry) -> str | None:
         return f"{step:<24} FAILED: {error.cls_name}: {error.message.strip()}" if error else f"{step:<24} FAILED"
     if kind == dg.DagsterEventType.RUN_FAILURE:
         return f"{step:<24} {event.message}"
-    if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.STEP_START):
+    if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS):
         return f"{step:<24} {event.message}"
     return None
 
 
-def stream_run(instance: dg.DagsterInstance, invocation: str, process: multiprocessing.Process, echo: Callable[[str], None]) -> dg.DagsterRunStatus | None:
+def stream_run(
+    instance: dg.DagsterInstance, invocation: str, process: multiprocessing.Process, echo: Callable[[str], None]
+) -> dg.DagsterRunStatus | None:
     """Print the progress of the run tagged ``invocation`` from the event log until the child process exits."""
     run_id, cursor = None, None
     while True:
@@ -152,7 +157,7 @@ def stream_run(instance: dg.DagsterInstance, invocation: str, process: multiproc
                 for record in connection.records:
                     line = _describe(record.event_log_entry)
                     if line:
-                        stamp = dt.datetime.fromtimestamp(record.event_log_entry.timestamp, dt.timezone.utc)
+                        stamp = dt.datetime.fromtimestamp(record.event_log_entry.timestamp, dt.UTC)
                         echo(f"{stamp:%H:%M:%S} {line}")
                 cursor = connection.cursor
                 if not connection.has_more:
@@ -297,7 +302,7 @@ def auth_status(echo: Callable[[str], None] = print) -> int:
     if tokens is None:
         echo(f"No tokens stored in {path}: run `linkedin-assets auth login`")
         return 1
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def when(moment: dt.datetime | None) -> str:
         if moment is None:
@@ -307,9 +312,17 @@ def auth_status(echo: Callable[[str], None] = print) -> int:
 
     echo(f"Token store:    {path}")
     echo(f"Scopes:         {tokens.scope or 'unknown'}")
-    echo(f"Access token:   {'present' if tokens.access_token else 'missing'}, expires {when(tokens.access_token_expires_at)}")
-    echo(f"Refresh token:  {'present' if tokens.refresh_token else 'missing'}, expires {when(tokens.refresh_token_expires_at)}")
-    echo(f"Last refresh:   {tokens.refreshed_at:%Y-%m-%d %H:%M:%S} UTC ({tokens.source})" if tokens.refreshed_at else "Last refresh:   never")
+    echo(
+        f"Access token:   {'present' if tokens.access_token else 'missing'}, expires {when(tokens.access_token_expires_at)}"
+    )
+    echo(
+        f"Refresh token:  {'present' if tokens.refresh_token else 'missing'}, expires {when(tokens.refresh_token_expires_at)}"
+    )
+    echo(
+        f"Last refresh:   {tokens.refreshed_at:%Y-%m-%d %H:%M:%S} UTC ({tokens.source})"
+        if tokens.refreshed_at
+        else "Last refresh:   never"
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.snapshot_schema import Snapshot, json_schema
 
-YESTERDAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 KEY = ["campaign_id", "date"]
 CHECKED = ["impressions", "clicks", "cost_in_local_currency"]
 
@@ -36,7 +36,9 @@ def definitions(warehouse: WarehouseResource, tmp_path: Path) -> dg.Definitions:
     return build_definitions(build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / "snapshots")))
 
 
-def sync(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date) -> list[dg.ExecuteInProcessResult]:
+def sync(
+    defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date
+) -> list[dg.ExecuteInProcessResult]:
     results = []
     for job_name, tags in plan_stages(start, end):
         results.append(run_stage(defs, instance, job_name, tags))
@@ -87,7 +89,10 @@ def pg_synced(simulator, pg_url, tmp_path_factory):
 def test_full_sync_into_postgres_matches_the_simulator(pg_synced):
     sim, warehouse, _, _, results, _, _ = pg_synced
     assert [r.success for r in results] == [True, True]
-    for pivot, name, key in (("CAMPAIGN", "campaign_daily_metrics", "campaign_id"), ("CREATIVE", "creative_daily_metrics", "creative_id")):
+    for pivot, name, key in (
+        ("CAMPAIGN", "campaign_daily_metrics", "campaign_id"),
+        ("CREATIVE", "creative_daily_metrics", "creative_id"),
+    ):
         got = comparable(table(warehouse, name), key)
         expected = comparable(truth(sim, pivot, key), key)
         pd.testing.assert_frame_equal(got, expected)
@@ -104,7 +109,16 @@ def test_full_sync_into_postgres_matches_the_simulator(pg_synced):
 def test_rerun_leaves_identical_tables(pg_synced):
     sim, warehouse, defs, instance, _, _, _ = pg_synced
     volatile = ["_synced_at", "_dagster_run_id"]
-    before = {name: table(warehouse, name).drop(columns=volatile) for name in ("campaigns", "creatives", "campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")}
+    before = {
+        name: table(warehouse, name).drop(columns=volatile)
+        for name in (
+            "campaigns",
+            "creatives",
+            "campaign_daily_metrics",
+            "creative_daily_metrics",
+            "demographic_metrics",
+        )
+    }
     assert all(r.success for r in sync(defs, instance, *history(sim)))
     for name, frame in before.items():
         pd.testing.assert_frame_equal(table(warehouse, name).drop(columns=volatile), frame, check_dtype=False, obj=name)
@@ -118,7 +132,9 @@ def test_snapshot_validates_against_its_json_schema_and_round_trips(pg_synced):
     jsonschema.validate(document, json_schema())
     assert Snapshot.model_validate_json(latest.read_text()).model_dump(mode="json") == document
     assert document["schema_version"] == "1.0"
-    campaign_impressions = sum(d["impressions"] or 0 for a in document["accounts"] for c in a["campaigns"] for d in c["daily_metrics"])
+    campaign_impressions = sum(
+        d["impressions"] or 0 for a in document["accounts"] for c in a["campaigns"] for d in c["daily_metrics"]
+    )
     assert campaign_impressions == int(table(warehouse, "campaign_daily_metrics")["impressions"].sum())
     text = latest.read_text()
     assert sim.refresh_token not in text and sim.access_token not in text and sim.client_secret not in text
@@ -126,7 +142,9 @@ def test_snapshot_validates_against_its_json_schema_and_round_trips(pg_synced):
 
 def test_published_json_schema_is_current():
     published = json.loads((Path(__file__).parent.parent / "docs" / "snapshot.schema.json").read_text())
-    assert published == json_schema(), "run `python -m linkedin_assets.snapshot_schema` and commit docs/snapshot.schema.json"
+    assert published == json_schema(), (
+        "run `python -m linkedin_assets.snapshot_schema` and commit docs/snapshot.schema.json"
+    )
 
 
 def test_full_sync_into_embedded_duckdb(make_simulator, tmp_path, monkeypatch):
@@ -147,7 +165,9 @@ def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 
 def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tmp_path, monkeypatch):
-    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=4, creatives_per_campaign=2, days=20, seed=5)
+    sim = make_simulator(
+        profile="custom", accounts=2, campaigns_per_account=4, creatives_per_campaign=2, days=20, seed=5
+    )
     point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
     defs = definitions(warehouse, tmp_path)
@@ -159,10 +179,15 @@ def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tm
         assert result.success
         assert len(instance.get_runs()) == 1
         partitions = {
-            e.partition for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "campaign_daily_metrics"
+            e.partition
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.path[-1] == "campaign_daily_metrics"
         }
         assert partitions == {(start + dt.timedelta(days=i)).isoformat() for i in range(3)}
-    planned = sum(metadata_of(result, a)["linkedin/planned_requests"] for a in ("campaign_daily_metrics", "creative_daily_metrics"))
+    planned = sum(
+        metadata_of(result, a)["linkedin/planned_requests"]
+        for a in ("campaign_daily_metrics", "creative_daily_metrics")
+    )
     assert sim.state.counts_by_endpoint().get("adAnalytics", 0) == planned
     # the lookback reaches back 30 days from the range's end: the whole 20-day history is (re)written
     got = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
@@ -217,7 +242,9 @@ def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg
 
     def failing_write(self, table_name, frame, **kwargs):
         if table_name == "creative_daily_metrics":
-            real_write(self, table_name, frame.assign(creative_id=None), **kwargs)  # NULL key: fails inside its transaction
+            real_write(
+                self, table_name, frame.assign(creative_id=None), **kwargs
+            )  # NULL key: fails inside its transaction
         return real_write(self, table_name, frame, **kwargs)
 
     monkeypatch.setattr(backends.PostgresWarehouse, "write", failing_write)

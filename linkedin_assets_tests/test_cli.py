@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-YESTERDAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
 
 def cli_env(sim, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -86,7 +86,10 @@ def test_auth_login_status_and_refresh_against_the_simulator(make_simulator, tmp
     env = cli_env(sim, tmp_path)
     login = subprocess.Popen(
         [sys.executable, "-m", "linkedin_assets.cli", "auth", "login", "--port", "0", "--no-browser"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = None

@@ -1,6 +1,5 @@
 """What every LinkedIn asset shares: its key prefix and group, the API source asset, request metadata."""
 
-
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -35,7 +34,9 @@ API_ASSET: dict[str, Any] = {**WAREHOUSE_ASSET, "pool": LINKEDIN_POOL, "kinds": 
 """... and of those fetched from the LinkedIn API (one run at a time holds the ``linkedin_api`` pool)."""
 
 
-def fetch(context: dg.AssetExecutionContext, linkedin: LinkedInResource, work: Callable[[LinkedInClient], Awaitable[T]]) -> T:
+def fetch(
+    context: dg.AssetExecutionContext, linkedin: LinkedInResource, work: Callable[[LinkedInClient], Awaitable[T]]
+) -> T:
     """Run ``work`` with a fresh client and attach the request counts to the materialization."""
 
     async def main() -> T:
@@ -52,7 +53,9 @@ def fetch(context: dg.AssetExecutionContext, linkedin: LinkedInResource, work: C
     return asyncio.run(main())
 
 
-async def gather_per_account(account_ids: Iterable[int], call: Callable[[int], Awaitable[list[T]]]) -> dict[int, list[T]]:
+async def gather_per_account(
+    account_ids: Iterable[int], call: Callable[[int], Awaitable[list[T]]]
+) -> dict[int, list[T]]:
     """``call`` for every account at once (the client bounds the requests in flight)."""
     ids = list(account_ids)
     results = await asyncio.gather(*(call(account_id) for account_id in ids))

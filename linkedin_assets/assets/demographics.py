@@ -4,7 +4,6 @@ LinkedIn keeps demographics for two years and reports only the top values with a
 rows are approximate and need not add up to the campaign totals.
 """
 
-
 import datetime as dt
 import re
 
@@ -59,7 +58,7 @@ def demographic_metrics(
     every campaign costs its own requests).
     """
     first, last = _months_of(context)
-    oldest = _retention_start(dt.datetime.now(dt.timezone.utc).date())
+    oldest = _retention_start(dt.datetime.now(dt.UTC).date())
     if last < oldest:
         context.log.info(f"{first}..{last} is older than LinkedIn's {RETENTION_MONTHS}-month demographic retention")
     first = max(first, oldest)
@@ -83,7 +82,12 @@ def demographic_metrics(
             owners[urn] = int(campaign_id)
             for pivot in MEMBER_PIVOTS:
                 queries += plan_monthly(
-                    "campaigns", [urn], pivot, to_date(row["min"]).replace(day=1), to_date(row["max"]).replace(day=1), DEMOGRAPHIC_METRICS
+                    "campaigns",
+                    [urn],
+                    pivot,
+                    to_date(row["min"]).replace(day=1),
+                    to_date(row["max"]).replace(day=1),
+                    DEMOGRAPHIC_METRICS,
                 )
     rows = run_plan(context, linkedin, merge_plans(queries), "demographics")
     level = settings.demographics_level
@@ -99,7 +103,11 @@ def demographic_metrics(
                 "pivot": row.pivot,
                 "value": row.pivot_value,
                 "month": row.start.replace(day=1),
-                **{k: v for k, v in metrics.items() if k not in ("pivot", "pivot_value", "pivot_values", "start", "end")},
+                **{
+                    k: v
+                    for k, v in metrics.items()
+                    if k not in ("pivot", "pivot_value", "pivot_values", "start", "end")
+                },
             }
         )
     frame = rows_frame(records)
@@ -162,7 +170,9 @@ def demographic_values(
     pairs = list(zip(seen.get("pivot", []), seen.get("value", []), strict=True))
     named = {value: name for _, value in pairs if (name := local_name(value))}
     urns = sorted({value for _, value in pairs if value not in named and value.startswith("urn:")})
-    context.log.info(f"{len(pairs)} demographic value(s) without a name: {len(named)} named locally, {len(urns)} to ask LinkedIn")
+    context.log.info(
+        f"{len(pairs)} demographic value(s) without a name: {len(named)} named locally, {len(urns)} to ask LinkedIn"
+    )
     resolved = fetch(context, linkedin, lambda client: client.targeting_entity_names(urns)) if urns else {}
     rows = [
         {

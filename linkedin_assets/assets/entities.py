@@ -3,7 +3,6 @@
 Each asset is its warehouse table. An entity LinkedIn stops returning stays in the table with ``removed_at`` set.
 """
 
-
 import re
 
 import dagster as dg
@@ -154,4 +153,6 @@ def _cached_post_names(known: pd.DataFrame) -> dict[str, str]:
 def _log_per_account(context: dg.AssetExecutionContext, what: str, per_account: dict[int, list]) -> None:
     for account_id, items in per_account.items():
         context.log.info(f"Account {account_id}: {len(items)} {what}")
-    context.add_output_metadata({f"{what} per account": markdown_list("account", {k: len(v) for k, v in per_account.items()})})
+    context.add_output_metadata(
+        {f"{what} per account": markdown_list("account", {k: len(v) for k, v in per_account.items()})}
+    )

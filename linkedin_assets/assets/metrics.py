@@ -5,7 +5,6 @@ requests), and always reaches back ``lookback_days`` before the range's end, bec
 conversions and spend: those days are rewritten too.
 """
 
-
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,16 +13,27 @@ import dagster as dg
 import pandas as pd
 
 from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, rows_frame, to_date
-from linkedin_assets.assets.entities import campaigns, creatives
+from linkedin_assets.assets.entities import campaigns
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.models import AnalyticsRow, urn_id
-from linkedin_assets.linkedin.plan import ActivitySpan, AnalyticsPlan, merge_plans, plan_daily
+from linkedin_assets.linkedin.plan import (
+    ActivitySpan,
+    AnalyticsPlan,
+    campaign_span,
+    creative_span,
+    merge_plans,
+    plan_daily,
+)
 from linkedin_assets.partitions import daily_partitions
 from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.warehouse import WarehouseBatch
 
-DAILY_METRICS_ASSET = {**API_ASSET, "partitions_def": daily_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+DAILY_METRICS_ASSET = {
+    **API_ASSET,
+    "partitions_def": daily_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+}
 
 
 def fetch_window(context: dg.AssetExecutionContext, lookback_days: int) -> tuple[dt.date, dt.date]:
@@ -35,19 +45,12 @@ def fetch_window(context: dg.AssetExecutionContext, lookback_days: int) -> tuple
     return start, end
 
 
-def schedule_span(urn: str, start: object, end: object, created: object = None) -> ActivitySpan:
-    """Days an entity can deliver: its run schedule (end exclusive), never before it was created."""
-    first = max(filter(None, [to_date(start), to_date(created)]), default=None)
-    last = None
-    if end is not None and not pd.isna(end):
-        last = (pd.Timestamp(end) - pd.Timedelta(milliseconds=1)).date()
-    return ActivitySpan(urn, first, last)
-
-
 def run_plan(
     context: dg.AssetExecutionContext, linkedin: LinkedInResource, plan: AnalyticsPlan, what: str
 ) -> list[AnalyticsRow]:
-    context.log.info(f"Planned {plan.request_count} analytics request(s) for {what}:\n{plan.describe() or 'nothing to ask'}")
+    context.log.info(
+        f"Planned {plan.request_count} analytics request(s) for {what}:\n{plan.describe() or 'nothing to ask'}"
+    )
     context.add_output_metadata({"linkedin/planned_requests": plan.request_count})
     if not plan.queries:
         return []
@@ -90,10 +93,9 @@ def campaign_daily_metrics(
     """
     start, end = fetch_window(context, settings.lookback_days)
     account_ids = active_account_ids(accounts, linkedin)
-    spans = _spans_by_account(
-        campaigns,
-        lambda r: schedule_span(f"urn:li:sponsoredCampaign:{r.id}", r.run_schedule_start, r.run_schedule_end, r.created_time),
-    )
+    spans: dict[int, list[ActivitySpan]] = defaultdict(list)
+    for row in campaigns.to_dict("records"):
+        spans[int(row["account_id"])].append(campaign_span(row))
     plan = merge_plans(
         *(
             plan_daily(f"urn:li:sponsoredAccount:{a}", "CAMPAIGN", spans.get(a, []), start, end, DEFAULT_METRICS)
@@ -101,7 +103,11 @@ def campaign_daily_metrics(
         )
     )
     rows = metrics_rows(run_plan(context, linkedin, plan, "campaign daily metrics"), "campaign_id")
-    account_of = dict(zip(campaigns["id"].astype(int), campaigns["account_id"].astype(int), strict=True)) if len(campaigns) else {}
+    account_of = (
+        dict(zip(campaigns["id"].astype(int), campaigns["account_id"].astype(int), strict=True))
+        if len(campaigns)
+        else {}
+    )
     frame = rows_frame({**r, "account_id": account_of.get(r["campaign_id"])} for r in rows)
     _summary(context, frame, start, end)
     return WarehouseBatch(frame, account_ids=tuple(account_ids), date_range=(start, end))
@@ -128,43 +134,40 @@ def creative_daily_metrics(
         campaign_table = wh.read("campaigns")
     known_days = _materialized_days(context, campaign_daily_metrics.key, start, end)
     delivered = _delivery_days(campaign_rows)
-    schedules = {
-        int(r.id): schedule_span("", r.run_schedule_start, r.run_schedule_end, r.created_time)
-        for r in campaign_table.itertuples()
-    }
-
-    def spans_of(r) -> list[ActivitySpan]:
-        urn = f"urn:li:sponsoredCreative:{r.id}"
-        own = schedule_span(urn, None, None, r.created_at)
-        schedule = schedules.get(int(r.campaign_id), ActivitySpan("", None, None))
-        days = _span_days(own, start, end) & _span_days(schedule, start, end)
-        days = {d for d in days if d not in known_days or d in delivered.get(int(r.campaign_id), ())}
-        return [ActivitySpan(urn, a, b) for a, b in _runs(sorted(days))]
-
+    schedules = {int(row["id"]): campaign_span(row) for row in campaign_table.to_dict("records")}
     spans: dict[int, list[ActivitySpan]] = defaultdict(list)
-    for r in creatives.itertuples():
-        spans[int(r.account_id)].extend(spans_of(r))
+    for row in creatives.to_dict("records"):
+        span = creative_span(row, schedules.get(int(row["campaign_id"])))
+        # on days whose campaign metrics are known, a creative delivers only where its campaign did
+        days = [
+            d
+            for d in _span_days(span, start, end)
+            if d not in known_days or d in delivered.get(int(row["campaign_id"]), ())
+        ]
+        spans[int(row["account_id"])].extend(ActivitySpan(span.urn, a, b) for a, b in _runs(days))
     plan = merge_plans(
-        *(plan_daily(f"urn:li:sponsoredAccount:{a}", "CREATIVE", spans.get(a, []), start, end, DEFAULT_METRICS) for a in account_ids)
+        *(
+            plan_daily(f"urn:li:sponsoredAccount:{a}", "CREATIVE", spans.get(a, []), start, end, DEFAULT_METRICS)
+            for a in account_ids
+        )
     )
     rows = metrics_rows(run_plan(context, linkedin, plan, "creative daily metrics"), "creative_id")
     owners = {int(r.id): (int(r.account_id), int(r.campaign_id)) for r in creatives.itertuples()}
     frame = rows_frame(
-        {**r, "account_id": owners.get(r["creative_id"], (None, None))[0], "campaign_id": owners.get(r["creative_id"], (None, None))[1]}
+        {
+            **r,
+            "account_id": owners.get(r["creative_id"], (None, None))[0],
+            "campaign_id": owners.get(r["creative_id"], (None, None))[1],
+        }
         for r in rows
     )
     _summary(context, frame, start, end)
     return WarehouseBatch(frame, account_ids=tuple(account_ids), date_range=(start, end))
 
 
-def _spans_by_account(table: pd.DataFrame, span_of) -> dict[int, list[ActivitySpan]]:
-    spans: dict[int, list[ActivitySpan]] = defaultdict(list)
-    for r in table.itertuples():
-        spans[int(r.account_id)].append(span_of(r))
-    return spans
-
-
-def _materialized_days(context: dg.AssetExecutionContext, key: dg.AssetKey, start: dt.date, end: dt.date) -> set[dt.date]:
+def _materialized_days(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, start: dt.date, end: dt.date
+) -> set[dt.date]:
     """Days in ``[start, end]`` whose partition of ``key`` has been materialized (its rows are authoritative)."""
     keys = context.instance.get_materialized_partitions(key)
     return {d for d in (dt.date.fromisoformat(k) for k in keys) if start <= d <= end}
@@ -177,9 +180,9 @@ def _delivery_days(campaign_rows: pd.DataFrame) -> dict[int, set[dt.date]]:
     return days
 
 
-def _span_days(span: ActivitySpan, start: dt.date, end: dt.date) -> set[dt.date]:
+def _span_days(span: ActivitySpan, start: dt.date, end: dt.date) -> list[dt.date]:
     first, last = max(start, span.start or start), min(end, span.end or end)
-    return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _runs(days: Sequence[dt.date]) -> Iterable[tuple[dt.date, dt.date]]:

@@ -1,6 +1,5 @@
 """The JSON snapshot, built from what the warehouse holds so the two never disagree."""
 
-
 import datetime as dt
 from collections import defaultdict
 from typing import Any
@@ -9,10 +8,10 @@ import dagster as dg
 import pandas as pd
 
 from linkedin_assets.assets.common import GROUP, KEY_PREFIX, to_date
-from linkedin_assets.checks import integrity_failures
 from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
 from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
 from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.checks import integrity_failures
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
 from linkedin_assets.partitions import daily_partitions
@@ -57,9 +56,8 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
         failures = integrity_failures(wh)
         if failures:
             raise dg.Failure(
-                description="Not publishing a snapshot of data that fails integrity checks: " + "; ".join(
-                    f"{name} ({finding.count} violation(s))" for name, finding in failures.items()
-                ),
+                description="Not publishing a snapshot of data that fails integrity checks: "
+                + "; ".join(f"{name} ({finding.count} violation(s))" for name, finding in failures.items()),
                 metadata={name: dg.MetadataValue.json(f.sample) for name, f in failures.items()},
             )
         document = build_snapshot(wh, start, end, context.run_id)
@@ -67,7 +65,9 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
     n_creatives = sum(len(c.creatives) for a in document.accounts for c in a.campaigns)
     n_days = sum(len(c.daily_metrics) for a in document.accounts for c in a.campaigns)
     totals = _sum_totals([c.totals for a in document.accounts for c in a.campaigns])
-    context.log.info(f"Snapshot {start}..{end}: {len(document.accounts)} account(s), {n_campaigns} campaign(s), {n_creatives} creative(s)")
+    context.log.info(
+        f"Snapshot {start}..{end}: {len(document.accounts)} account(s), {n_campaigns} campaign(s), {n_creatives} creative(s)"
+    )
     context.add_output_metadata(
         {
             "window": f"{start}..{end}",
@@ -111,10 +111,14 @@ def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) ->
     creative_rows = _records(wh.read("creatives"))
     campaign_days = defaultdict(list)
     for r in _records(wh.read("campaign_daily_metrics", where_date_range=(start, end))):
-        campaign_days[r["campaign_id"]].append(DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+        campaign_days[r["campaign_id"]].append(
+            DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS})
+        )
     creative_days = defaultdict(list)
     for r in _records(wh.read("creative_daily_metrics", where_date_range=(start, end))):
-        creative_days[r["creative_id"]].append(DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+        creative_days[r["creative_id"]].append(
+            DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS})
+        )
     names = {r["value"]: r["name"] for r in _records(wh.read("demographic_values"))}
     demographics = defaultdict(list)
     for r in _records(wh.read("demographic_metrics", where_date_range=(start.replace(day=1), end))):
@@ -164,7 +168,7 @@ def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) ->
             )
         )
     return Snapshot(
-        generated_at=dt.datetime.now(dt.timezone.utc),
+        generated_at=dt.datetime.now(dt.UTC),
         dagster_run_id=run_id,
         window=SnapshotWindow(start=start, end=end),
         accounts=[

@@ -118,30 +118,10 @@ NOT_ON_MEMBER_PIVOTS: frozenset[str] = frozenset(
 )
 """Metrics LinkedIn leaves out of rows of demographic pivots."""
 
-_VIRAL_BASES = (
-    "Impressions Clicks Likes Reactions Comments CommentLikes Shares Follows CompanyPageClicks LandingPageClicks "
-    "TotalEngagements OtherEngagements CardClicks CardImpressions DownloadClicks SubscriptionClicks FullScreenPlays "
-    "VideoStarts VideoViews VideoFirstQuartileCompletions VideoMidpointCompletions VideoThirdQuartileCompletions "
-    "VideoCompletions DocumentFirstQuartileCompletions DocumentMidpointCompletions DocumentThirdQuartileCompletions "
-    "DocumentCompletions ExternalWebsiteConversions ExternalWebsitePostClickConversions "
-    "ExternalWebsitePostViewConversions OneClickLeads OneClickLeadFormOpens JobApplications JobApplyClicks "
-    "PostClickJobApplications PostClickJobApplyClicks PostViewJobApplications PostViewJobApplyClicks Registrations "
-    "PostClickRegistrations PostViewRegistrations"
-).split()
+_VIRAL_BASES = ["Impressions", "Clicks", "Likes", "Reactions", "Comments", "CommentLikes", "Shares", "Follows", "CompanyPageClicks", "LandingPageClicks", "TotalEngagements", "OtherEngagements", "CardClicks", "CardImpressions", "DownloadClicks", "SubscriptionClicks", "FullScreenPlays", "VideoStarts", "VideoViews", "VideoFirstQuartileCompletions", "VideoMidpointCompletions", "VideoThirdQuartileCompletions", "VideoCompletions", "DocumentFirstQuartileCompletions", "DocumentMidpointCompletions", "DocumentThirdQuartileCompletions", "DocumentCompletions", "ExternalWebsiteConversions", "ExternalWebsitePostClickConversions", "ExternalWebsitePostViewConversions", "OneClickLeads", "OneClickLeadFormOpens", "JobApplications", "JobApplyClicks", "PostClickJobApplications", "PostClickJobApplyClicks", "PostViewJobApplications", "PostViewJobApplyClicks", "Registrations", "PostClickRegistrations", "PostViewRegistrations"]
 
 KNOWN_METRICS: frozenset[str] = frozenset(
-    """impressions clicks costInLocalCurrency costInUsd landingPageClicks companyPageClicks totalEngagements
-    otherEngagements likes reactions comments commentLikes shares follows textUrlClicks downloadClicks
-    subscriptionClicks actionClicks adUnitClicks headlineClicks headlineImpressions cardClicks cardImpressions
-    fullScreenPlays approximateMemberReach audiencePenetration approximateUniqueImpressions
-    externalWebsiteConversions externalWebsitePostClickConversions externalWebsitePostViewConversions
-    conversionValueInLocalCurrency oneClickLeads oneClickLeadFormOpens qualifiedLeads costPerQualifiedLead
-    validWorkEmailLeads talentLeads leadGenerationMailContactInfoShares leadGenerationMailInterestedClicks
-    jobApplications jobApplyClicks postClickJobApplications postClickJobApplyClicks postViewJobApplications
-    postViewJobApplyClicks registrations postClickRegistrations postViewRegistrations sends opens videoStarts
-    videoViews videoFirstQuartileCompletions videoMidpointCompletions videoThirdQuartileCompletions
-    videoCompletions averageVideoWatchTime averageDwellTime documentFirstQuartileCompletions
-    documentMidpointCompletions documentThirdQuartileCompletions documentCompletions""".split()
+    ["impressions", "clicks", "costInLocalCurrency", "costInUsd", "landingPageClicks", "companyPageClicks", "totalEngagements", "otherEngagements", "likes", "reactions", "comments", "commentLikes", "shares", "follows", "textUrlClicks", "downloadClicks", "subscriptionClicks", "actionClicks", "adUnitClicks", "headlineClicks", "headlineImpressions", "cardClicks", "cardImpressions", "fullScreenPlays", "approximateMemberReach", "audiencePenetration", "approximateUniqueImpressions", "externalWebsiteConversions", "externalWebsitePostClickConversions", "externalWebsitePostViewConversions", "conversionValueInLocalCurrency", "oneClickLeads", "oneClickLeadFormOpens", "qualifiedLeads", "costPerQualifiedLead", "validWorkEmailLeads", "talentLeads", "leadGenerationMailContactInfoShares", "leadGenerationMailInterestedClicks", "jobApplications", "jobApplyClicks", "postClickJobApplications", "postClickJobApplyClicks", "postViewJobApplications", "postViewJobApplyClicks", "registrations", "postClickRegistrations", "postViewRegistrations", "sends", "opens", "videoStarts", "videoViews", "videoFirstQuartileCompletions", "videoMidpointCompletions", "videoThirdQuartileCompletions", "videoCompletions", "averageVideoWatchTime", "averageDwellTime", "documentFirstQuartileCompletions", "documentMidpointCompletions", "documentThirdQuartileCompletions", "documentCompletions"]
 ) | frozenset(f"viral{base}" for base in _VIRAL_BASES)
 """Every metric name the API knows (§10.8 of the reference)."""
 

@@ -54,7 +54,9 @@ def encode_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
     ``fields`` is special in Rest.li: a plain comma list, so pass it as an already joined string.
     """
     items = params.items() if isinstance(params, Mapping) else params
-    return "&".join(f"{quote(k, safe='')}={encode(v)}" for k, v in items if v is not None)
+    return "&".join(
+        f"{quote(k, safe='')}={quote(v, safe=',') if k == 'fields' else encode(v)}" for k, v in items if v is not None
+    )
 
 
 def decode(text: str) -> RestliValue:

@@ -23,7 +23,7 @@ class TokenStoreError(RuntimeError):
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.timezone.utc).isoformat() if value else None
+    return value.astimezone(dt.UTC).isoformat() if value else None
 
 
 def _parse(value: Any) -> dt.datetime | None:

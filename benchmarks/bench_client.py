@@ -1,0 +1,100 @@
+"""Sync the ``medium`` profile through the client against an in-process simulator with 100 ms latency.
+
+Fetches every entity of every account, CAMPAIGN and CREATIVE daily analytics over the profile's 90 days, and
+account-level MONTHLY demographics for the 8 MEMBER_* pivots over the covered months; then prints requests
+made against the lower bound per endpoint, wall time and peak RSS.
+
+    .venv/bin/python benchmarks/bench_client.py [--latency-ms 100] [--concurrency 4] [--profile medium]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import resource
+import time
+
+from linkedin_assets.linkedin import client as client_module
+from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
+from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
+from linkedin_assets.linkedin.plan import entity_spans, merge_plans, plan_daily, plan_monthly
+from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+
+
+async def sync(client: LinkedInClient, start, end) -> tuple[dict[str, int], int, int]:
+    """The whole sync; returns (lower bound per endpoint, analytics rows, plan size)."""
+    accounts = await client.ad_accounts()
+    per_account = await asyncio.gather(
+        *(
+            asyncio.gather(client.campaign_groups(a.id), client.campaigns(a.id), client.creatives(a.id))
+            for a in accounts
+        )
+    )
+    parts = []
+    for account, (_, campaigns, creatives) in zip(accounts, per_account, strict=True):
+        spans = entity_spans([c.to_row() for c in campaigns], [c.to_row() for c in creatives])
+        for pivot in ("CAMPAIGN", "CREATIVE"):
+            parts.append(plan_daily(account.urn, pivot, spans[pivot], start, end, DEFAULT_METRICS))
+        for pivot in MEMBER_PIVOTS:
+            parts.append(plan_monthly("accounts", [account.urn], pivot, start, end, DEMOGRAPHIC_METRICS))
+    plan = merge_plans(*parts)
+    rows = await client.run_analytics(plan)
+
+    def pages(n: int, size: int) -> int:
+        return max(1, math.ceil(n / size))
+
+    bound = {
+        "adAccountUsers": pages(len(accounts), client_module.OFFSET_PAGE_SIZE),
+        "adAccounts": pages(len(accounts), client_module.ACCOUNT_BATCH_SIZE),
+        "adCampaignGroups": sum(pages(len(g), client_module.CURSOR_PAGE_SIZE) for g, _, _ in per_account),
+        "adCampaigns": sum(pages(len(c), client_module.CURSOR_PAGE_SIZE) for _, c, _ in per_account),
+        "creatives": sum(pages(len(c), client_module.CREATIVES_PAGE_SIZE) for _, _, c in per_account),
+        "adAnalytics": plan.request_count,
+    }
+    print(plan.describe())
+    return bound, len(rows), plan.request_count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="medium")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    with SimulatorServer(SimulatorConfig(profile=args.profile, seed=1, latency_ms=args.latency_ms)) as sim:
+        dataset = sim.state.dataset
+        config = ClientConfig(
+            api_base_url=sim.api_base_url,
+            oauth_base_url=sim.oauth_base_url,
+            client_id=sim.client_id,
+            client_secret=sim.client_secret,
+            access_token=sim.access_token,
+            refresh_token=sim.refresh_token,
+            max_concurrency=args.concurrency,
+        )
+
+        async def run() -> tuple[dict[str, int], int, LinkedInClient]:
+            async with LinkedInClient(config) as client:
+                bound, rows, _ = await sync(client, dataset.history_start, dataset.today)
+                return bound, rows, client
+
+        started = time.perf_counter()
+        bound, rows, client = asyncio.run(run())
+        wall = time.perf_counter() - started
+        made = sim.state.counts_by_endpoint()
+
+    print(f"\nprofile={args.profile} latency={args.latency_ms:.0f} ms concurrency={args.concurrency}")
+    print(f"{'endpoint':<20}{'requests':>10}{'lower bound':>13}")
+    for endpoint in sorted(set(bound) | set(made)):
+        print(f"{endpoint:<20}{made.get(endpoint, 0):>10}{bound.get(endpoint, 0):>13}")
+    print(f"{'total':<20}{sum(made.values()):>10}{sum(bound.values()):>13}")
+    print(f"analytics rows: {rows}, resplits: {client.stats.resplits}, retries: {client.stats.retries}")
+    print(f"bytes received: {client.stats.bytes_received / 1e6:.1f} MB")
+    print(f"wall: {wall:.2f} s")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

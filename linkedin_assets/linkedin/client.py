@@ -1,0 +1,688 @@
+"""An async client for the versioned LinkedIn Marketing API (``/rest``), built for a read-only ads sync.
+
+It speaks Rest.li 2.0 (queries built by :mod:`restli`, tunneled when longer than 4 KB), refreshes the OAuth
+token when needed, retries what LinkedIn says is transient, and runs :class:`AnalyticsPlan` s with bounded
+concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from . import oauth, restli
+from .errors import (
+    LinkedInAuthError,
+    LinkedInConfigError,
+    LinkedInError,
+    LinkedInHTTPError,
+    LinkedInPayloadError,
+    LinkedInQuotaExhausted,
+)
+from .fields import MAX_ELEMENTS
+from .models import (
+    AdAccount,
+    AdAccountUser,
+    AnalyticsElement,
+    AnalyticsRow,
+    Campaign,
+    CampaignGroup,
+    Creative,
+    Post,
+    TargetingEntity,
+    parse_analytics_element,
+    parse_entity,
+)
+from .plan import AnalyticsPlan, AnalyticsQuery, split_query
+from .tokens import TokenSet, TokenStore
+
+__all__ = ["ClientConfig", "LinkedInClient", "RequestStats"]
+
+CURSOR_PAGE_SIZE = 1000
+CREATIVES_PAGE_SIZE = 100
+OFFSET_PAGE_SIZE = 1000
+BATCH_SIZE = 50
+"""URNs per batch get of posts and per adTargetingEntities lookup."""
+ACCOUNT_BATCH_SIZE = 100
+MAX_QUERY_BYTES = 4096
+"""Longer query strings are tunneled (LinkedIn answers 414 above 4 KB)."""
+
+GROUP_STATUSES = ("ACTIVE", "ARCHIVED", "CANCELED", "DRAFT", "PAUSED", "PENDING_DELETION", "REMOVED")
+CAMPAIGN_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "COMPLETED", "CANCELED", "DRAFT", "PENDING_DELETION", "REMOVED")
+POST_URN_PREFIXES = ("urn:li:share:", "urn:li:ugcPost:")
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+DATA_VOLUME_THROTTLE = "45 million"
+REFRESH_MARGIN = dt.timedelta(days=1)
+REFRESH_TOKEN_WARNING = dt.timedelta(days=30)
+VERSION_MAX_AGE_MONTHS = 9
+_VERSION = re.compile(r"\d{4}(0[1-9]|1[0-2])")
+_ACCOUNT_URN = re.compile(r"urn:li:sponsoredAccount:(\d+)")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where and how to reach LinkedIn. Secrets are left out of ``repr``."""
+
+    api_base_url: str = "https://api.linkedin.com/rest"
+    oauth_base_url: str = "https://www.linkedin.com/oauth/v2"
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    api_version: str = "202610"
+    """``LinkedIn-Version`` header, ``YYYYMM``; a warning is logged when it is older than 9 months."""
+    account_ids: tuple[int, ...] = ()
+    """Accounts to sync; empty means every account the token can see."""
+    token_store_path: str | None = None
+    """Where refreshed tokens are kept (mode 0600); ``None`` keeps them in memory only."""
+    max_concurrency: int = 4
+    timeout_s: float = 60.0
+    max_retries: int = 6
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 120.0
+    throttle_wait_s: float = 330.0
+    """Wait after the analytics data-volume 429 (45 million metric values per 5 minutes)."""
+    quota_exhausted_after_s: float = 900.0
+    """Plain 429s for this long in a row mean the daily quota is spent: stop with :class:`LinkedInQuotaExhausted`."""
+    max_elements: int = MAX_ELEMENTS
+    """The adAnalytics element cap: a response this long is treated as truncated (lowered only in tests)."""
+
+    def __post_init__(self) -> None:
+        if not _VERSION.fullmatch(self.api_version):
+            raise LinkedInConfigError(
+                f"LinkedIn API version {self.api_version!r} is not YYYYMM with a month 01-12 (e.g. 202610)"
+            )
+        if any(isinstance(i, bool) or not isinstance(i, int) or i <= 0 for i in self.account_ids):
+            raise LinkedInConfigError(f"account ids must be positive integers, got {self.account_ids!r}")
+        if self.max_concurrency < 1:
+            raise LinkedInConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> ClientConfig:
+        """Read the ``LINKEDIN_*`` variables; ``overrides`` win over the environment."""
+        env = {name: value.strip() for name, value in environ.items() if name.startswith("LINKEDIN_") and value.strip()}
+        values: dict[str, Any] = {}
+        for name, key in (
+            ("LINKEDIN_API_BASE_URL", "api_base_url"),
+            ("LINKEDIN_OAUTH_BASE_URL", "oauth_base_url"),
+            ("LINKEDIN_CLIENT_ID", "client_id"),
+            ("LINKEDIN_CLIENT_SECRET", "client_secret"),
+            ("LINKEDIN_REFRESH_TOKEN", "refresh_token"),
+            ("LINKEDIN_ACCESS_TOKEN", "access_token"),
+            ("LINKEDIN_API_VERSION", "api_version"),
+            ("LINKEDIN_TOKEN_STORE", "token_store_path"),
+        ):
+            if name in env:
+                values[key] = env[name]
+        if "LINKEDIN_ACCOUNT_IDS" in env:
+            values["account_ids"] = parse_account_ids(env["LINKEDIN_ACCOUNT_IDS"])
+        if "LINKEDIN_MAX_CONCURRENCY" in env:
+            try:
+                values["max_concurrency"] = int(env["LINKEDIN_MAX_CONCURRENCY"])
+            except ValueError:
+                raise LinkedInConfigError(
+                    f"LINKEDIN_MAX_CONCURRENCY must be an integer, got {env['LINKEDIN_MAX_CONCURRENCY']!r}"
+                ) from None
+        return cls(**{**values, **overrides})
+
+
+def parse_account_ids(text: str) -> tuple[int, ...]:
+    """``"123, urn:li:sponsoredAccount:456"`` -> ``(123, 456)``; anything else names the bad item."""
+    ids = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        match = _ACCOUNT_URN.fullmatch(item)
+        number = match.group(1) if match else item
+        if not number.isdigit() or int(number) == 0:
+            raise LinkedInConfigError(
+                f"LINKEDIN_ACCOUNT_IDS: {item!r} is neither an account id nor urn:li:sponsoredAccount:<id>"
+            )
+        ids.append(int(number))
+    return tuple(dict.fromkeys(ids))
+
+
+@dataclass
+class RequestStats:
+    """What a client did, for logs and Dagster metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    """429 responses."""
+    server_errors: int = 0
+    timeouts: int = 0
+    refreshes: int = 0
+    bytes_received: int = 0
+    resplits: int = 0
+    """adAnalytics responses cut at the element cap and asked again in two halves."""
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    def as_metadata(self) -> dict[str, int]:
+        """A flat dict: the counters plus ``requests_<endpoint>`` per endpoint."""
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "by_endpoint"}
+        flat.update({f"requests_{endpoint}": count for endpoint, count in sorted(self.by_endpoint.items())})
+        return flat
+
+
+class LinkedInClient:
+    """Async LinkedIn Marketing API client: ``async with LinkedInClient(config) as client: ...``."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        logger: logging.Logger | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.logger = logger or logging.getLogger("linkedin_assets.linkedin")
+        self.stats = RequestStats()
+        self._transport = transport
+        self._store = TokenStore(config.token_store_path) if config.token_store_path else None
+        self._http: httpx.AsyncClient | None = None
+        self._tokens = TokenSet()
+        self._minted: str | None = None
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._refresh_lock = asyncio.Lock()
+        self._throttled_since: float | None = None
+
+    def __repr__(self) -> str:
+        return f"LinkedInClient(api_base_url={self.config.api_base_url!r}, api_version={self.config.api_version!r})"
+
+    async def __aenter__(self) -> LinkedInClient:
+        self._http = httpx.AsyncClient(transport=self._transport, timeout=self.config.timeout_s)
+        self._tokens = oauth.initial_tokens(self.config, self._store)
+        self._warn_about_version()
+        self._warn_about_refresh_token()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- entities -----------------------------------------------------------------------------------------
+
+    async def ad_accounts(self) -> list[AdAccount]:
+        """The accounts to sync: every account the member has a role on, narrowed to ``config.account_ids``."""
+        users = await self._offset_pages("adAccountUsers", "adAccountUsers", [("q", "authenticatedUser")])
+        visible = list(dict.fromkeys(parse_entity(AdAccountUser, user, "adAccountUser").account_id for user in users))
+        if self.config.account_ids:
+            missing = [i for i in self.config.account_ids if i not in visible]
+            if missing:
+                raise LinkedInConfigError(
+                    f"ad account(s) {', '.join(map(str, missing))} are not visible to the authorized LinkedIn member"
+                    f" (visible: {', '.join(map(str, visible)) or 'none'}); fix LINKEDIN_ACCOUNT_IDS or the member's roles"
+                )
+            wanted = list(self.config.account_ids)
+        else:
+            wanted = visible
+        batches = [wanted[i : i + ACCOUNT_BATCH_SIZE] for i in range(0, len(wanted), ACCOUNT_BATCH_SIZE)]
+        pages = await self._gather(
+            self._get("adAccounts", "adAccounts", [("ids", batch)], restli_method="BATCH_GET") for batch in batches
+        )
+        results = {key: value for page in pages for key, value in (page.get("results") or {}).items()}
+        accounts = []
+        for account_id in wanted:
+            if str(account_id) not in results:
+                self.logger.warning("LinkedIn returned no details for ad account %s; skipping it", account_id)
+                continue
+            accounts.append(parse_entity(AdAccount, results[str(account_id)], "ad account"))
+        return accounts
+
+    async def campaign_groups(self, account_id: int) -> list[CampaignGroup]:
+        """Every campaign group of the account, whatever its status."""
+        elements = await self._cursor_pages(
+            "adCampaignGroups",
+            f"adAccounts/{account_id}/adCampaignGroups",
+            [("q", "search"), ("search", {"status": {"values": list(GROUP_STATUSES)}}), ("sortOrder", "ASCENDING")],
+            CURSOR_PAGE_SIZE,
+        )
+        return [parse_entity(CampaignGroup, element, "campaign group") for element in elements]
+
+    async def campaigns(self, account_id: int) -> list[Campaign]:
+        """Every campaign of the account, whatever its status."""
+        elements = await self._cursor_pages(
+            "adCampaigns",
+            f"adAccounts/{account_id}/adCampaigns",
+            [("q", "search"), ("search", {"status": {"values": list(CAMPAIGN_STATUSES)}}), ("sortOrder", "ASCENDING")],
+            CURSOR_PAGE_SIZE,
+        )
+        return [parse_entity(Campaign, element, "campaign") for element in elements]
+
+    async def creatives(self, account_id: int) -> list[Creative]:
+        """Every creative of the account (criteria finder without filters)."""
+        elements = await self._cursor_pages(
+            "creatives",
+            f"adAccounts/{account_id}/creatives",
+            [("q", "criteria"), ("sortOrder", "ASCENDING")],
+            CREATIVES_PAGE_SIZE,
+            restli_method="FINDER",
+        )
+        return [parse_entity(Creative, element, "creative") for element in elements]
+
+    async def posts(self, urns: Sequence[str]) -> dict[str, Post]:
+        """The posts behind sponsored-content creatives, by URN.
+
+        Only ``urn:li:share:``/``urn:li:ugcPost:`` URNs are asked for (anything else is not a post). Posts the
+        member may not read, or that no longer exist, are left out.
+        """
+        wanted = list(dict.fromkeys(urn for urn in urns if urn.startswith(POST_URN_PREFIXES)))
+        batches = [wanted[i : i + BATCH_SIZE] for i in range(0, len(wanted), BATCH_SIZE)]
+        found: dict[str, Post] = {}
+        for part in await self._gather(self._posts_batch(batch) for batch in batches):
+            found.update(part)
+        return found
+
+    async def _posts_batch(self, urns: list[str]) -> dict[str, Post]:
+        try:
+            data = await self._get("posts", "posts", [("ids", urns)], restli_method="BATCH_GET")
+        except LinkedInHTTPError as exc:
+            if exc.status not in (403, 404) and exc.code != "INVALID_URN_TYPE":
+                raise
+            if len(urns) == 1:
+                self.logger.debug("Skipping post %s: %s", urns[0], exc)
+                return {}
+            half = len(urns) // 2
+            first, second = await self._gather([self._posts_batch(urns[:half]), self._posts_batch(urns[half:])])
+            return first | second
+        if data.get("errors"):
+            self.logger.debug("Skipping %d unreadable post(s): %s", len(data["errors"]), ", ".join(data["errors"]))
+        return {
+            urn: parse_entity(Post, {"id": urn, **body}, "post")
+            for urn, body in (data.get("results") or {}).items()
+            if isinstance(body, Mapping)
+        }
+
+    async def targeting_entity_names(self, urns: Sequence[str]) -> dict[str, str]:
+        """Display names of targeting/demographic URNs (seniorities, industries, geos, ...); unknown ones are absent."""
+        wanted = list(dict.fromkeys(urns))
+        batches = [wanted[i : i + BATCH_SIZE] for i in range(0, len(wanted), BATCH_SIZE)]
+        pages = await self._gather(
+            self._get(
+                "adTargetingEntities",
+                "adTargetingEntities",
+                [
+                    ("q", "urns"),
+                    ("queryVersion", "QUERY_USES_URNS"),
+                    ("urns", batch),
+                    ("locale", {"language": "en", "country": "US"}),
+                ],
+            )
+            for batch in batches
+        )
+        names = {}
+        for page in pages:
+            for element in self._elements(page, "adTargetingEntities"):
+                entity = parse_entity(TargetingEntity, element, "targeting entity")
+                names[entity.urn] = entity.name
+        return names
+
+    # -- analytics ----------------------------------------------------------------------------------------
+
+    async def run_analytics(self, plan: AnalyticsPlan) -> list[AnalyticsRow]:
+        """Execute a plan and merge its field chunks into one row per (query, pivot values, time bucket).
+
+        A metric of a chunk in whose response a row is missing is ``None``.
+        """
+        results = await self._gather(self._fetch_analytics(query) for query in plan.queries)
+        groups: dict[AnalyticsQuery, dict[tuple, dict[str, Any]]] = {}
+        group_metrics: dict[AnalyticsQuery, dict[str, None]] = {}
+        for query, rows in zip(plan.queries, results, strict=True):
+            key = dataclasses.replace(query, metrics=())
+            group_metrics.setdefault(key, {}).update(dict.fromkeys(query.metrics))
+            merged = groups.setdefault(key, {})
+            for element in rows:
+                merged.setdefault((element.pivot_values, element.start, element.end), {}).update(element.metrics)
+        out = []
+        for key, merged in groups.items():
+            names = group_metrics[key]
+            for (pivot_values, start, end), metrics in sorted(
+                merged.items(), key=lambda item: (item[0][1], item[0][0])
+            ):
+                out.append(
+                    AnalyticsRow.model_construct(
+                        pivot_values=list(pivot_values),
+                        start=start,
+                        end=end,
+                        metrics={name: metrics.get(name) for name in names},
+                        pivot=key.pivot,
+                        facet_urns=key.facet_urns,
+                    )
+                )
+        return out
+
+    async def _fetch_analytics(self, query: AnalyticsQuery) -> list[AnalyticsElement]:
+        data = await self._get("adAnalytics", "adAnalytics", query.params())
+        elements = self._elements(data, "adAnalytics")
+        if len(elements) >= self.config.max_elements:
+            halves = split_query(query)
+            if halves is not None:
+                self.stats.resplits += 1
+                self.logger.info(
+                    "adAnalytics %s %s..%s returned %d elements (the cap): asking again in two halves",
+                    query.pivot,
+                    query.start,
+                    query.end,
+                    len(elements),
+                )
+                first, second = await self._gather([self._fetch_analytics(half) for half in halves])
+                return first + second
+            self.logger.warning(
+                "adAnalytics %s %s..%s for %s returned %d elements (the cap) and cannot be split further:"
+                " rows beyond the cap are missing",
+                query.pivot,
+                query.start,
+                query.end,
+                ",".join(query.facet_urns),
+                len(elements),
+            )
+        return [parse_analytics_element(element, query.metrics) for element in elements]
+
+    # -- pagination ---------------------------------------------------------------------------------------
+
+    async def _cursor_pages(
+        self,
+        endpoint: str,
+        path: str,
+        params: list[tuple[str, Any]],
+        page_size: int,
+        *,
+        restli_method: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """All elements of a cursor-paged finder (``pageSize``/``pageToken`` -> ``metadata.nextPageToken``)."""
+        elements: list[dict[str, Any]] = []
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self._get(
+                endpoint, path, [*params, ("pageSize", page_size), ("pageToken", token)], restli_method=restli_method
+            )
+            batch = self._elements(page, endpoint)
+            elements.extend(batch)
+            token = (page.get("metadata") or {}).get("nextPageToken")
+            if not token or not batch:
+                return elements
+            if token in seen:
+                raise LinkedInPayloadError(f"{endpoint}: the server sent page token {token!r} twice")
+            seen.add(token)
+
+    async def _offset_pages(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        """All elements of an offset-paged finder (``start``/``count``)."""
+        elements: list[dict[str, Any]] = []
+        count = OFFSET_PAGE_SIZE
+        while True:
+            page = await self._get(endpoint, path, [*params, ("start", len(elements)), ("count", count)])
+            batch = self._elements(page, endpoint)
+            elements.extend(batch)
+            total = (page.get("paging") or {}).get("total")
+            if len(batch) < count or (isinstance(total, int) and len(elements) >= total):
+                return elements
+
+    @staticmethod
+    def _elements(page: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]:
+        elements = page.get("elements")
+        if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
+            raise LinkedInPayloadError(f"{endpoint} response: field 'elements' is not a list of objects")
+        return elements
+
+    # -- transport ----------------------------------------------------------------------------------------
+
+    async def _get(
+        self, endpoint: str, path: str, params: Iterable[tuple[str, Any]], *, restli_method: str | None = None
+    ) -> dict[str, Any]:
+        """One Rest.li GET (tunneled when long) with auth, retries and backoff; returns the JSON body."""
+        if self._http is None:
+            raise RuntimeError("LinkedInClient must be used as `async with LinkedInClient(...) as client`")
+        query = restli.encode_query(params)
+        url = f"{self.config.api_base_url.rstrip('/')}/{path}"
+        tunneled = len(query.encode()) > MAX_QUERY_BYTES
+        headers = {"LinkedIn-Version": self.config.api_version, "X-Restli-Protocol-Version": "2.0.0"}
+        if restli_method:
+            headers["X-RestLi-Method"] = restli_method
+        if tunneled:
+            headers |= {"X-HTTP-Method-Override": "GET", "Content-Type": "application/x-www-form-urlencoded"}
+        failures = plain_429s = 0
+        refreshed = False
+        while True:
+            token = await self._access_token()
+            headers["Authorization"] = f"Bearer {token}"
+            started = time.monotonic()
+            delay: float | None = None
+            try:
+                async with self._semaphore:
+                    if tunneled:
+                        response = await self._http.post(url, content=query.encode(), headers=headers)
+                    else:
+                        response = await self._http.get(f"{url}?{query}", headers=headers)
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    self.stats.timeouts += 1
+                problem = f"{type(exc).__name__} after {time.monotonic() - started:.1f} s"
+                error: LinkedInError | None = None
+            else:
+                self._record(endpoint, path, response, tunneled, started)
+                status = response.status_code
+                if status == 200:
+                    body = _json_object(response)
+                    if body is not None:
+                        self._throttled_since = None
+                        return body
+                    problem = "an unreadable (truncated or non-JSON) 200 body"
+                    error = None
+                elif status == 401:
+                    if refreshed:
+                        raise LinkedInAuthError(
+                            f"LinkedIn refused a freshly refreshed access token on {endpoint} ({_code(response) or 401})"
+                        )
+                    refreshed = True
+                    self.logger.info(
+                        "LinkedIn answered 401 (%s) on %s: refreshing the token", _code(response), endpoint
+                    )
+                    await self._refresh(stale=token)
+                    continue
+                elif status == 429 and DATA_VOLUME_THROTTLE not in response.text:
+                    plain_429s += 1
+                    await self._wait_out_429(endpoint, plain_429s)
+                    continue
+                elif status == 429:
+                    self.stats.throttled += 1
+                    problem = "429 from the adAnalytics data-volume limit (45 million metric values per 5 minutes)"
+                    delay = self.config.throttle_wait_s
+                    error = _http_error(response, endpoint, self.config.api_version)
+                elif status in RETRYABLE_STATUSES:
+                    self.stats.server_errors += 1
+                    problem = f"HTTP {status} {_code(response) or ''}".rstrip()
+                    error = _http_error(response, endpoint, self.config.api_version)
+                else:
+                    raise _http_error(response, endpoint, self.config.api_version)
+            failures += 1
+            if failures > self.config.max_retries:
+                raise error or LinkedInError(f"{endpoint}: giving up after {failures} attempts; last: {problem}")
+            delay = self._backoff(failures) if delay is None else delay
+            self.stats.retries += 1
+            self.logger.info(
+                "%s: %s; retry %d/%d in %.1f s", endpoint, problem, failures, self.config.max_retries, delay
+            )
+            await asyncio.sleep(delay)
+
+    def _record(self, endpoint: str, path: str, response: httpx.Response, tunneled: bool, started: float) -> None:
+        """Count and log one response."""
+        self.stats.requests += 1
+        self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+        self.stats.bytes_received += len(response.content)
+        self.logger.debug(
+            "%s /%s -> %d (%d B, %.3f s)",
+            "POST (tunneled GET)" if tunneled else "GET",
+            path,
+            response.status_code,
+            len(response.content),
+            time.monotonic() - started,
+        )
+
+    async def _wait_out_429(self, endpoint: str, consecutive: int) -> None:
+        self.stats.throttled += 1
+        now = time.monotonic()
+        if self._throttled_since is None:
+            self._throttled_since = now
+        waited = now - self._throttled_since
+        if waited >= self.config.quota_exhausted_after_s:
+            raise LinkedInQuotaExhausted(endpoint, waited)
+        delay = self._backoff(consecutive)
+        self.stats.retries += 1
+        self.logger.info("%s: 429 (throttled for %.0f s so far); retry in %.1f s", endpoint, waited, delay)
+        await asyncio.sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return random.uniform(0, min(self.config.backoff_cap_s, self.config.backoff_base_s * 2 ** (attempt - 1)))
+
+    # -- tokens -------------------------------------------------------------------------------------------
+
+    async def _access_token(self) -> str:
+        tokens = self._tokens
+        expires_at = tokens.access_token_expires_at
+        expiring = (
+            expires_at is not None
+            and expires_at - dt.datetime.now(dt.UTC) < REFRESH_MARGIN
+            and tokens.access_token != self._minted
+        )
+        if tokens.access_token is None or expiring:
+            await self._refresh(stale=tokens.access_token)
+        assert self._tokens.access_token is not None
+        return self._tokens.access_token
+
+    async def _refresh(self, stale: str | None) -> None:
+        """Refresh once, however many requests ask at the same time."""
+        async with self._refresh_lock:
+            current = self._tokens
+            if current.access_token is not None and current.access_token != stale:
+                return
+            if not current.refresh_token:
+                raise LinkedInAuthError(
+                    "no usable LinkedIn access token and no refresh token to mint one"
+                    if current.access_token is None
+                    else "LinkedIn refused the access token and there is no refresh token to mint a new one"
+                )
+            fresh = await self._retrying(
+                oauth.TOKEN_ENDPOINT, lambda: oauth.refresh_access_token(self._http, self.config, current.refresh_token)
+            )
+            tokens = fresh.with_updates(
+                refresh_token=fresh.refresh_token or current.refresh_token,
+                refresh_token_expires_at=fresh.refresh_token_expires_at or current.refresh_token_expires_at,
+                seed_fingerprint=current.seed_fingerprint,
+            )
+            self._tokens, self._minted = tokens, tokens.access_token
+            if self._store is not None:
+                self._store.save(tokens)
+            self.stats.refreshes += 1
+            self.logger.info(
+                "Refreshed the LinkedIn access token (valid until %s)%s",
+                tokens.access_token_expires_at,
+                f"; saved to {self._store.path}" if self._store else "",
+            )
+            self._warn_about_refresh_token()
+
+    async def _retrying(self, endpoint: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call()`` again after transient failures (timeouts, connection errors, 5xx)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await call()
+            except httpx.TransportError as exc:
+                problem = type(exc).__name__
+            except LinkedInHTTPError as exc:
+                if exc.status not in RETRYABLE_STATUSES:
+                    raise
+                problem = f"HTTP {exc.status}"
+            if attempt > self.config.max_retries:
+                raise LinkedInError(f"{endpoint}: giving up after {attempt} attempts, last: {problem}")
+            delay = self._backoff(attempt)
+            self.stats.retries += 1
+            self.logger.info(
+                "%s: %s; retry %d/%d in %.1f s", endpoint, problem, attempt, self.config.max_retries, delay
+            )
+            await asyncio.sleep(delay)
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    async def _gather(self, calls: Iterable[Awaitable[T]]) -> list[T]:
+        """``asyncio.gather`` that cancels the remaining calls when one fails."""
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def _warn_about_version(self) -> None:
+        year, month = int(self.config.api_version[:4]), int(self.config.api_version[4:])
+        today = dt.datetime.now(dt.UTC).date()
+        age = (today.year - year) * 12 + today.month - month
+        if age > VERSION_MAX_AGE_MONTHS:
+            self.logger.warning(
+                "LinkedIn-Version %s is %d months old; LinkedIn sunsets versions about 12 months after release"
+                " (then every call fails with 426). Raise LINKEDIN_API_VERSION.",
+                self.config.api_version,
+                age,
+            )
+
+    def _warn_about_refresh_token(self) -> None:
+        expires_at = self._tokens.refresh_token_expires_at
+        if expires_at is not None and expires_at - dt.datetime.now(dt.UTC) < REFRESH_TOKEN_WARNING:
+            self.logger.warning(
+                "The LinkedIn refresh token expires at %s (its 365-day lifetime is fixed): run"
+                " `linkedin-assets auth login` before then",
+                expires_at,
+            )
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _code(response: httpx.Response) -> str | None:
+    body = _json_object(response)
+    return body.get("code") if body else None
+
+
+def _http_error(response: httpx.Response, endpoint: str, api_version: str) -> LinkedInHTTPError:
+    body = _json_object(response)
+    if body is not None:
+        code, message = body.get("code"), str(body.get("message") or "")
+    else:
+        code, message = None, response.text[:200]
+    hint = None
+    if response.status_code == 426:
+        hint = (
+            f"LinkedIn-Version {api_version} is sunset or unknown; set LINKEDIN_API_VERSION to a current YYYYMM release"
+        )
+    return LinkedInHTTPError(
+        response.status_code,
+        endpoint,
+        code=code,
+        message=message,
+        request_id=response.headers.get("x-li-request-id") or response.headers.get("x-li-uuid"),
+        hint=hint,
+    )

@@ -1,0 +1,75 @@
+"""Exceptions raised by the LinkedIn client. None of their texts ever contains a token or a secret."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUTH_ENV_VARS",
+    "LinkedInAuthError",
+    "LinkedInConfigError",
+    "LinkedInError",
+    "LinkedInHTTPError",
+    "LinkedInPayloadError",
+    "LinkedInQuotaExhausted",
+]
+
+AUTH_ENV_VARS = "LINKEDIN_CLIENT_ID, LINKEDIN_CLIENT_SECRET, LINKEDIN_REFRESH_TOKEN (or LINKEDIN_ACCESS_TOKEN)"
+
+
+class LinkedInError(Exception):
+    """Base class of every error this package raises."""
+
+
+class LinkedInHTTPError(LinkedInError):
+    """LinkedIn answered with an error status that retrying will not fix (or retries ran out)."""
+
+    def __init__(
+        self,
+        status: int,
+        endpoint: str,
+        *,
+        code: str | None = None,
+        message: str = "",
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.endpoint = endpoint
+        self.request_id = request_id
+        self.message = message
+        text = f"LinkedIn API {status}{f' {code}' if code else ''} on {endpoint}"
+        if request_id:
+            text += f" (request id {request_id})"
+        if message:
+            text += f": {message}"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+
+class LinkedInAuthError(LinkedInError):
+    """No usable credentials: the refresh token is dead, missing, or LinkedIn keeps refusing the access token."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"{problem}. Re-authorize with `linkedin-assets auth login`, or set {AUTH_ENV_VARS} in the environment."
+        )
+
+
+class LinkedInQuotaExhausted(LinkedInError):
+    """LinkedIn kept answering 429 long enough that the daily quota is evidently used up."""
+
+    def __init__(self, endpoint: str, waited_s: float) -> None:
+        self.endpoint = endpoint
+        super().__init__(
+            f"LinkedIn has answered 429 on {endpoint} for {waited_s:.0f} s: the daily request quota looks exhausted. "
+            "It resets at 00:00 UTC; run the sync again after that."
+        )
+
+
+class LinkedInPayloadError(LinkedInError):
+    """A response did not have the shape the client relies on."""
+
+
+class LinkedInConfigError(LinkedInError):
+    """The configuration is invalid (malformed API version, unknown account id, ...)."""

@@ -1,0 +1,520 @@
+"""Pydantic models of the LinkedIn payloads the sync reads, and their flat warehouse rows.
+
+Unknown fields are kept (``extra="allow"``): LinkedIn adds fields without a version bump. Epoch-millisecond
+timestamps become tz-aware UTC datetimes, BigDecimal strings become :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, NamedTuple, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .errors import LinkedInPayloadError
+from .fields import DECIMAL_METRICS, FLOAT_METRICS, snake_case
+
+__all__ = [
+    "AdAccount",
+    "AdAccountUser",
+    "AnalyticsElement",
+    "AnalyticsRow",
+    "Campaign",
+    "CampaignGroup",
+    "Creative",
+    "Money",
+    "Post",
+    "RunSchedule",
+    "TargetingEntity",
+    "parse_analytics_element",
+    "parse_entity",
+    "parse_metric",
+    "urn_id",
+]
+
+MetricValue = int | Decimal | float | None
+
+
+def urn_id(urn: str) -> int:
+    """The numeric id at the end of a URN: ``urn:li:sponsoredCampaign:12`` -> ``12``."""
+    return int(urn.rsplit(":", 1)[1])
+
+
+def _epoch_ms(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected epoch milliseconds, got a boolean")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.lstrip("-").isdigit()):
+        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+    return value
+
+
+def _decimal(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a decimal number, got a boolean")
+    if isinstance(value, (int, float, str)):
+        try:
+            number = Decimal(value if not isinstance(value, float) else repr(value))
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+        if not number.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
+        return number
+    return value
+
+
+def _urn_of(kind: str):
+    prefix = f"urn:li:{kind}:"
+
+    def check(value: str) -> str:
+        if not value.startswith(prefix) or not value[len(prefix) :].isdigit():
+            raise ValueError(f"expected a {prefix}<number> URN, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+EpochMs = Annotated[dt.datetime, BeforeValidator(_epoch_ms)]
+Amount = Annotated[Decimal, BeforeValidator(_decimal)]
+AccountUrn = Annotated[str, _urn_of("sponsoredAccount")]
+CampaignGroupUrn = Annotated[str, _urn_of("sponsoredCampaignGroup")]
+CampaignUrn = Annotated[str, _urn_of("sponsoredCampaign")]
+CreativeUrn = Annotated[str, _urn_of("sponsoredCreative")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
+
+
+class Money(_Model):
+    """An amount of money; LinkedIn sends the amount as a BigDecimal string."""
+
+    amount: Amount
+    currency_code: str | None = None
+
+
+class RunSchedule(_Model):
+    """When an entity runs: ``start`` inclusive, ``end`` exclusive, either may be absent."""
+
+    start: EpochMs | None = None
+    end: EpochMs | None = None
+
+
+class _AuditStamp(_Model):
+    time: EpochMs | None = None
+    actor: str | None = None
+
+
+class _ChangeAuditStamps(_Model):
+    created: _AuditStamp | None = None
+    last_modified: _AuditStamp | None = None
+
+
+class _Version(_Model):
+    version_tag: str | None = None
+
+
+class _Locale(_Model):
+    country: str | None = None
+    language: str | None = None
+
+
+class _Review(_Model):
+    status: str | None = None
+
+
+def _money_row(prefix: str, money: Money | None) -> dict[str, Any]:
+    return {
+        f"{prefix}_amount": money.amount if money else None,
+        f"{prefix}_currency_code": money.currency_code if money else None,
+    }
+
+
+class _Audited(_Model):
+    change_audit_stamps: _ChangeAuditStamps | None = None
+
+    @property
+    def created_time(self) -> dt.datetime | None:
+        stamps = self.change_audit_stamps
+        return stamps.created.time if stamps and stamps.created else None
+
+    @property
+    def last_modified_time(self) -> dt.datetime | None:
+        stamps = self.change_audit_stamps
+        return stamps.last_modified.time if stamps and stamps.last_modified else None
+
+
+class AdAccount(_Audited):
+    """An ad account (``/rest/adAccounts``)."""
+
+    id: int
+    name: str | None = None
+    currency: str | None = None
+    status: str | None = None
+    type: str | None = None
+    reference: str | None = None
+    test: bool | None = None
+    serving_statuses: list[str] = Field(default_factory=list)
+    version: _Version | None = None
+
+    @property
+    def urn(self) -> str:
+        return f"urn:li:sponsoredAccount:{self.id}"
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "currency": self.currency,
+            "status": self.status,
+            "type": self.type,
+            "reference": self.reference,
+            "test": self.test,
+            "serving_statuses": list(self.serving_statuses),
+            "version_tag": self.version.version_tag if self.version else None,
+            "created_time": self.created_time,
+            "last_modified_time": self.last_modified_time,
+        }
+
+
+class AdAccountUser(_Model):
+    """A member's role on an ad account (``/rest/adAccountUsers``)."""
+
+    account: AccountUrn
+    user: str | None = None
+    role: str | None = None
+
+    @property
+    def account_id(self) -> int:
+        return urn_id(self.account)
+
+
+class CampaignGroup(_Audited):
+    """A campaign group (``/rest/adAccounts/{id}/adCampaignGroups``)."""
+
+    id: int
+    account: AccountUrn
+    name: str | None = None
+    status: str | None = None
+    test: bool | None = None
+    backfilled: bool | None = None
+    run_schedule: RunSchedule | None = None
+    total_budget: Money | None = None
+    serving_statuses: list[str] = Field(default_factory=list)
+
+    @property
+    def urn(self) -> str:
+        return f"urn:li:sponsoredCampaignGroup:{self.id}"
+
+    @property
+    def account_id(self) -> int:
+        return urn_id(self.account)
+
+    def to_row(self) -> dict[str, Any]:
+        schedule = self.run_schedule
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "name": self.name,
+            "status": self.status,
+            "test": self.test,
+            "backfilled": self.backfilled,
+            "run_schedule_start": schedule.start if schedule else None,
+            "run_schedule_end": schedule.end if schedule else None,
+            **_money_row("total_budget", self.total_budget),
+            "serving_statuses": list(self.serving_statuses),
+            "created_time": self.created_time,
+            "last_modified_time": self.last_modified_time,
+        }
+
+
+class Campaign(_Audited):
+    """A campaign (``/rest/adAccounts/{id}/adCampaigns``)."""
+
+    id: int
+    account: AccountUrn
+    campaign_group: CampaignGroupUrn | None = None
+    name: str | None = None
+    status: str | None = None
+    type: str | None = None
+    cost_type: str | None = None
+    objective_type: str | None = None
+    optimization_target_type: str | None = None
+    format: str | None = None
+    creative_selection: str | None = None
+    pacing_strategy: str | None = None
+    daily_budget: Money | None = None
+    unit_cost: Money | None = None
+    total_budget: Money | None = None
+    run_schedule: RunSchedule | None = None
+    locale: _Locale | None = None
+    audience_expansion_enabled: bool | None = None
+    offsite_delivery_enabled: bool | None = None
+    test: bool | None = None
+    serving_statuses: list[str] = Field(default_factory=list)
+    version: _Version | None = None
+    targeting_criteria: dict[str, Any] | None = None
+
+    @property
+    def urn(self) -> str:
+        return f"urn:li:sponsoredCampaign:{self.id}"
+
+    @property
+    def account_id(self) -> int:
+        return urn_id(self.account)
+
+    @property
+    def campaign_group_id(self) -> int | None:
+        return urn_id(self.campaign_group) if self.campaign_group else None
+
+    def to_row(self) -> dict[str, Any]:
+        schedule = self.run_schedule
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "campaign_group_id": self.campaign_group_id,
+            "name": self.name,
+            "status": self.status,
+            "type": self.type,
+            "cost_type": self.cost_type,
+            "objective_type": self.objective_type,
+            "optimization_target_type": self.optimization_target_type,
+            "format": self.format,
+            "creative_selection": self.creative_selection,
+            "pacing_strategy": self.pacing_strategy,
+            **_money_row("daily_budget", self.daily_budget),
+            **_money_row("unit_cost", self.unit_cost),
+            **_money_row("total_budget", self.total_budget),
+            "run_schedule_start": schedule.start if schedule else None,
+            "run_schedule_end": schedule.end if schedule else None,
+            "locale_country": self.locale.country if self.locale else None,
+            "locale_language": self.locale.language if self.locale else None,
+            "audience_expansion_enabled": self.audience_expansion_enabled,
+            "offsite_delivery_enabled": self.offsite_delivery_enabled,
+            "test": self.test,
+            "serving_statuses": list(self.serving_statuses),
+            "version_tag": self.version.version_tag if self.version else None,
+            "created_time": self.created_time,
+            "last_modified_time": self.last_modified_time,
+            "targeting_criteria": self.targeting_criteria,
+        }
+
+
+class Creative(_Model):
+    """A creative (``/rest/adAccounts/{id}/creatives``); unlike the other entities its id is a URN."""
+
+    id: CreativeUrn
+    account: AccountUrn
+    campaign: CampaignUrn
+    name: str | None = None
+    intended_status: str | None = None
+    is_serving: bool | None = None
+    is_test: bool | None = None
+    review: _Review | None = None
+    content: dict[str, Any] | None = None
+    serving_hold_reasons: list[str] = Field(default_factory=list)
+    created_at: EpochMs | None = None
+    last_modified_at: EpochMs | None = None
+
+    @property
+    def urn(self) -> str:
+        return self.id
+
+    @property
+    def numeric_id(self) -> int:
+        return urn_id(self.id)
+
+    @property
+    def account_id(self) -> int:
+        return urn_id(self.account)
+
+    @property
+    def campaign_id(self) -> int:
+        return urn_id(self.campaign)
+
+    @property
+    def content_type(self) -> str | None:
+        """The union member of ``content``: ``reference``, ``textAd``, ``spotlight``, ..."""
+        return next(iter(self.content), None) if self.content else None
+
+    @property
+    def content_reference(self) -> str | None:
+        """The post (``urn:li:share:``/``urn:li:ugcPost:``) or InMail content this creative sponsors."""
+        reference = (self.content or {}).get("reference")
+        return reference if isinstance(reference, str) else None
+
+    def to_row(self) -> dict[str, Any]:
+        text_ad = (self.content or {}).get("textAd")
+        return {
+            "id": self.numeric_id,
+            "urn": self.id,
+            "account_id": self.account_id,
+            "campaign_id": self.campaign_id,
+            "name": self.name,
+            "intended_status": self.intended_status,
+            "is_serving": self.is_serving,
+            "is_test": self.is_test,
+            "review_status": self.review.status if self.review else None,
+            "content_reference": self.content_reference,
+            "content_type": self.content_type,
+            "text_ad_headline": text_ad.get("headline") if isinstance(text_ad, Mapping) else None,
+            "serving_hold_reasons": list(self.serving_hold_reasons),
+            "created_at": self.created_at,
+            "last_modified_at": self.last_modified_at,
+        }
+
+
+class Post(_Model):
+    """A post (``/rest/posts``) sponsored by a creative; the source of human-readable creative names."""
+
+    id: str
+    commentary: str | None = None
+    ad_context: dict[str, Any] | None = None
+    content: dict[str, Any] | None = None
+    lifecycle_state: str | None = None
+    created_at: EpochMs | None = None
+    last_modified_at: EpochMs | None = None
+
+    @property
+    def name(self) -> str | None:
+        """The best name the post offers: the dark-post ad name, else the media or article title."""
+        dsc_name = (self.ad_context or {}).get("dscName")
+        if dsc_name:
+            return dsc_name
+        for kind in ("media", "article"):
+            part = (self.content or {}).get(kind)
+            if isinstance(part, Mapping) and part.get("title"):
+                return part["title"]
+        return None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "commentary": self.commentary,
+            "lifecycle_state": self.lifecycle_state,
+            "created_at": self.created_at,
+            "last_modified_at": self.last_modified_at,
+        }
+
+
+class TargetingEntity(_Model):
+    """A targeting URN and its display name (``/rest/adTargetingEntities``)."""
+
+    urn: str
+    name: str
+    facet_urn: str | None = None
+
+
+class AnalyticsRow(_Model):
+    """One adAnalytics element: pivot value(s), one time bucket and its metrics (``None`` = not returned)."""
+
+    pivot_values: list[str]
+    start: dt.date
+    end: dt.date
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    pivot: str | None = None
+    """The query's pivot, e.g. ``CAMPAIGN`` (set by the client)."""
+    facet_urns: tuple[str, ...] = ()
+    """The facet the planned query asked for (e.g. the account URN): tells demographic rows of accounts apart."""
+
+    @property
+    def pivot_value(self) -> str:
+        return self.pivot_values[0]
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "pivot": self.pivot,
+            "pivot_value": self.pivot_value,
+            "pivot_values": list(self.pivot_values),
+            "start": self.start,
+            "end": self.end,
+            **{snake_case(name): value for name, value in self.metrics.items()},
+        }
+
+
+def parse_metric(name: str, value: Any) -> MetricValue:
+    """Convert one metric to its type, accepting a JSON number or string for any metric."""
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is int and name not in DECIMAL_METRICS and name not in FLOAT_METRICS:
+        return value
+    if kind not in (int, float, str):
+        raise ValueError(f"expected a number, got {value!r}")
+    if name in FLOAT_METRICS:
+        return float(value)
+    number = _decimal(value)
+    if name in DECIMAL_METRICS:
+        return number
+    if number != number.to_integral_value():
+        raise ValueError(f"expected an integer, got {value!r}")
+    return int(number)
+
+
+class _YearMonthDay(BaseModel):
+    year: int
+    month: int
+    day: int
+
+
+class _DateRange(BaseModel):
+    start: _YearMonthDay
+    end: _YearMonthDay
+
+
+class _AnalyticsElement(BaseModel):
+    pivot_values: list[str] = Field(alias="pivotValues")
+    date_range: _DateRange = Field(alias="dateRange")
+
+
+class AnalyticsElement(NamedTuple):
+    """One validated adAnalytics element of one request (field chunk), before chunks are merged."""
+
+    pivot_values: tuple[str, ...]
+    start: dt.date
+    end: dt.date
+    metrics: dict[str, MetricValue]
+
+
+def parse_analytics_element(element: Mapping[str, Any], metrics: Sequence[str]) -> AnalyticsElement:
+    """Validate one adAnalytics element; ``metrics`` are the names requested (absent ones become ``None``)."""
+    try:
+        parsed = _AnalyticsElement.model_validate(element)
+        start, end = parsed.date_range.start, parsed.date_range.end
+        dates = dt.date(start.year, start.month, start.day), dt.date(end.year, end.month, end.day)
+    except ValidationError as exc:
+        raise _payload_error("adAnalytics element", element.get("pivotValues"), exc) from None
+    except ValueError as exc:
+        raise LinkedInPayloadError(
+            f"adAnalytics element {element.get('pivotValues')}: field 'dateRange': {exc}"
+        ) from None
+    values: dict[str, MetricValue] = {}
+    for name in metrics:
+        try:
+            values[name] = parse_metric(name, element.get(name))
+        except ValueError as exc:
+            raise LinkedInPayloadError(f"adAnalytics element {parsed.pivot_values}: field {name!r}: {exc}") from None
+    return AnalyticsElement(tuple(parsed.pivot_values), *dates, values)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_entity(model: type[ModelT], data: Any, entity: str) -> ModelT:
+    """Validate ``data`` as ``model``; failures raise :class:`LinkedInPayloadError` naming entity, id and field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        entity_id = data.get("id") if isinstance(data, Mapping) else None
+        raise _payload_error(entity, entity_id, exc) from None
+
+
+def _payload_error(entity: str, entity_id: Any, exc: ValidationError) -> LinkedInPayloadError:
+    problems = "; ".join(
+        f"field '{'.'.join(str(part) for part in error['loc']) or '<root>'}': {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+    return LinkedInPayloadError(f"{entity} {entity_id if entity_id is not None else '<no id>'}: {problems}")

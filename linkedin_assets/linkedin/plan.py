@@ -1,0 +1,313 @@
+"""Planning adAnalytics requests: the fewest requests that fetch every row without hitting the element cap.
+
+Pure functions, no I/O. One account-level request (``accounts=List(urn)``) covers every campaign or creative
+of the account; metrics are split into field chunks; the date range is cut into the fewest windows whose
+worst-case row count (one row per active entity per day) stays below the cap.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .fields import KEY_FIELDS, MAX_ELEMENTS, chunk_metrics
+
+__all__ = [
+    "ENTITY_FACETS",
+    "ActivitySpan",
+    "campaign_span",
+    "creative_span",
+    "entity_spans",
+    "AnalyticsPlan",
+    "AnalyticsQuery",
+    "merge_plans",
+    "plan_daily",
+    "plan_monthly",
+    "split_query",
+]
+
+ENTITY_FACETS: dict[str, str] = {
+    "ACCOUNT": "accounts",
+    "CAMPAIGN_GROUP": "campaignGroups",
+    "CAMPAIGN": "campaigns",
+    "CREATIVE": "creatives",
+}
+"""The facet that filters by the entities of a pivot (used to split a too-large account-level request)."""
+
+
+@dataclass(frozen=True)
+class ActivitySpan:
+    """The days (inclusive) on which an entity can have analytics rows; ``None`` = unbounded on that side."""
+
+    urn: str
+    start: dt.date | None
+    end: dt.date | None
+
+    def days_in(self, start: dt.date, end: dt.date) -> int:
+        """How many days of ``[start, end]`` this span covers."""
+        first = max(start, self.start) if self.start else start
+        last = min(end, self.end) if self.end else end
+        return max(0, (last - first).days + 1)
+
+
+def _day(value: Any) -> dt.date | None:
+    """A calendar day from a datetime, a date, or nothing (``None``, pandas' ``NaT``)."""
+    if value is None or value != value:  # NaT and NaN are not equal to themselves
+        return None
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _last_day(exclusive_end: Any) -> dt.date | None:
+    """The last day before an exclusive end instant (``runSchedule.end``)."""
+    if exclusive_end is None or exclusive_end != exclusive_end:
+        return None
+    return (exclusive_end - dt.timedelta(milliseconds=1)).date()
+
+
+def campaign_span(campaign: Mapping[str, Any]) -> ActivitySpan:
+    """When a campaign (a ``Campaign.to_row()`` row) can have rows: from its scheduled start to its scheduled end
+    (exclusive) or, unless it is ``ACTIVE``, its last modification (pausing or ending a campaign modifies it)."""
+    start = _day(campaign.get("run_schedule_start"))
+    ends = [d for d in (_last_day(campaign.get("run_schedule_end")),) if d]
+    if campaign.get("status") != "ACTIVE" and (modified := _day(campaign.get("last_modified_time"))):
+        ends.append(modified)
+    return ActivitySpan(f"urn:li:sponsoredCampaign:{int(campaign['id'])}", start, min(ends, default=None))
+
+
+def creative_span(creative: Mapping[str, Any], campaign: ActivitySpan | None) -> ActivitySpan:
+    """When a creative (a ``Creative.to_row()`` row) can have rows: inside its campaign's span, from its creation,
+    and unless it is ``ACTIVE`` up to its last modification."""
+    starts = [d for d in (campaign.start if campaign else None, _day(creative.get("created_at"))) if d]
+    ends = [campaign.end] if campaign and campaign.end else []
+    if creative.get("intended_status") != "ACTIVE" and (modified := _day(creative.get("last_modified_at"))):
+        ends.append(modified)
+    urn = f"urn:li:sponsoredCreative:{int(creative['id'])}"
+    return ActivitySpan(urn, max(starts, default=None), min(ends, default=None))
+
+
+def entity_spans(
+    campaigns: Sequence[Mapping[str, Any]], creatives: Sequence[Mapping[str, Any]]
+) -> dict[str, list[ActivitySpan]]:
+    """Spans for the ``CAMPAIGN`` and ``CREATIVE`` pivots of one account's entity rows."""
+    by_campaign = {int(campaign["id"]): campaign_span(campaign) for campaign in campaigns}
+    return {
+        "CAMPAIGN": list(by_campaign.values()),
+        "CREATIVE": [creative_span(creative, by_campaign.get(int(creative["campaign_id"]))) for creative in creatives],
+    }
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    """One adAnalytics request."""
+
+    finder: str
+    pivot: str
+    granularity: str
+    start: dt.date
+    end: dt.date
+    facet: str
+    facet_urns: tuple[str, ...]
+    metrics: tuple[str, ...]
+    entity_urns: tuple[str, ...] = ()
+    """Entities of ``pivot`` behind an account-level query; used only to split a truncated one-day response."""
+
+    def params(self) -> list[tuple[str, Any]]:
+        """Query parameters for :func:`restli.encode_query`."""
+        return [
+            ("q", self.finder),
+            ("pivot", self.pivot),
+            ("timeGranularity", self.granularity),
+            ("dateRange", {"start": self.start, "end": self.end}),
+            (self.facet, list(self.facet_urns)),
+            ("fields", ",".join((*self.metrics, *KEY_FIELDS))),
+        ]
+
+
+@dataclass(frozen=True)
+class AnalyticsPlan:
+    """The adAnalytics requests of one sync."""
+
+    queries: tuple[AnalyticsQuery, ...]
+
+    @property
+    def request_count(self) -> int:
+        """Requests the plan makes when no response is truncated: its lower bound."""
+        return len(self.queries)
+
+    def describe(self) -> str:
+        """One line per (facet, pivot): windows and field chunks, for logs."""
+        groups: dict[tuple[str, str], list[AnalyticsQuery]] = defaultdict(list)
+        for query in self.queries:
+            scope = query.facet_urns[0] if len(query.facet_urns) == 1 else f"{len(query.facet_urns)} {query.facet}"
+            groups[(scope, query.pivot)].append(query)
+        lines = []
+        for (scope, pivot), queries in groups.items():
+            windows = sorted({(q.start, q.end) for q in queries})
+            chunks = len({q.metrics for q in queries})
+            spans = ", ".join(f"{start}..{end}" for start, end in windows)
+            lines.append(
+                f"{scope} {pivot} {queries[0].granularity}: {len(windows)} window(s) [{spans}] x {chunks} chunk(s)"
+                f" = {len(queries)} request(s)"
+            )
+        return "\n".join(lines)
+
+
+def _daily_counts(spans: Sequence[ActivitySpan], start: dt.date, end: dt.date) -> list[int]:
+    """Active entities on each day of ``[start, end]``."""
+    deltas = [0] * ((end - start).days + 2)
+    for span in spans:
+        first = max(start, span.start) if span.start else start
+        last = min(end, span.end) if span.end else end
+        if first <= last:
+            deltas[(first - start).days] += 1
+            deltas[(last - start).days + 1] -= 1
+    counts, running = [], 0
+    for delta in deltas[:-1]:
+        running += delta
+        counts.append(running)
+    return counts
+
+
+def _windows(counts: Sequence[int], start: dt.date, max_elements: int) -> list[tuple[dt.date, dt.date]]:
+    """Greedy left-to-right (optimal here): each window grows while its bound stays below the cap."""
+    windows: list[tuple[dt.date, dt.date]] = []
+    first, bound = 0, 0
+    for offset, count in enumerate(counts):
+        if bound + count >= max_elements and offset > first:
+            windows.append((start + dt.timedelta(days=first), start + dt.timedelta(days=offset - 1)))
+            first, bound = offset, 0
+        bound += count
+    windows.append((start + dt.timedelta(days=first), start + dt.timedelta(days=len(counts) - 1)))
+    return windows
+
+
+def plan_daily(
+    account_urn: str,
+    pivot: str,
+    spans: Sequence[ActivitySpan],
+    start: dt.date,
+    end: dt.date,
+    metrics: Sequence[str],
+    max_elements: int = MAX_ELEMENTS,
+) -> list[AnalyticsQuery]:
+    """Daily rows of one pivot (``CAMPAIGN``, ``CREATIVE``, ...) for one account, for ``[start, end]``.
+
+    ``spans`` lists every entity of the pivot in the account; an account none of whose spans touches the range
+    costs nothing. If one day alone could reach the cap, the entities are split into ``campaigns=``/``creatives=``
+    facet batches small enough that it cannot.
+    """
+    active = [span for span in spans if span.days_in(start, end)]
+    if not active:
+        return []
+    all_urns = tuple(span.urn for span in spans)
+    chunks = chunk_metrics(tuple(metrics))
+    if max(_daily_counts(active, start, end)) < max_elements:
+        batches = [("accounts", (account_urn,), active)]
+    else:
+        size = max_elements - 1
+        batches = [
+            (ENTITY_FACETS[pivot], tuple(span.urn for span in batch), batch)
+            for batch in (active[i : i + size] for i in range(0, len(active), size))
+        ]
+    return [
+        AnalyticsQuery(
+            finder="analytics",
+            pivot=pivot,
+            granularity="DAILY",
+            start=window_start,
+            end=window_end,
+            facet=facet,
+            facet_urns=facet_urns,
+            metrics=chunk,
+            entity_urns=all_urns if facet == "accounts" else (),
+        )
+        for facet, facet_urns, batch in batches
+        for window_start, window_end in _windows(_daily_counts(batch, start, end), start, max_elements)
+        for chunk in chunks
+    ]
+
+
+def plan_monthly(
+    facet: str,
+    facet_urns: Sequence[str],
+    pivot: str,
+    start_month: dt.date,
+    end_month: dt.date,
+    metrics: Sequence[str],
+    expected_values_per_month: int = 300,
+    max_elements: int = MAX_ELEMENTS,
+) -> list[AnalyticsQuery]:
+    """Monthly rows of one pivot (typically a ``MEMBER_*`` demographic pivot) from ``start_month`` to ``end_month``.
+
+    Windows hold as many whole months as keep ``months x expected_values_per_month`` below the cap.
+    """
+    months = _months(start_month, end_month)
+    if not months or not facet_urns:
+        return []
+    per_window = max(1, (max_elements - 1) // max(1, expected_values_per_month))
+    queries = []
+    for i in range(0, len(months), per_window):
+        first, last = months[i], months[min(i + per_window, len(months)) - 1]
+        for chunk in chunk_metrics(tuple(metrics)):
+            queries.append(
+                AnalyticsQuery(
+                    finder="analytics",
+                    pivot=pivot,
+                    granularity="MONTHLY",
+                    start=first,
+                    end=_month_end(last),
+                    facet=facet,
+                    facet_urns=tuple(facet_urns),
+                    metrics=chunk,
+                )
+            )
+    return queries
+
+
+def merge_plans(*parts: Iterable[AnalyticsQuery]) -> AnalyticsPlan:
+    """One plan from several lists of queries (duplicates dropped, order kept)."""
+    return AnalyticsPlan(tuple(dict.fromkeys(query for part in parts for query in part)))
+
+
+def split_query(query: AnalyticsQuery) -> tuple[AnalyticsQuery, AnalyticsQuery] | None:
+    """Two queries that together ask for what ``query`` asked for, for a response cut at the element cap.
+
+    Splits the date range in halves (whole months for ``MONTHLY``), else the entity list; ``None`` when
+    neither can be split.
+    """
+    if query.granularity == "DAILY" and query.start < query.end:
+        middle = query.start + dt.timedelta(days=(query.end - query.start).days // 2)
+        return replace(query, end=middle), replace(query, start=middle + dt.timedelta(days=1))
+    if query.granularity == "MONTHLY":
+        months = _months(query.start, query.end)
+        if len(months) > 1:
+            middle = months[len(months) // 2]
+            return replace(query, end=middle - dt.timedelta(days=1)), replace(query, start=middle)
+    if len(query.facet_urns) > 1:
+        half = len(query.facet_urns) // 2
+        return replace(query, facet_urns=query.facet_urns[:half]), replace(query, facet_urns=query.facet_urns[half:])
+    if query.facet == "accounts" and len(query.entity_urns) > 1 and query.pivot in ENTITY_FACETS:
+        half = len(query.entity_urns) // 2
+        facet = ENTITY_FACETS[query.pivot]
+        return (
+            replace(query, facet=facet, facet_urns=query.entity_urns[:half], entity_urns=()),
+            replace(query, facet=facet, facet_urns=query.entity_urns[half:], entity_urns=()),
+        )
+    return None
+
+
+def _months(start: dt.date, end: dt.date) -> list[dt.date]:
+    """First days of the months from ``start``'s month to ``end``'s month."""
+    months, month = [], start.replace(day=1)
+    while month <= end:
+        months.append(month)
+        month = _month_end(month) + dt.timedelta(days=1)
+    return months
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
