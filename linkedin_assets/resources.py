@@ -4,7 +4,6 @@ Credentials and endpoints are read from the ``LINKEDIN_*`` environment variables
 config, so they never appear in the UI, the event log or run metadata.
 """
 
-
 import logging
 import os
 from contextlib import ExitStack
@@ -39,14 +38,13 @@ class LinkedInResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._stack = ExitStack()
-        warehouse = self._stack.enter_context(self.warehouse.open())
         try:
-            self._stack.enter_context(warehouse.sync_lock(wait=False))
+            self._stack.enter_context(self.warehouse.sync_lock(wait=False))
         except SyncLockBusy:
             (context.log or logging.getLogger(__name__)).info(
                 "Another LinkedIn sync holds the sync lock; waiting for it to finish"
             )
-            self._stack.enter_context(warehouse.sync_lock(wait=True))
+            self._stack.enter_context(self.warehouse.sync_lock(wait=True))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._stack is not None:
@@ -79,7 +77,9 @@ class SyncSettings(dg.ConfigurableResource):
 class TokenStoreResource(dg.ConfigurableResource):
     """The OAuth token store the client writes after each refresh; the token sensor watches it."""
 
-    path: str | None = Field(default=None, description="Token file; default $LINKEDIN_TOKEN_STORE or data/linkedin_tokens.json.")
+    path: str | None = Field(
+        default=None, description="Token file; default $LINKEDIN_TOKEN_STORE or data/linkedin_tokens.json."
+    )
 
     def store(self) -> TokenStore:
         return TokenStore(self.path or token_store_path())

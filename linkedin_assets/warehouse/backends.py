@@ -1,0 +1,637 @@
+"""Two warehouse backends behind one protocol: PostgreSQL (psycopg 3) and an embedded DuckDB file.
+
+Both run the same SQL for the upsert, the removal marking and the range replacement; they differ only in how a
+batch reaches the staging table (``COPY`` for PostgreSQL, a registered DataFrame for DuckDB), in type names and in
+locking.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import numbers
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+import duckdb
+import pandas as pd
+import psycopg
+import pydantic_core
+from psycopg.types.json import Jsonb
+
+from linkedin_assets.warehouse.schema import (
+    REMOVED_AT,
+    RUN_ID,
+    SYNCED_AT,
+    TABLES,
+    Column,
+    ColumnType,
+    TableSpec,
+    table_spec,
+)
+
+DEFAULT_SCHEMA = "linkedin_ads"
+DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
+DEFAULT_SYNC_LOCK = "linkedin_assets_sync"
+CHUNK_ROWS = 50_000
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class WarehouseError(Exception):
+    """A batch, table or request the warehouse cannot accept."""
+
+
+class SyncLockBusy(WarehouseError):
+    """The sync lock is held by another process or connection."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one ``Warehouse.write`` changed."""
+
+    inserted: int
+    updated: int
+    removed_or_deleted: int
+    """Entity rows newly marked ``removed_at``, or fact rows deleted from the replaced range."""
+    rows: int
+    """Rows in the batch."""
+
+
+class Warehouse(Protocol):
+    """The tables of ``schema.TABLES`` in one database schema."""
+
+    schema: str
+
+    def qualified(self, table: str) -> str: ...
+    def ensure_schema(self) -> None: ...
+    def write(
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        *,
+        account_ids: Sequence[int],
+        date_range: tuple[date, date] | None,
+        run_id: str,
+    ) -> WriteResult: ...
+    def read(
+        self,
+        table: str,
+        *,
+        where_date_range: tuple[date, date] | None = None,
+        account_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame: ...
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame: ...
+    def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> AbstractContextManager[None]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+def open_warehouse(
+    database_url: str | None,
+    schema: str = DEFAULT_SCHEMA,
+    duckdb_path: str | Path = DEFAULT_DUCKDB_PATH,
+) -> Warehouse:
+    """PostgreSQL for a ``postgresql://`` URL, else the embedded DuckDB file at ``duckdb_path``."""
+    if database_url is None:
+        return DuckDBWarehouse(Path(duckdb_path), schema)
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return PostgresWarehouse(database_url, schema)
+    raise WarehouseError("database_url must start with postgresql:// (or be unset for the embedded DuckDB)")
+
+
+def quote(identifier: str) -> str:
+    """``name`` -> ``"name"``, refusing anything but a plain identifier (schema names come from configuration)."""
+    if not _IDENTIFIER.fullmatch(identifier):
+        raise WarehouseError(f"not a plain SQL identifier: {identifier!r}")
+    return f'"{identifier}"'
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock``."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+# --- turning a DataFrame column into Python values of the column's type -------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    raise TypeError(f"expected text, got {type(value).__name__}")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got bool")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, numbers.Integral):
+        number = Decimal(int(value))
+    elif isinstance(value, numbers.Real):
+        number = Decimal(repr(float(value)))
+    elif isinstance(value, str):
+        number = Decimal(value)
+    else:
+        raise TypeError(f"expected a decimal number, got {type(value).__name__}")
+    if not number.is_finite():
+        raise ValueError(f"{number} is not a finite number")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"expected bool, got {type(value).__name__}")
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    raise TypeError(f"expected a date, got {type(value).__name__}")
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (give it a timezone)")
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+
+def _json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+def _serialised(text: str) -> str:
+    """The ``dumps`` for JSON text that ``_json`` already produced."""
+    return text
+
+
+_SCALAR: dict[ColumnType, Callable[[Any], Any]] = {
+    "text": _text,
+    "numeric": _decimal,
+    "boolean": _boolean,
+    "date": _date,
+    "timestamptz": _timestamp,
+    "json": _json,
+}
+
+
+def _values(series: pd.Series, column: Column) -> list[Any]:
+    """The column as Python values, ``None`` for NULL (NaN, None, NA, NaT)."""
+    if column.type == "bigint":
+        if pd.api.types.is_integer_dtype(series.dtype) and not series.hasnans:
+            return series.tolist()
+        series = series.astype("Int64")
+    elif column.type == "double":
+        series = pd.to_numeric(series).astype("float64")
+    nulls = series.isna().tolist()
+    convert = _SCALAR.get(column.type)
+    if convert is None:
+        return [None if null else value for value, null in zip(series.tolist(), nulls, strict=True)]
+    return [None if null else convert(value) for value, null in zip(series.tolist(), nulls, strict=True)]
+
+
+def _batch_columns(spec: TableSpec, frame: pd.DataFrame) -> list[Column]:
+    """Validate the columns of ``frame`` against ``spec``; the spec's columns it carries, in spec order."""
+    unknown = [name for name in frame.columns if name not in spec.column_names]
+    if unknown:
+        raise WarehouseError(f"unknown column(s) {', '.join(map(repr, unknown))} for table {spec.name!r}")
+    managed = sorted(spec.managed_columns.intersection(frame.columns))
+    if managed:
+        raise WarehouseError(
+            f"column(s) {', '.join(map(repr, managed))} of table {spec.name!r} are set by the warehouse"
+        )
+    if frame.columns.duplicated().any():
+        raise WarehouseError(f"duplicate column names in the batch for table {spec.name!r}")
+    missing_key = [name for name in spec.primary_key if name not in frame.columns]
+    if missing_key:
+        raise WarehouseError(
+            f"primary key column(s) {', '.join(map(repr, missing_key))} missing for table {spec.name!r}"
+        )
+    return [column for column in spec.columns if column.name in frame.columns]
+
+
+def _batch_chunks(spec: TableSpec, frame: pd.DataFrame, columns: list[Column]) -> Iterator[dict[str, list[Any]]]:
+    """The batch as Python values, ``CHUNK_ROWS`` rows at a time (bounds the memory a large batch needs)."""
+    for start in range(0, len(frame), CHUNK_ROWS):
+        chunk = frame.iloc[start : start + CHUNK_ROWS]
+        values: dict[str, list[Any]] = {}
+        for column in columns:
+            try:
+                values[column.name] = _values(chunk[column.name], column)
+            except (TypeError, ValueError, InvalidOperation) as exc:
+                raise WarehouseError(f"column {spec.name}.{column.name} ({column.type}): {exc}") from exc
+        yield values
+
+
+def _typed_frame(spec: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """A DataFrame of read rows with one dtype per column type, the same for both backends."""
+    frame = pd.DataFrame(list(rows), columns=list(columns), dtype=object)
+    for name in columns:
+        type_ = spec.column(name).type
+        if type_ == "bigint":
+            frame[name] = frame[name].astype("Int64")
+        elif type_ == "double":
+            frame[name] = frame[name].astype("float64")
+        elif type_ == "boolean":
+            frame[name] = frame[name].astype("boolean")
+        elif type_ == "timestamptz":
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        elif type_ == "text":
+            frame[name] = frame[name].astype("string")
+        elif type_ == "json":
+            frame[name] = frame[name].map(lambda value: json.loads(value) if isinstance(value, str) else value)
+    return frame
+
+
+# --- the shared SQL ------------------------------------------------------------------------------------------------
+
+
+class _SqlWarehouse:
+    """The SQL both backends share; subclasses supply connections, type names and staging loads."""
+
+    _types: Mapping[ColumnType, str]
+
+    def __init__(self, schema: str) -> None:
+        quote(schema)
+        self.schema = schema
+
+    def qualified(self, table: str) -> str:
+        """``"schema"."table"`` for SQL written against the warehouse."""
+        return f"{quote(self.schema)}.{quote(table)}"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # hooks
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one statement; the number of rows it changed (or -1)."""
+        raise NotImplementedError
+
+    def _fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        raise NotImplementedError
+
+    def _param(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
+        """Create the temporary table ``staging`` of ``columns`` and load the batch ``chunks`` into it."""
+        raise NotImplementedError
+
+    def _ddl_lock(self) -> None:
+        """Serialise DDL across processes (inside the DDL transaction)."""
+
+    # schema
+    def ensure_schema(self) -> None:
+        """Create the schema and tables, and add any column defined in code but missing from the database."""
+        with self._transaction():
+            self._ddl_lock()
+            self._execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+            _, rows = self._fetch(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                f"WHERE table_schema = {self._param('schema')}",
+                {"schema": self.schema},
+            )
+            existing: dict[str, set[str]] = {}
+            for table_name, column_name in rows:
+                existing.setdefault(table_name, set()).add(column_name)
+            for spec in TABLES.values():
+                if spec.name not in existing:
+                    definitions = [f"{quote(c.name)} {self._types[c.type]}" for c in spec.columns]
+                    definitions.append(f"PRIMARY KEY ({', '.join(map(quote, spec.primary_key))})")
+                    self._execute(f"CREATE TABLE IF NOT EXISTS {self.qualified(spec.name)} ({', '.join(definitions)})")
+                    continue
+                for column in spec.columns:
+                    if column.name not in existing[spec.name]:
+                        self._execute(
+                            f"ALTER TABLE {self.qualified(spec.name)} "
+                            f"ADD COLUMN IF NOT EXISTS {quote(column.name)} {self._types[column.type]}"
+                        )
+
+    # writing
+    def write(
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        *,
+        account_ids: Sequence[int],
+        date_range: tuple[date, date] | None,
+        run_id: str,
+    ) -> WriteResult:
+        """Upsert ``frame`` into ``table`` in one transaction.
+
+        Entity tables: in-scope rows missing from the batch get ``removed_at``; rows in it are cleared.
+        Fact tables with a ``date_range``: in-scope rows inside the range missing from the batch are deleted.
+        """
+        spec = table_spec(table)
+        if frame.empty:  # "nothing found" may come without columns (``DataFrame.from_records([])``)
+            frame = frame.reindex(columns=[*frame.columns, *(k for k in spec.primary_key if k not in frame.columns)])
+        batch_columns = _batch_columns(spec, frame)
+        columns = {column.name for column in batch_columns}
+        scope = ", ".join(str(int(account_id)) for account_id in account_ids)
+        target = self.qualified(spec.name)
+        staging = quote(f"_staging_{spec.name}")
+        key_match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in spec.primary_key)
+        params = {"now": datetime.now(UTC), "run_id": run_id}
+
+        managed = {SYNCED_AT: self._param("now"), RUN_ID: self._param("run_id"), REMOVED_AT: "NULL"}
+        select = [
+            quote(c.name) if c.name in columns else managed.get(c.name, f"CAST(NULL AS {self._types[c.type]})")
+            for c in spec.columns
+        ]
+        updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.column_names if c not in spec.primary_key]
+
+        with self._transaction():
+            self._load_staging(staging, batch_columns, _batch_chunks(spec, frame, batch_columns))
+            _, ((existing,),) = self._fetch(f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}")
+            self._execute(
+                f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
+                f"SELECT {', '.join(select)} FROM {staging} "
+                f"ON CONFLICT ({', '.join(map(quote, spec.primary_key))}) DO UPDATE SET {', '.join(updates)}",
+                params,
+            )
+            removed = 0
+            absent = f"NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {key_match})"
+            if scope and spec.scope_column and spec.tracks_removal:
+                removed = self._execute(
+                    f"UPDATE {target} AS t SET {quote(REMOVED_AT)} = {self._param('now')} "
+                    f"WHERE t.{quote(spec.scope_column)} IN ({scope}) AND t.{quote(REMOVED_AT)} IS NULL AND {absent}",
+                    {"now": params["now"]},
+                )
+            elif scope and spec.scope_column and spec.kind == "fact" and date_range is not None:
+                start, end = date_range
+                removed = self._execute(
+                    f"DELETE FROM {target} AS t WHERE t.{quote(spec.scope_column)} IN ({scope}) "
+                    f"AND t.{quote(spec.date_column)} BETWEEN {self._param('start')} AND {self._param('end')} "
+                    f"AND {absent}",
+                    {"start": start, "end": end},
+                )
+            self._execute(f"DROP TABLE {staging}")
+        rows = len(frame)
+        return WriteResult(inserted=rows - existing, updated=existing, removed_or_deleted=removed, rows=rows)
+
+    # reading
+    def read(
+        self,
+        table: str,
+        *,
+        where_date_range: tuple[date, date] | None = None,
+        account_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of ``table`` ordered by primary key, optionally inside a date range (inclusive) and accounts."""
+        spec = table_spec(table)
+        conditions: list[str] = []
+        params: dict[str, Any] = {}
+        if where_date_range is not None:
+            if spec.date_column is None:
+                raise WarehouseError(f"table {spec.name!r} has no date column to filter on")
+            conditions.append(f"{quote(spec.date_column)} BETWEEN {self._param('start')} AND {self._param('end')}")
+            params.update(start=where_date_range[0], end=where_date_range[1])
+        if account_ids is not None:
+            if spec.scope_column is None:
+                raise WarehouseError(f"table {spec.name!r} has no account column to filter on")
+            scope = ", ".join(str(int(account_id)) for account_id in account_ids) or "NULL"
+            conditions.append(f"{quote(spec.scope_column)} IN ({scope})")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        names, rows = self._fetch(
+            f"SELECT {', '.join(map(quote, spec.column_names))} FROM {self.qualified(spec.name)}{where} "
+            f"ORDER BY {', '.join(map(quote, spec.primary_key))}",
+            params,
+        )
+        return _typed_frame(spec, names, rows)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run read-only SQL (named parameters written ``%(name)s``) and return its rows."""
+        names, rows = self._fetch(self._native_params(sql) if params else sql, params)
+        return pd.DataFrame.from_records(rows, columns=names)
+
+    def _native_params(self, sql: str) -> str:
+        return sql
+
+
+class PostgresWarehouse(_SqlWarehouse):
+    """The warehouse in a PostgreSQL schema, through one psycopg connection (session time zone UTC)."""
+
+    _types: Mapping[ColumnType, str] = {
+        "bigint": "BIGINT",
+        "text": "TEXT",
+        "numeric": "NUMERIC",
+        "double": "DOUBLE PRECISION",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamptz": "TIMESTAMPTZ",
+        "json": "JSONB",
+    }
+
+    def __init__(self, url: str, schema: str = DEFAULT_SCHEMA) -> None:
+        super().__init__(schema)
+        self._url = url
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._conn.execute("SET TIME ZONE 'UTC'")
+
+    def __repr__(self) -> str:
+        return f"PostgresWarehouse(schema={self.schema!r})"
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._conn.transaction():
+            yield
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def _fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [column.name for column in cursor.description or ()], cursor.fetchall()
+
+    def _param(self, name: str) -> str:
+        return f"%({name})s"
+
+    def _ddl_lock(self) -> None:
+        self._execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _lock_key(f"linkedin_assets_ddl:{self.schema}")})
+
+    def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
+        definitions = ", ".join(f"{quote(c.name)} {self._types[c.type]}" for c in columns)
+        self._execute(f"CREATE TEMPORARY TABLE {staging} ({definitions}) ON COMMIT DROP")
+        names = ", ".join(quote(c.name) for c in columns)
+        json_columns = [c.name for c in columns if c.type == "json"]
+        with self._conn.cursor() as cursor:
+            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([self._types[c.type].lower() for c in columns])
+                for values in chunks:
+                    for name in json_columns:
+                        values[name] = [
+                            None if text is None else Jsonb(text, dumps=_serialised) for text in values[name]
+                        ]
+                    for row in zip(*values.values(), strict=True):
+                        copy.write_row(row)
+            cursor.execute(f"ANALYZE {staging}")
+
+    @contextmanager
+    def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> Iterator[None]:
+        """Hold a session-level advisory lock (per schema and name) on a dedicated connection."""
+        key = _lock_key(f"{name}:{self.schema}")
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            elif not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                raise SyncLockBusy(f"sync lock {name!r} on schema {self.schema!r} is held by another session")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+class DuckDBWarehouse(_SqlWarehouse):
+    """The warehouse in an embedded DuckDB file (one writer process at a time; time zone UTC)."""
+
+    _types: Mapping[ColumnType, str] = {
+        "bigint": "BIGINT",
+        "text": "VARCHAR",
+        "numeric": "DECIMAL(38,18)",
+        "double": "DOUBLE",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamptz": "TIMESTAMPTZ",
+        "json": "JSON",
+    }
+
+    def __init__(self, path: Path, schema: str = DEFAULT_SCHEMA, lock_timeout_s: float = 120.0) -> None:
+        super().__init__(schema)
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def _conn(self) -> duckdb.DuckDBPyConnection:
+        """The file is opened on first use, so taking the sync lock does not take DuckDB's file lock."""
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = _connect_duckdb(self.path, self.lock_timeout_s)
+            self._connection.execute("SET TimeZone = 'UTC'")
+        return self._connection
+
+    def __repr__(self) -> str:
+        return f"DuckDBWarehouse(path={str(self.path)!r}, schema={self.schema!r})"
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.begin()
+        try:
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        result = self._conn.execute(sql, params)
+        row = result.fetchone() if result.description and result.description[0][0] == "Count" else None
+        return -1 if row is None else int(row[0])
+
+    def _fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        result = self._conn.execute(sql, params)
+        return [column[0] for column in result.description or ()], result.fetchall()
+
+    def _param(self, name: str) -> str:
+        return f"${name}"
+
+    def _native_params(self, sql: str) -> str:
+        return re.sub(r"%\((\w+)\)s", r"$\1", sql).replace("%%", "%")
+
+    def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
+        definitions = ", ".join(f"{quote(c.name)} {self._types[c.type]}" for c in columns)
+        casts = ", ".join(f"CAST({quote(c.name)} AS {self._types[c.type]})" for c in columns)
+        self._execute(f"CREATE OR REPLACE TEMPORARY TABLE {staging} ({definitions})")
+        for values in chunks:
+            self._conn.register(
+                "_batch", pd.DataFrame({c.name: _duckdb_array(values[c.name], c.type) for c in columns})
+            )
+            try:
+                self._execute(f"INSERT INTO {staging} SELECT {casts} FROM _batch")
+            finally:
+                self._conn.unregister("_batch")
+
+    @contextmanager
+    def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> Iterator[None]:
+        """Hold ``fcntl.flock`` on ``.sync.lock`` beside the DuckDB file (other names: ``.<name>.lock``)."""
+        lock_path = self.path.parent / (".sync.lock" if name == DEFAULT_SYNC_LOCK else f".{name}.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SyncLockBusy(f"sync lock {str(lock_path)!r} is held by another process") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _connect_duckdb(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting while another process has the file open (DuckDB allows one process at a time)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "Conflicting lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+def _duckdb_array(values: list[Any], type_: ColumnType) -> Any:
+    """A column DuckDB scans without guessing: nullable numbers natively, everything else as text to CAST."""
+    if type_ == "bigint":
+        return pd.array(values, dtype="Int64")
+    if type_ == "double":
+        return pd.array(values, dtype="Float64")
+    if type_ == "boolean":
+        return pd.array(values, dtype="boolean")
+    if type_ in ("date", "timestamptz"):
+        values = [None if value is None else value.isoformat() for value in values]
+    elif type_ == "numeric":
+        values = [None if value is None else str(value) for value in values]
+    return pd.array(values, dtype="string")

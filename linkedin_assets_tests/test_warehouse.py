@@ -1,0 +1,371 @@
+"""The warehouse against the real PostgreSQL server and an embedded DuckDB file: one test body, both backends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import psycopg
+import pytest
+
+from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
+from linkedin_assets.warehouse import (
+    TABLES,
+    SyncLockBusy,
+    Warehouse,
+    WarehouseError,
+    metric_columns,
+    open_warehouse,
+)
+
+SYSTEM = ["_synced_at", "_dagster_run_id"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a test's warehouse lives; ``open()`` gives another, independent connection to it."""
+
+    database_url: str | None
+    schema: str
+    duckdb_path: Path
+
+    def open(self) -> Warehouse:
+        return open_warehouse(self.database_url, self.schema, self.duckdb_path)
+
+    def execute(self, sql: str) -> None:
+        """Run DDL behind the warehouse's back (as an operator would)."""
+        if self.database_url:
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                conn.execute(sql)
+        else:
+            with duckdb.connect(str(self.duckdb_path)) as conn:
+                conn.execute(sql)
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "duckdb"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    if request.param == "postgres":
+        return Target(request.getfixturevalue("pg_url"), request.getfixturevalue("pg_schema"), tmp_path / "w.duckdb")
+    return Target(None, "linkedin_ads", tmp_path / "data" / "warehouse.duckdb")
+
+
+@pytest.fixture
+def wh(target: Target) -> Iterator[Warehouse]:
+    with target.open() as warehouse:
+        warehouse.ensure_schema()
+        yield warehouse
+
+
+def campaigns(*rows: tuple[int, int, str]) -> pd.DataFrame:
+    """Campaign rows ``(id, account_id, name)``."""
+    return pd.DataFrame(rows, columns=["id", "account_id", "name"])
+
+
+def daily(*rows: tuple[int, str, int, int]) -> pd.DataFrame:
+    """Campaign-day rows ``(campaign_id, ISO date, account_id, impressions)``."""
+    frame = pd.DataFrame(rows, columns=["campaign_id", "date", "account_id", "impressions"])
+    frame["date"] = [date.fromisoformat(day) for day in frame["date"]]
+    return frame
+
+
+def data(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=SYSTEM).reset_index(drop=True)
+
+
+def test_specs_follow_the_metric_catalogue() -> None:
+    columns = {c.name: c.type for c in TABLES["campaign_daily_metrics"].columns}
+    assert metric_columns("campaign_daily_metrics") == [snake_case(m) for m in DEFAULT_METRICS]
+    assert {columns[snake_case(m)] for m in DEFAULT_METRICS if m in DECIMAL_METRICS} == {"numeric"}
+    assert columns["impressions"] == "bigint"
+    for spec in TABLES.values():
+        assert set(SYSTEM) <= set(spec.column_names)
+        assert set(spec.primary_key) <= set(spec.column_names)
+        assert spec.scope_column is None or spec.scope_column in spec.column_names
+
+
+def test_ensure_schema_creates_every_table_with_its_columns(wh: Warehouse) -> None:
+    found = wh.query(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %(schema)s",
+        {"schema": wh.schema},
+    )
+    assert {name: set(group["column_name"]) for name, group in found.groupby("table_name")} == {
+        name: set(spec.column_names) for name, spec in TABLES.items()
+    }
+
+
+def test_ensure_schema_restores_a_dropped_column_and_keeps_rows(wh: Warehouse, target: Target) -> None:
+    wh.write("campaigns", campaigns((1, 10, "a")), account_ids=[10], date_range=None, run_id="r1")
+    wh.close()
+    target.execute(f"ALTER TABLE {wh.qualified('campaigns')} DROP COLUMN targeting_criteria")
+
+    with target.open() as again:
+        again.ensure_schema()
+        again.ensure_schema()
+        frame = campaigns((2, 10, "b")).assign(targeting_criteria=[{"include": {"and": []}}])
+        again.write("campaigns", frame, account_ids=[], date_range=None, run_id="r2")
+        rows = again.read("campaigns")
+    assert list(rows["name"]) == ["a", "b"]
+    assert list(rows["targeting_criteria"]) == [None, {"include": {"and": []}}]
+
+
+@pytest.mark.postgres
+def test_ensure_schema_from_concurrent_processes_is_safe(pg_url: str, pg_schema: str) -> None:
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def ensure() -> None:
+        with open_warehouse(pg_url, pg_schema) as warehouse:
+            barrier.wait()
+            try:
+                warehouse.ensure_schema()
+            except BaseException as exc:  # collected for the assertion below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=ensure) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_warehouse(pg_url, pg_schema) as warehouse:
+        assert warehouse.read("campaigns").empty
+
+
+def test_same_batch_twice_is_idempotent(wh: Warehouse) -> None:
+    batch = campaigns((1, 10, "a"), (2, 10, "b"))
+    first = wh.write("campaigns", batch, account_ids=[10], date_range=None, run_id="r1")
+    after_first = wh.read("campaigns")
+    second = wh.write("campaigns", batch, account_ids=[10], date_range=None, run_id="r2")
+    after_second = wh.read("campaigns")
+
+    assert (first.inserted, first.updated, first.removed_or_deleted, first.rows) == (2, 0, 0, 2)
+    assert (second.inserted, second.updated, second.removed_or_deleted, second.rows) == (0, 2, 0, 2)
+    pd.testing.assert_frame_equal(data(after_first), data(after_second))
+    assert set(after_second["_dagster_run_id"]) == {"r2"}
+    assert (after_second["_synced_at"] > after_first["_synced_at"]).all()
+
+
+def test_missing_entity_is_marked_removed_and_cleared_when_back(wh: Warehouse) -> None:
+    wh.write(
+        "campaigns",
+        campaigns((1, 10, "a"), (2, 10, "b"), (3, 20, "c")),
+        account_ids=[10, 20],
+        date_range=None,
+        run_id="r1",
+    )
+
+    gone = wh.write("campaigns", campaigns((1, 10, "a")), account_ids=[10], date_range=None, run_id="r2")
+    rows = wh.read("campaigns").set_index("id")
+    assert gone.removed_or_deleted == 1
+    assert rows["removed_at"].isna().to_dict() == {1: True, 2: False, 3: True}
+    assert rows.loc[3, "_dagster_run_id"] == "r1", "account 20 was outside the scope"
+    removed_at = rows.loc[2, "removed_at"]
+
+    still_gone = wh.write("campaigns", campaigns((1, 10, "a")), account_ids=[10], date_range=None, run_id="r3")
+    assert still_gone.removed_or_deleted == 0
+    assert wh.read("campaigns").set_index("id").loc[2, "removed_at"] == removed_at
+
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r4")
+    assert wh.read("campaigns")["removed_at"].isna().all()
+
+
+def test_accounts_are_scoped_by_their_id(wh: Warehouse) -> None:
+    accounts = pd.DataFrame({"id": [10, 20, 30], "name": ["x", "y", "z"]})
+    wh.write("accounts", accounts, account_ids=[10, 20, 30], date_range=None, run_id="r1")
+    result = wh.write("accounts", accounts.iloc[:1], account_ids=[10, 20], date_range=None, run_id="r2")
+    rows = wh.read("accounts").set_index("id")
+    assert result.removed_or_deleted == 1
+    assert rows["removed_at"].notna().to_dict() == {10: False, 20: True, 30: False}
+
+
+def test_fact_batch_replaces_its_range_for_its_accounts_only(wh: Warehouse) -> None:
+    days = [f"2024-01-0{d}" for d in range(1, 6)]
+    wh.write(
+        "campaign_daily_metrics",
+        daily(*[(1, day, 10, 100) for day in days], *[(2, day, 20, 200) for day in days]),
+        account_ids=[10, 20],
+        date_range=(date(2024, 1, 1), date(2024, 1, 5)),
+        run_id="r1",
+    )
+    result = wh.write(
+        "campaign_daily_metrics",
+        daily((1, "2024-01-02", 10, 111)),
+        account_ids=[10],
+        date_range=(date(2024, 1, 2), date(2024, 1, 3)),
+        run_id="r2",
+    )
+    rows = wh.read("campaign_daily_metrics")
+    kept = {(r.campaign_id, r.date.isoformat(), r.impressions) for r in rows.itertuples()}
+
+    assert (result.updated, result.removed_or_deleted) == (1, 1)
+    assert kept == {(1, day, 100) for day in days if day not in ("2024-01-02", "2024-01-03")} | {
+        (1, "2024-01-02", 111)
+    } | {(2, day, 200) for day in days}
+
+
+def test_decimals_survive_exactly(wh: Warehouse) -> None:
+    values = [Decimal("-2E-18"), "1234567.1234567", 0.1, Decimal("12345678901234567890.123456789012345678")]
+    frame = daily(*[(i, "2024-01-01", 10, 1) for i in range(len(values))]).assign(cost_in_usd=values)
+    wh.write("campaign_daily_metrics", frame, account_ids=[10], date_range=None, run_id="r1")
+    stored = list(wh.read("campaign_daily_metrics")["cost_in_usd"])
+    assert stored == [Decimal("-2E-18"), Decimal("1234567.1234567"), Decimal("0.1"), values[3]]
+    assert all(isinstance(value, Decimal) for value in stored)
+
+
+def test_nulls_missing_columns_and_json(wh: Warehouse) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "account_id": [10, 10],
+            "daily_budget_amount": [float("nan"), 5.5],
+            "serving_statuses": [["RUNNABLE", "ACCOUNT_SERVING_HOLD"], None],
+            "targeting_criteria": [{"include": {"and": [{"or": {"urn:li:adTargetingFacet:locations": ["x"]}}]}}, None],
+            "created_time": pd.to_datetime([1_700_000_000_000, None], unit="ms", utc=True),
+            "test": [True, None],
+        }
+    )
+    wh.write("campaigns", frame, account_ids=[10], date_range=None, run_id="r1")
+    rows = wh.read("campaigns")
+    assert rows["daily_budget_amount"].tolist() == [None, Decimal("5.5")]
+    assert rows["serving_statuses"].tolist() == [["RUNNABLE", "ACCOUNT_SERVING_HOLD"], None]
+    assert rows["targeting_criteria"][0] == frame["targeting_criteria"][0]
+    assert rows["created_time"][0] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert rows["created_time"].isna().tolist() == [False, True]
+    assert rows["test"].tolist() == [True, pd.NA]
+    assert rows["name"].isna().all() and rows["campaign_group_id"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (campaigns((1, 10, "a")).assign(bogus=1), "'bogus' for table 'campaigns'"),
+        (campaigns((1, 10, "a")).assign(removed_at=None), "'removed_at' of table 'campaigns' are set by the warehouse"),
+        (campaigns((1, 10, "a")).drop(columns="id"), "primary key column(s) 'id' missing"),
+        (campaigns((1, 10, "a")).assign(created_time=datetime(2024, 1, 1)), "campaigns.created_time"),
+        (campaigns((1, 10, "a")).assign(campaign_group_id=1.5), "campaigns.campaign_group_id"),
+    ],
+    ids=["unknown", "managed", "no-key", "naive-datetime", "fractional-id"],
+)
+def test_bad_batches_are_refused_with_the_table_and_column(wh: Warehouse, frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(WarehouseError) as caught:
+        wh.write("campaigns", frame, account_ids=[10], date_range=None, run_id="r1")
+    assert message in str(caught.value)
+    assert wh.read("campaigns").empty
+
+
+def test_a_failed_write_rolls_back_only_itself(wh: Warehouse) -> None:
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r1")
+    before = wh.read("campaigns")
+
+    bad = pd.DataFrame({"id": [1, None], "account_id": [10, 10], "name": ["renamed", "no key"]})
+    with pytest.raises((psycopg.Error, duckdb.Error)):
+        wh.write("campaigns", bad, account_ids=[10], date_range=None, run_id="r2")
+
+    pd.testing.assert_frame_equal(wh.read("campaigns"), before)
+    after = wh.write("campaigns", campaigns((1, 10, "renamed")), account_ids=[], date_range=None, run_id="r3")
+    assert after.updated == 1
+    assert wh.read("campaigns")["name"].tolist() == ["renamed", "b"]
+
+
+def test_read_filters_by_dates_and_accounts(wh: Warehouse) -> None:
+    wh.write(
+        "campaign_daily_metrics",
+        daily((1, "2024-01-01", 10, 1), (1, "2024-01-02", 10, 2), (2, "2024-01-02", 20, 3), (1, "2024-01-03", 10, 4)),
+        account_ids=[10, 20],
+        date_range=None,
+        run_id="r1",
+    )
+    in_range = wh.read("campaign_daily_metrics", where_date_range=(date(2024, 1, 2), date(2024, 1, 3)))
+    for_account = wh.read(
+        "campaign_daily_metrics", where_date_range=(date(2024, 1, 2), date(2024, 1, 3)), account_ids=[20]
+    )
+    assert in_range["impressions"].tolist() == [2, 4, 3]
+    assert for_account["impressions"].tolist() == [3]
+    assert wh.query(
+        f"SELECT sum(impressions) AS total FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id = %(a)s",
+        {"a": 10},
+    )["total"].tolist() == [7]
+
+
+_TRY_LOCK = """
+import sys
+from linkedin_assets.warehouse import SyncLockBusy, open_warehouse
+url, schema, path = sys.argv[1] or None, sys.argv[2], sys.argv[3]
+try:
+    with open_warehouse(url, schema, path).sync_lock(wait=False):
+        pass
+except SyncLockBusy:
+    sys.exit(3)
+"""
+
+
+def _lock_from_another_process(target: Target) -> int:
+    args = [target.database_url or "", target.schema, str(target.duckdb_path)]
+    return subprocess.run([sys.executable, "-c", _TRY_LOCK, *args], timeout=60).returncode
+
+
+def test_sync_lock_excludes_other_sessions_and_processes(target: Target) -> None:
+    with target.open() as first, target.open() as second:
+        with first.sync_lock():
+            with pytest.raises(SyncLockBusy), second.sync_lock(wait=False):
+                pass
+            assert _lock_from_another_process(target) == 3
+        assert _lock_from_another_process(target) == 0
+        with second.sync_lock(wait=False):
+            pass
+
+
+def test_open_warehouse_rejects_other_urls() -> None:
+    with pytest.raises(WarehouseError, match="postgresql://"):
+        open_warehouse("mysql://user:pw@host/db")
+
+
+_HOLD_FILE = """
+import sys, time
+import duckdb
+with duckdb.connect(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(1.0)
+"""
+
+
+def test_embedded_writer_waits_for_another_process_holding_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with open_warehouse(None, duckdb_path=path) as warehouse:
+        warehouse.ensure_schema()
+    # DuckDB refuses a second process outright; the warehouse must wait for the holder (1 s) instead of failing.
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_FILE, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with open_warehouse(None, duckdb_path=path) as warehouse:
+            result = warehouse.write(
+                "campaigns", campaigns((1, 10, "a")), account_ids=[10], date_range=None, run_id="r"
+            )
+    finally:
+        holder.wait(timeout=30)
+    assert result.inserted == 1
+
+
+def test_an_empty_batch_empties_its_scope(wh: Warehouse) -> None:
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 20, "b")), account_ids=[10, 20], date_range=None, run_id="r1")
+    wh.write("campaign_daily_metrics", daily((1, "2024-01-01", 10, 5)), account_ids=[10], date_range=None, run_id="r1")
+
+    removed = wh.write("campaigns", pd.DataFrame(), account_ids=[10], date_range=None, run_id="r2")
+    deleted = wh.write(
+        "campaign_daily_metrics",
+        pd.DataFrame(),
+        account_ids=[10],
+        date_range=(date(2024, 1, 1), date(2024, 1, 1)),
+        run_id="r2",
+    )
+    assert (removed.rows, removed.removed_or_deleted, deleted.removed_or_deleted) == (0, 1, 1)
+    assert wh.read("campaigns")["removed_at"].notna().tolist() == [True, False]
+    assert wh.read("campaign_daily_metrics").empty
