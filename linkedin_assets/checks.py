@@ -4,7 +4,6 @@ The integrity checks are blocking: a failure stops the steps downstream in the s
 monthly run) refuses to publish while any of them fails, because it calls the same queries.
 """
 
-
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -15,6 +14,8 @@ import dagster as dg
 from linkedin_assets.assets.demographics import demographic_metrics
 from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
 from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
+from linkedin_assets.resources import SyncSettings
 from linkedin_assets.warehouse import Warehouse
 
 SPEND_NOISE = "0.000001"
@@ -43,7 +44,9 @@ def _violations(wh: Warehouse, sql: str) -> Finding:
 
 def clicks_over_impressions(wh: Warehouse, table: str) -> Finding:
     key = "campaign_id" if table == "campaign_daily_metrics" else "creative_id"
-    return _violations(wh, f"SELECT {key}, date, clicks, impressions FROM {wh.qualified(table)} WHERE clicks > impressions")
+    return _violations(
+        wh, f"SELECT {key}, date, clicks, impressions FROM {wh.qualified(table)} WHERE clicks > impressions"
+    )
 
 
 def negative_spend(wh: Warehouse, table: str) -> Finding:
@@ -124,13 +127,14 @@ def _metric_checks(asset: dg.AssetsDefinition, table: str) -> list[dg.AssetCheck
     @dg.asset_check(asset=asset, name="yesterday_present", blocking=False)
     def yesterday_present(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """Yesterday's partition is materialized by ``LINKEDIN_ASSETS_FRESHNESS_HOUR`` (UTC, default 9)."""
-        return freshness_result(context.instance, asset.key, dt.datetime.now(dt.timezone.utc))
+        return freshness_result(context.instance, asset.key, dt.datetime.now(dt.UTC))
 
     return [clicks_within_impressions, no_negative_spend, rows_of_known_entities, yesterday_present]
 
 
 def freshness_result(instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime) -> dg.AssetCheckResult:
-    """Passes before the deadline hour, and after it only when yesterday's partition is materialized."""
+    """Passes before the deadline hour, and after it only when yesterday's partition is materialized (both UTC)."""
+    now = now.astimezone(dt.UTC)
     yesterday = (now - dt.timedelta(days=1)).date().isoformat()
     present = yesterday in instance.get_materialized_partitions(key)
     due = now.hour >= FRESHNESS_HOUR
@@ -152,30 +156,36 @@ MIN_COVERAGE = 0.5
 
 
 @dg.asset_check(asset=demographic_metrics, blocking=False)
-def demographic_coverage(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Every (account, month) with delivery has rows for every MEMBER_* pivot, and the rows' impressions cover at
-    least half of the delivered impressions (LinkedIn drops values with fewer than three events)."""
+def demographic_coverage(warehouse: WarehouseResource, settings: SyncSettings) -> dg.AssetCheckResult:
+    """Every (account, month) with delivery has account-level rows for every MEMBER_* pivot, and they cover at least
+    half of the delivered impressions (LinkedIn drops values with fewer than three events).
+
+    Campaign-level demographics are not checked: their rows carry no account to compare with."""
+    if settings.demographics_level != "account":
+        return dg.AssetCheckResult(passed=True, metadata={"account_months": 0, "level": settings.demographics_level})
     with warehouse.open() as wh:
         frame = wh.query(
-            f"""SELECT d.account_id, d.month, COUNT(DISTINCT d.pivot) AS pivots,
-                       SUM(d.impressions) / COUNT(DISTINCT d.pivot) AS impressions_per_pivot, c.impressions
-                FROM {wh.qualified("demographic_metrics")} d
-                JOIN (SELECT account_id, date_trunc('month', date) AS month, SUM(impressions) AS impressions
-                      FROM {wh.qualified("campaign_daily_metrics")} GROUP BY 1, 2) c
-                  ON c.account_id = d.account_id AND CAST(c.month AS DATE) = d.month
-                WHERE d.level = 'account'
-                GROUP BY d.account_id, d.month, c.impressions"""
+            f"""SELECT c.account_id, c.month, c.impressions, COUNT(DISTINCT d.pivot) AS pivots,
+                       COALESCE(SUM(d.impressions), 0) AS demographic_impressions
+                FROM (SELECT account_id, CAST(date_trunc('month', date) AS DATE) AS month, SUM(impressions) AS impressions
+                      FROM {wh.qualified("campaign_daily_metrics")} GROUP BY 1, 2 HAVING SUM(impressions) > 0) c
+                LEFT JOIN {wh.qualified("demographic_metrics")} d
+                  ON d.account_id = c.account_id AND d.month = c.month AND d.level = 'account'
+                GROUP BY c.account_id, c.month, c.impressions"""
         )
     if frame.empty:
         return dg.AssetCheckResult(passed=True, metadata={"account_months": 0})
-    coverage = frame["impressions_per_pivot"].astype(float) / frame["impressions"].astype(float).where(frame["impressions"] > 0)
-    low = frame[(frame["pivots"] < 8) | (coverage < MIN_COVERAGE)]
+    pivots = frame["pivots"].astype(int)
+    coverage = (
+        frame["demographic_impressions"].astype(float) / pivots.clip(lower=1) / frame["impressions"].astype(float)
+    )
+    low = frame[(pivots < len(MEMBER_PIVOTS)) | (coverage < MIN_COVERAGE)]
     return dg.AssetCheckResult(
         passed=low.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "account_months": len(frame),
-            "min_coverage": float(coverage.min()) if coverage.notna().any() else 0.0,
+            "min_coverage": float(coverage.min()),
             "low": dg.MetadataValue.json(low.head(SAMPLE).astype(str).to_dict("records")),
         },
     )

@@ -1,6 +1,5 @@
 """The daily schedule: yesterday's metrics (plus the lookback) every morning; demographics and the snapshot follow."""
 
-
 import datetime as dt
 import os
 
@@ -19,7 +18,7 @@ SCHEDULE_CRON = os.environ.get("LINKEDIN_ASSETS_SCHEDULE_CRON", "0 6 * * *")
 )
 def daily_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Syncs the entities and the day before the tick; the run re-reads the lookback days before it."""
-    day = (context.scheduled_execution_time.astimezone(dt.timezone.utc) - dt.timedelta(days=1)).date()
+    day = (context.scheduled_execution_time.astimezone(dt.UTC) - dt.timedelta(days=1)).date()
     return dg.RunRequest(
         run_key=f"schedule-{day}",
         partition_key=day.isoformat(),

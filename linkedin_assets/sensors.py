@@ -1,6 +1,5 @@
 """Sensors: a sync when the OAuth token is refreshed and one is due, and demographics after each daily sync."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -46,7 +45,7 @@ def sync_due(instance: dg.DagsterInstance, now: dt.datetime) -> str | None:
     )
     if last and last[0].status == dg.DagsterRunStatus.FAILURE and failed_for_auth(instance, last[0]):
         return f"the last sync ({last[0].run_id[:8]}) failed for lack of auth"
-    yesterday = (now.astimezone(dt.timezone.utc) - dt.timedelta(days=1)).date().isoformat()
+    yesterday = (now.astimezone(dt.UTC) - dt.timedelta(days=1)).date().isoformat()
     if yesterday not in instance.get_materialized_partitions(campaign_daily_metrics.key):
         return f"the metrics of {yesterday} are missing"
     return None
@@ -69,7 +68,7 @@ def token_refresh_sensor(context: dg.SensorEvaluationContext, token_store: Token
         return dg.SkipReason(f"No new token since {stamp}")
     if sync_in_flight(context.instance):
         return dg.SkipReason(f"New token from {stamp}, but a sync is already queued or running; will look again")
-    reason = sync_due(context.instance, dt.datetime.now(dt.timezone.utc))
+    reason = sync_due(context.instance, dt.datetime.now(dt.UTC))
     context.update_cursor(stamp)
     if reason is None:
         return dg.SkipReason(f"New token from {stamp}, but the last sync succeeded and the metrics are fresh")
@@ -104,10 +103,15 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
     days = _day_range(context.dagster_run)
     if days is None:
         return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} has no day partition")
-    first, last = (monthly_partitions.get_partition_key_for_timestamp(
-        dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()
-    ) for d in days)
+    first, last = (
+        monthly_partitions.get_partition_key_for_timestamp(
+            dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()
+        )
+        for d in days
+    )
     tags = {"linkedin_assets/trigger": "after_daily_sync", "linkedin_assets/daily_run": context.dagster_run.run_id}
     if first == last:
         return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}", partition_key=first, tags=tags)
-    return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}", tags={**tags, RANGE_START: first, RANGE_END: last})
+    return dg.RunRequest(
+        run_key=f"after-{context.dagster_run.run_id}", tags={**tags, RANGE_START: first, RANGE_END: last}
+    )

@@ -255,3 +255,18 @@ def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg
     assert failed == {"linkedin_ads__creative_daily_metrics"}
     assert len(table(warehouse, "campaign_daily_metrics")) == len(truth(sim, "CAMPAIGN", "campaign_id"))
     assert table(warehouse, "creative_daily_metrics").empty
+
+
+@pytest.mark.postgres
+def test_no_token_or_secret_in_the_event_log_or_metadata(pg_synced):
+    from dagster._serdes import serialize_value
+
+    sim, _, _, instance, results, tmp_path, _ = pg_synced
+    secrets = [sim.access_token, sim.refresh_token, sim.client_secret]
+    stored = json.loads((tmp_path / "tokens.json").read_text()) if (tmp_path / "tokens.json").exists() else {}
+    secrets += [v for k, v in stored.items() if k in ("access_token", "refresh_token") and v]
+    for result in results:
+        for record in instance.all_logs(result.run_id):
+            text = serialize_value(record)
+            leaked = [s[:6] + "…" for s in secrets if s in text]
+            assert not leaked, f"secret in event log of run {result.run_id}: {leaked}"

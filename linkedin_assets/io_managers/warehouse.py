@@ -175,6 +175,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             result = warehouse.write(
                 spec.name, obj.frame, account_ids=obj.account_ids, date_range=date_range, run_id=context.run_id
             )
+        removed = "removed" if spec.kind == "entity" else "deleted"
+        context.log.info(
+            f"Wrote {result.rows} row(s) to {self.warehouse.schema_name}.{spec.name}: {result.inserted} inserted, "
+            f"{result.updated} updated, {result.removed_or_deleted} {removed}"
+        )
         context.add_output_metadata(_write_metadata(spec, self.warehouse.schema_name, obj, date_range, result))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 from urllib.parse import quote, unquote
 
-RestliValue = Union[str, list["RestliValue"], dict[str, "RestliValue"]]
+RestliValue = str | list["RestliValue"] | dict[str, "RestliValue"]
 
 __all__ = ["RestliDecodeError", "decode", "decode_query", "encode", "encode_query"]
 
