@@ -65,15 +65,7 @@ def main() -> None:
 
     with SimulatorServer(SimulatorConfig(profile=args.profile, seed=1, latency_ms=args.latency_ms)) as sim:
         dataset = sim.state.dataset
-        config = ClientConfig(
-            api_base_url=sim.api_base_url,
-            oauth_base_url=sim.oauth_base_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            access_token=sim.access_token,
-            refresh_token=sim.refresh_token,
-            max_concurrency=args.concurrency,
-        )
+        config = ClientConfig.from_env(sim.client_env(), max_concurrency=args.concurrency)
 
         async def run() -> tuple[dict[str, int], int, LinkedInClient]:
             async with LinkedInClient(config) as client:

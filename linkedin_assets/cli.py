@@ -202,14 +202,7 @@ def demo(profile: str, seed: int, echo: Callable[[str], None] = print) -> int:
     for name in ("LINKEDIN_ASSETS_DATABASE_URL", "DAGSTER_PG_URL", "LINKEDIN_ACCOUNT_IDS", "LINKEDIN_TOKEN_STORE"):
         os.environ.pop(name, None)
     with SimulatorServer(SimulatorConfig(profile=profile, seed=seed)) as sim:
-        os.environ.update(
-            LINKEDIN_API_BASE_URL=sim.api_base_url,
-            LINKEDIN_OAUTH_BASE_URL=sim.oauth_base_url,
-            LINKEDIN_CLIENT_ID=sim.client_id,
-            LINKEDIN_CLIENT_SECRET=sim.client_secret,
-            LINKEDIN_REFRESH_TOKEN=sim.refresh_token,
-            LINKEDIN_ACCESS_TOKEN=sim.access_token,
-        )
+        os.environ.update(sim.client_env())
         end = sim.state.config.today - dt.timedelta(days=1)
         start = end - dt.timedelta(days=sim.state.config.sizes.days - 1)
         echo(f"Simulator ({profile} profile) at {sim.url}; syncing {start}..{end}")

@@ -22,12 +22,8 @@ CHECKED = ["impressions", "clicks", "cost_in_local_currency"]
 
 def point_at(monkeypatch: pytest.MonkeyPatch, sim, tmp_path: Path) -> None:
     """Configure the LINKEDIN_* environment for ``sim`` and a private token store."""
-    monkeypatch.setenv("LINKEDIN_API_BASE_URL", sim.api_base_url)
-    monkeypatch.setenv("LINKEDIN_OAUTH_BASE_URL", sim.oauth_base_url)
-    monkeypatch.setenv("LINKEDIN_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("LINKEDIN_CLIENT_SECRET", sim.client_secret)
-    monkeypatch.setenv("LINKEDIN_REFRESH_TOKEN", sim.refresh_token)
-    monkeypatch.setenv("LINKEDIN_ACCESS_TOKEN", sim.access_token)
+    for name, value in sim.client_env().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("LINKEDIN_TOKEN_STORE", str(tmp_path / "tokens.json"))
     monkeypatch.delenv("LINKEDIN_ACCOUNT_IDS", raising=False)
 

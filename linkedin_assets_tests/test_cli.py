@@ -14,15 +14,8 @@ YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
 def cli_env(sim, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
-    env.update(
-        LINKEDIN_ASSETS_DATA_DIR=str(data_dir),
-        LINKEDIN_API_BASE_URL=sim.api_base_url,
-        LINKEDIN_OAUTH_BASE_URL=sim.oauth_base_url,
-        LINKEDIN_CLIENT_ID=sim.client_id,
-        LINKEDIN_CLIENT_SECRET=sim.client_secret,
-        LINKEDIN_REFRESH_TOKEN=sim.refresh_token,
-        **extra,
-    )
+    env.update(sim.client_env(), LINKEDIN_ASSETS_DATA_DIR=str(data_dir), **extra)
+    env.pop("LINKEDIN_ACCESS_TOKEN")  # runs start from the refresh token
     return env
 
 

@@ -103,22 +103,22 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
+def _daily_metrics(wh: Any, table: str, key: str, start: dt.date, end: dt.date) -> dict[int, list[DailyMetrics]]:
+    """Daily rows of ``table`` in ``[start, end]`` by entity id, in date order."""
+    days = defaultdict(list)
+    for r in _records(wh.read(table, where_date_range=(start, end))):
+        days[r[key]].append(DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+    return {entity: sorted(rows, key=lambda m: m.date) for entity, rows in days.items()}
+
+
 def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) -> Snapshot:
     """Read the warehouse tables and nest them; raises ``pydantic.ValidationError`` on anything malformed."""
     account_rows = _records(wh.read("accounts"))
     group_names = {r["id"]: r["name"] for r in _records(wh.read("campaign_groups"))}
     campaign_rows = _records(wh.read("campaigns"))
     creative_rows = _records(wh.read("creatives"))
-    campaign_days = defaultdict(list)
-    for r in _records(wh.read("campaign_daily_metrics", where_date_range=(start, end))):
-        campaign_days[r["campaign_id"]].append(
-            DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS})
-        )
-    creative_days = defaultdict(list)
-    for r in _records(wh.read("creative_daily_metrics", where_date_range=(start, end))):
-        creative_days[r["creative_id"]].append(
-            DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS})
-        )
+    campaign_days = _daily_metrics(wh, "campaign_daily_metrics", "campaign_id", start, end)
+    creative_days = _daily_metrics(wh, "creative_daily_metrics", "creative_id", start, end)
     names = {r["value"]: r["name"] for r in _records(wh.read("demographic_values"))}
     demographics = defaultdict(list)
     for r in _records(wh.read("demographic_metrics", where_date_range=(start.replace(day=1), end))):
@@ -143,12 +143,12 @@ def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) ->
                 intended_status=r["intended_status"],
                 content_reference=r["content_reference"],
                 removed=r["removed_at"] is not None,
-                daily_metrics=sorted(creative_days.get(r["id"], []), key=lambda m: m.date),
+                daily_metrics=creative_days.get(r["id"], []),
             )
         )
     campaigns_of = defaultdict(list)
     for r in sorted(campaign_rows, key=lambda r: r["id"]):
-        days = sorted(campaign_days.get(r["id"], []), key=lambda m: m.date)
+        days = campaign_days.get(r["id"], [])
         campaigns_of[r["account_id"]].append(
             CampaignSnapshot(
                 id=r["id"],

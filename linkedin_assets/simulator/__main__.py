@@ -55,12 +55,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     print(f"LinkedIn API simulator ({config.profile}, seed {config.seed}) on {server.url}")
-    print(f"  api base url:   {server.api_base_url}")
-    print(f"  oauth base url: {server.oauth_base_url}")
-    print(f"  client id:      {server.client_id}")
-    print(f"  client secret:  {server.client_secret}")
-    print(f"  access token:   {server.access_token}")
-    print(f"  refresh token:  {server.refresh_token}", flush=True)
+    print("Point linkedin_assets at it (fake credentials, minted for this run):")
+    for name, value in server.client_env().items():
+        print(f"export {name}={value}")
+    print(flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

@@ -69,6 +69,17 @@ class SimulatorServer:
     def refresh_token(self) -> str:
         return self.state.refresh_token
 
+    def client_env(self) -> dict[str, str]:
+        """The ``LINKEDIN_*`` environment that points the project's client at this simulator."""
+        return {
+            "LINKEDIN_API_BASE_URL": self.api_base_url,
+            "LINKEDIN_OAUTH_BASE_URL": self.oauth_base_url,
+            "LINKEDIN_CLIENT_ID": self.client_id,
+            "LINKEDIN_CLIENT_SECRET": self.client_secret,
+            "LINKEDIN_ACCESS_TOKEN": self.access_token,
+            "LINKEDIN_REFRESH_TOKEN": self.refresh_token,
+        }
+
     def configure(self, **knobs: object) -> None:
         """Change run-time knobs (latency, fault rates, quotas, ...); thread-safe."""
         self.state.configure(**knobs)
