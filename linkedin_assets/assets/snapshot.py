@@ -89,18 +89,9 @@ def _sum_totals(items: list[Any]) -> dict[str, Any]:
     return {k: sum((getattr(m, k) or 0) for m in items) for k in keys}
 
 
-def _clean(value: Any) -> Any:
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and pd.isna(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value.item() if hasattr(value, "item") else value
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    """Rows as dicts of Python values, ``None`` for every kind of missing value."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def _daily_metrics(wh: Any, table: str, key: str, start: dt.date, end: dt.date) -> dict[int, list[DailyMetrics]]:

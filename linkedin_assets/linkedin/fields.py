@@ -6,6 +6,7 @@ warehouse (column names are the snake_case of these names).
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_FIELDS_PER_REQUEST = 20
@@ -126,6 +127,7 @@ KNOWN_METRICS: frozenset[str] = frozenset(
 """Every metric name the API knows (§10.8 of the reference)."""
 
 
+@functools.cache
 def snake_case(name: str) -> str:
     """``costInLocalCurrency`` -> ``cost_in_local_currency``: the column name analytics engineers model against."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()

@@ -312,6 +312,9 @@ class _SqlWarehouse:
     def _ddl_lock(self) -> None:
         """Serialise DDL across processes (inside the DDL transaction)."""
 
+    def _index_staging(self, staging: str, spec: TableSpec) -> None:
+        """Prepare the loaded staging table for the key joins that follow (a no-op where the engine needs none)."""
+
     # schema
     def ensure_schema(self) -> None:
         """Create the schema and tables, and add any column defined in code but missing from the database."""
@@ -374,6 +377,7 @@ class _SqlWarehouse:
 
         with self._transaction():
             self._load_staging(staging, batch_columns, _batch_chunks(spec, frame, batch_columns))
+            self._index_staging(staging, spec)
             _, ((existing,),) = self._fetch(f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}")
             self._execute(
                 f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
@@ -486,6 +490,12 @@ class PostgresWarehouse(_SqlWarehouse):
 
     def _ddl_lock(self) -> None:
         self._execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _lock_key(f"linkedin_assets_ddl:{self.schema}")})
+
+    def _index_staging(self, staging: str, spec: TableSpec) -> None:
+        # Without a key, a first sync's DELETE/UPDATE ... NOT EXISTS (no statistics on the target yet) is planned
+        # as a nested loop over the whole staging table per target row: 22 s instead of 60 ms for 17k rows.
+        self._execute(f"ALTER TABLE {staging} ADD PRIMARY KEY ({', '.join(map(quote, spec.primary_key))})")
+        self._execute(f"ANALYZE {staging}")
 
     def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
         definitions = ", ".join(f"{quote(c.name)} {self._types[c.type]}" for c in columns)
