@@ -1,6 +1,8 @@
 """``linkedin-assets``: progress lines from the event log, exit codes, and the auth commands."""
 
 import datetime as dt
+import itertools
+import json
 import os
 import subprocess
 import sys
@@ -110,3 +112,47 @@ def test_auth_login_status_and_refresh_against_the_simulator(make_simulator, tmp
         assert sim.client_secret not in text
         for token in ("access_token", "refresh_token"):
             assert f'"{token}"' not in text
+
+
+def _step_spans(data_dir: Path) -> list[tuple[float, float, str]]:
+    """(first step start, last step end, job) of every successful run under ``data_dir``, read in a fresh process."""
+    code = """
+import itertools
+import json
+import dagster as dg
+from linkedin_assets.instance import get_instance
+kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+with get_instance() as instance:
+    spans = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
+        stamps = [e.timestamp for e in instance.all_logs(run.run_id, of_type=kinds)]
+        spans.append((min(stamps), max(stamps), run.job_name))
+print(json.dumps(spans))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "LINKEDIN_ASSETS_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return sorted(tuple(span) for span in json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_two_syncs_at_once_run_one_after_the_other(make_simulator, tmp_path):
+    sim = make_simulator(profile="small", seed=24, latency_ms=20)
+    env = cli_env(sim, tmp_path)
+    start = (YESTERDAY - dt.timedelta(days=1)).isoformat()
+    command = [sys.executable, "-m", "linkedin_assets.cli", "sync", "--start", start]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [process.communicate(timeout=400)[0] for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    # one of them waited: for the other's queued or running run, or for the warehouse's sync lock
+    assert any("Waiting for LinkedIn sync run" in o or "holds the sync lock" in o for o in outputs), outputs
+    spans = _step_spans(tmp_path)
+    assert [job for *_, job in spans].count("linkedin_daily_sync") == 2 and len(spans) == 4
+    for (_, end, _), (begin, _, _) in itertools.pairwise(spans):
+        assert begin >= end, f"two syncs executed steps at the same time: {spans}"
