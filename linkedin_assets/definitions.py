@@ -53,7 +53,10 @@ def build_resources(warehouse: WarehouseResource | None = None, snapshot_dir: st
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (tests pass their own warehouse and data directory)."""
     return dg.Definitions(
-        assets=[common.linkedin_marketing_api, *dg.load_assets_from_modules([entities, metrics, demographics, snapshot])],
+        assets=[
+            common.linkedin_marketing_api,
+            *dg.load_assets_from_modules([entities, metrics, demographics, snapshot]),
+        ],
         asset_checks=asset_checks,
         jobs=[daily_sync_job, monthly_sync_job],
         schedules=[daily_sync_schedule],

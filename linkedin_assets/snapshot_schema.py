@@ -14,7 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, DEMOGRAPHIC_METRICS, FLOAT_METRICS, snake_case
+from linkedin_assets.linkedin.fields import (
+    DECIMAL_METRICS,
+    DEFAULT_METRICS,
+    DEMOGRAPHIC_METRICS,
+    FLOAT_METRICS,
+    snake_case,
+)
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "snapshot.schema.json"

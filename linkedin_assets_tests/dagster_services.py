@@ -1,7 +1,7 @@
 """Test harness: ``dagster-webserver`` and ``dagster-daemon`` as subprocesses, driven through GraphQL.
 
-Every helper takes the code location as a module name, so the same tests run against the stand-in
-(``STANDIN_MODULE``) or the real ``linkedin_assets.definitions``.
+``linkedin_deployment`` starts both for the real code location (``linkedin_assets.definitions``) on a PostgreSQL
+instance of their own, with a simulator as LinkedIn and a PostgreSQL warehouse schema.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ import dagster as dg
 import httpx
 import psycopg
 
+from linkedin_assets.definitions import DATABASE_URL_ENV
 from linkedin_assets.instance import DATA_DIR_ENV, PG_URL_ENV, REPO_ROOT
+from linkedin_assets.simulator import SimulatorServer
+from linkedin_assets_tests.ground_truth import assert_warehouse_matches
 
-STANDIN_MODULE = "linkedin_assets_tests.fixtures.standin_defs"
+DEFINITIONS_MODULE = "linkedin_assets.definitions"
 ADMIN_URL = os.environ.get("LINKEDIN_ASSETS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 BIN_DIR = Path(sys.executable).parent
@@ -112,17 +115,13 @@ def fresh_pg_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
 
 
 @contextmanager
-def isolated_dagster_home(root: Path, *, postgres: bool = True) -> Iterator[DagsterHome]:
-    """A DAGSTER_HOME under ``root`` with its own data dir and, if ``postgres``, its own database."""
+def isolated_dagster_home(root: Path) -> Iterator[DagsterHome]:
+    """A DAGSTER_HOME under ``root`` with the repo's dagster.yaml, its own data dir and its own storage database."""
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {"DAGSTER_HOME": str(home), DATA_DIR_ENV: str(root / "data")}
-    if not postgres:
-        yield DagsterHome(home, env)
-        return
     with fresh_pg_database() as url:
-        yield DagsterHome(home, {**env, PG_URL_ENV: url})
+        yield DagsterHome(home, {"DAGSTER_HOME": str(home), DATA_DIR_ENV: str(root / "data"), PG_URL_ENV: url})
 
 
 @contextmanager
@@ -142,6 +141,49 @@ def open_instance(home: DagsterHome) -> Iterator[dg.DagsterInstance]:
         yield instance
     finally:
         instance.dispose()
+
+
+@dataclass(frozen=True)
+class LinkedInDeployment:
+    """The real code location behind ``services``, syncing ``sim`` into ``schema`` of ``warehouse_url``."""
+
+    home: DagsterHome
+    services: DagsterServices
+    sim: SimulatorServer
+    warehouse_url: str
+    schema: str
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.home.env[DATA_DIR_ENV])
+
+    def assert_synced(self, written_by: str) -> None:
+        """The warehouse holds the simulator's entities and daily campaign metrics (see ``assert_warehouse_matches``)."""
+        assert_warehouse_matches(self.sim, self.warehouse_url, self.schema, written_by)
+
+
+@contextmanager
+def linkedin_deployment(root: Path, sim: SimulatorServer, warehouse_url: str) -> Iterator[LinkedInDeployment]:
+    """Webserver and daemon of ``linkedin_assets.definitions`` on a PostgreSQL instance of their own under ``root``.
+
+    The warehouse is a new schema of ``warehouse_url``; the data dir and token store are under ``root``.
+    """
+    schema = f"dagster_{uuid.uuid4().hex[:10]}"
+    with isolated_dagster_home(root) as home:
+        env = {
+            **home.env,
+            "LINKEDIN_API_BASE_URL": sim.api_base_url,
+            "LINKEDIN_OAUTH_BASE_URL": sim.oauth_base_url,
+            "LINKEDIN_CLIENT_ID": sim.client_id,
+            "LINKEDIN_CLIENT_SECRET": sim.client_secret,
+            "LINKEDIN_REFRESH_TOKEN": sim.refresh_token,
+            "LINKEDIN_ACCESS_TOKEN": sim.access_token,
+            "LINKEDIN_TOKEN_STORE": str(root / "tokens.json"),
+            DATABASE_URL_ENV: warehouse_url,
+            "LINKEDIN_ASSETS_SCHEMA": schema,
+        }
+        with DagsterServices(home.path, DEFINITIONS_MODULE, env=env) as services:
+            yield LinkedInDeployment(home, services, sim, warehouse_url, schema)
 
 
 class DagsterServices:
@@ -344,6 +386,15 @@ class DagsterServices:
                 raise TimeoutError(f"Run {run_id} still {status} after {timeout:.0f}s:\n{self.log_tail('daemon')}")
             time.sleep(poll_s)
         return status
+
+    def wait_for_run_tagged(self, key: str, value: str, timeout: float = 120.0, poll_s: float = 0.5) -> dict[str, Any]:
+        """Poll the latest runs until one carries the tag ``key=value`` (e.g. a run a sensor requested); return it."""
+        deadline = time.monotonic() + timeout
+        while not (runs := [run for run in self.list_runs() if run["tags"].get(key) == value]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"No run tagged {key}={value} after {timeout:.0f}s:\n{self.log_tail('daemon')}")
+            time.sleep(poll_s)
+        return runs[0]
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first, with ``tags`` as a dict."""

@@ -1,41 +1,44 @@
-"""At most one LinkedIn sync runs at a time, however it is launched (the run queue, enforced by a real daemon)."""
+"""At most one LinkedIn sync runs at a time, however it is launched: the real code location, run queue and daemon."""
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
+from linkedin_assets.instance import SYNC_TAG
+from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
 from linkedin_assets_tests.dagster_services import (
-    STANDIN_MODULE,
     TERMINAL_STATUSES,
-    DagsterHome,
     DagsterServices,
-    isolated_dagster_home,
+    LinkedInDeployment,
+    linkedin_deployment,
     open_instance,
 )
-from linkedin_assets_tests.fixtures import standin_defs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 IN_PROGRESS = {"STARTING", "STARTED", "CANCELING"}
+JOB = "linkedin_daily_sync"
+# What a user ticks in the asset catalog before "Materialize selected": the path from the accounts to the metrics.
+LINKEDIN_ASSETS = [["linkedin_ads", name] for name in ("accounts", "campaigns", "campaign_daily_metrics")]
 
 
-@pytest.fixture
-def dagster(tmp_path: Path) -> Iterator[tuple[DagsterHome, DagsterServices]]:
-    """A fresh instance per test: the first dequeue pass on an empty instance is the case that needs proving."""
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LinkedInDeployment]:
+    """One deployment for the module; the pool limit exists from the first dequeue pass (see test_instance)."""
     with (
-        isolated_dagster_home(tmp_path) as home,
-        DagsterServices(home.path, STANDIN_MODULE, env={**home.env, "STANDIN_STEP_SECONDS": "2"}) as services,
+        SimulatorServer(SimulatorConfig(profile="small", seed=42)) as sim,
+        linkedin_deployment(tmp_path_factory.mktemp("concurrency"), sim, pg_url) as deployment,
     ):
-        yield home, services
+        yield deployment
 
 
-def _launch_two_and_watch(
-    services: DagsterServices, launch: Callable[[], str], timeout: float = 180.0
+def _launch_together_and_watch(
+    services: DagsterServices, launches: list[Callable[[], str]], timeout: float = 180.0
 ) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Launch twice back to back, then poll both statuses until they finish; return run ids and status samples."""
-    run_ids = [launch(), launch()]
+    """Launch back to back, then poll the statuses until all finish; return the run ids and the status samples."""
+    run_ids = [launch() for launch in launches]
     samples: list[tuple[str, ...]] = []
     deadline = time.monotonic() + timeout
     while not samples or not set(samples[-1]) <= TERMINAL_STATUSES:
@@ -45,37 +48,49 @@ def _launch_two_and_watch(
     return run_ids, samples
 
 
-def _assert_one_at_a_time(home: DagsterHome, run_ids: list[str], samples: list[tuple[str, ...]]) -> None:
+def _assert_one_at_a_time(deployment: LinkedInDeployment, run_ids: list[str], samples: list[tuple[str, ...]]) -> str:
+    """Both succeeded, one waited while the other ran, and no finished runs overlap; return the run that ended last."""
     assert samples[-1] == ("SUCCESS", "SUCCESS")
     assert all(len(IN_PROGRESS.intersection(sample)) <= 1 for sample in samples), samples
     assert any("QUEUED" in sample and "STARTED" in sample for sample in samples), samples
-    with open_instance(home) as instance:
-        records = instance.get_run_records()
-        intervals = sorted(
-            (record.start_time, record.end_time) for record in records if record.dagster_run.run_id in run_ids
-        )
-    assert len(intervals) == 2
-    (first_start, first_end), (second_start, second_end) = intervals
-    assert first_start < first_end <= second_start < second_end
+    with open_instance(deployment.home) as instance:
+        # Every run of this instance is a sync, the daily runs' follow-ups by the sensor included.
+        records = [record for record in instance.get_run_records() if record.end_time is not None]
+    intervals = sorted((record.start_time, record.end_time, record.dagster_run.run_id) for record in records)
+    assert set(run_ids) <= {run_id for _, _, run_id in intervals}
+    for (_, first_end, _), (second_start, _, _) in zip(intervals, intervals[1:], strict=False):
+        assert first_end <= second_start, intervals
+    return max((end, run_id) for _, end, run_id in intervals if run_id in run_ids)[1]
 
 
-def test_two_launches_of_the_sync_job_run_one_after_the_other(dagster: tuple[DagsterHome, DagsterServices]):
-    home, services = dagster
-    partition = standin_defs.daily.get_last_partition_key()
+def test_two_launches_of_the_sync_job_run_one_after_the_other(deployment: LinkedInDeployment):
+    services = deployment.services
+    yesterday = daily_partitions.get_last_partition_key()
 
-    run_ids, samples = _launch_two_and_watch(
-        services, lambda: services.launch_job("linkedin_daily_sync", partition_key=partition)
+    def launch() -> str:
+        return services.launch_job(JOB, partition_key=yesterday)
+
+    run_ids, samples = _launch_together_and_watch(services, [launch, launch])
+
+    last = _assert_one_at_a_time(deployment, run_ids, samples)
+    deployment.assert_synced(written_by=last)
+
+
+def test_a_ui_materialization_of_linkedin_assets_and_the_sync_job_run_one_after_the_other(
+    deployment: LinkedInDeployment,
+):
+    services = deployment.services
+    yesterday = daily_partitions.get_last_partition_key()
+
+    run_ids, samples = _launch_together_and_watch(
+        services,
+        [
+            lambda: services.launch_assets(LINKEDIN_ASSETS, partition_key=yesterday),
+            lambda: services.launch_job(JOB, partition_key=yesterday),
+        ],
     )
 
-    _assert_one_at_a_time(home, run_ids, samples)
-
-
-def test_two_untagged_ui_materializations_of_pool_assets_run_one_after_the_other(
-    dagster: tuple[DagsterHome, DagsterServices],
-):
-    home, services = dagster
-
-    run_ids, samples = _launch_two_and_watch(services, lambda: services.launch_assets([["campaigns"]]))
-
-    assert all("linkedin_assets/sync" not in run["tags"] for run in services.list_runs())
-    _assert_one_at_a_time(home, run_ids, samples)
+    (materialization,) = [run for run in services.list_runs() if run["runId"] == run_ids[0]]
+    assert materialization["jobName"] == "__ASSET_JOB" and SYNC_TAG not in materialization["tags"]
+    last = _assert_one_at_a_time(deployment, run_ids, samples)
+    deployment.assert_synced(written_by=last)

@@ -20,13 +20,9 @@ from linkedin_assets.instance import (
     postgres_url,
     wait_for_idle_sync,
 )
-from linkedin_assets_tests.dagster_services import (
-    STANDIN_MODULE,
-    DagsterServices,
-    fresh_pg_database,
-    isolated_dagster_home,
-)
-from linkedin_assets_tests.fixtures import standin_defs
+from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+from linkedin_assets_tests.dagster_services import fresh_pg_database, linkedin_deployment
 
 
 @pytest.fixture
@@ -37,8 +33,13 @@ def sqlite_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield instance
 
 
+@dg.asset(pool=LINKEDIN_POOL)
+def campaigns() -> None:
+    """Stands for an API asset: the instance tests need a run, not LinkedIn."""
+
+
 def _materialize_campaigns(instance: dg.DagsterInstance) -> str:
-    result = dg.materialize([standin_defs.campaigns], instance=instance, tags={SYNC_TAG: "true"})
+    result = dg.materialize([campaigns], instance=instance, tags={SYNC_TAG: "true"})
     assert result.success
     return result.run_id
 
@@ -58,6 +59,7 @@ def test_without_pg_url_storage_is_sqlite_under_the_data_dir(sqlite_instance: dg
         assert run.tags[SYNC_TAG] == "true"
 
 
+@pytest.mark.postgres
 def test_with_pg_url_storage_is_postgres_and_the_password_stays_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LINKEDIN_ASSETS_DATA_DIR", str(tmp_path))
     with fresh_pg_database() as url:
@@ -167,24 +169,28 @@ def test_wait_for_idle_sync_does_not_wait_without_syncs(sqlite_instance: dg.Dags
 
 
 @pytest.mark.slow
-def test_run_history_survives_a_restart_on_postgres(tmp_path: Path):
-    partition = standin_defs.daily.get_last_partition_key()
+@pytest.mark.postgres
+def test_run_history_survives_a_restart_on_postgres(tmp_path: Path, pg_url: str):
+    yesterday = daily_partitions.get_last_partition_key()
     with (
-        isolated_dagster_home(tmp_path) as home,
-        DagsterServices(home.path, STANDIN_MODULE, env=home.env) as services,
+        SimulatorServer(SimulatorConfig(profile="small", seed=43)) as sim,
+        linkedin_deployment(tmp_path, sim, pg_url) as deployment,
     ):
-        run_id = services.launch_job("linkedin_daily_sync", partition_key=partition)
+        services = deployment.services
+        run_id = services.launch_job("linkedin_daily_sync", partition_key=yesterday)
         assert services.wait_for_run(run_id) == "SUCCESS"
+        deployment.assert_synced(written_by=run_id)
 
         services.restart()
 
         info = services.graphql("{ instance { info } }")["instance"]["info"]
         assert "PostgresRunStorage" in info
         (run,) = [run for run in services.list_runs() if run["runId"] == run_id]
+        assert run["jobName"] == "linkedin_daily_sync"
         assert run["status"] == "SUCCESS"
         assert run["tags"][SYNC_TAG] == "true"
-        assert run["tags"]["dagster/partition"] == partition
+        assert run["tags"]["dagster/partition"] == yesterday
         events = services.logs_for_run(run_id)
         messages = [event["message"] for event in events]
-        assert f"standin wrote campaign_daily_metrics-{partition}.json" in messages
+        assert any(message.startswith("Found 1 ad account(s)") for message in messages), messages
         assert "RunSuccessEvent" in {event["__typename"] for event in events}

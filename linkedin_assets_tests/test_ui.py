@@ -1,4 +1,4 @@
-"""The Dagster UI in headless Chromium: materialize the daily sync job as a user would, and the same over GraphQL."""
+"""The real webserver and daemon: materialize the daily sync from the UI in headless Chromium, and over GraphQL."""
 
 import json
 import os
@@ -9,15 +9,11 @@ from pathlib import Path
 import pytest
 
 from linkedin_assets.instance import SYNC_TAG, data_dir
-from linkedin_assets_tests.dagster_services import (
-    STANDIN_MODULE,
-    DagsterHome,
-    DagsterServices,
-    isolated_dagster_home,
-)
-from linkedin_assets_tests.fixtures import standin_defs
+from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+from linkedin_assets_tests.dagster_services import LinkedInDeployment, linkedin_deployment
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,12 +29,16 @@ JOB = "linkedin_daily_sync"
 
 
 @pytest.fixture(scope="module")
-def dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DagsterHome, DagsterServices]]:
+def deployment(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LinkedInDeployment]:
+    """One deployment for the module: its tests sync the same simulator into the same schema, one after the other.
+
+    The browser test goes first: it alone waits for the sensor's follow-up run, and waits less on a quiet queue.
+    """
     with (
-        isolated_dagster_home(tmp_path_factory.mktemp("ui")) as home,
-        DagsterServices(home.path, STANDIN_MODULE, env=home.env) as services,
+        SimulatorServer(SimulatorConfig(profile="small", seed=41)) as sim,
+        linkedin_deployment(tmp_path_factory.mktemp("ui"), sim, pg_url) as deployment,
     ):
-        yield home, services
+        yield deployment
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +55,15 @@ def browser():
         browser.close()
 
 
-def _assert_synced(home: DagsterHome, run_id: str, partition: str) -> None:
-    standin_dir = Path(home.env["LINKEDIN_ASSETS_DATA_DIR"]) / "standin"
-    for name in ("campaigns", f"campaign_daily_metrics-{partition}"):
-        assert json.loads((standin_dir / f"{name}.json").read_text())["run_id"] == run_id
-
-
-def test_materialize_the_latest_partition_from_the_ui(dagster: tuple[DagsterHome, DagsterServices], browser):
+def test_materialize_the_latest_partition_from_the_ui(deployment: LinkedInDeployment, browser):
     from playwright.sync_api import expect
 
-    home, services = dagster
-    partition = standin_defs.daily.get_last_partition_key()
+    services = deployment.services
+    # As for a user who dismissed it once: the "Join the Dagster community" dialog pops up over whatever is open.
+    services.graphql("mutation { setNuxSeen }")
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(f"{services.url}/locations/{services.location_name}/jobs/{JOB}")
 
-    # A fresh browser profile first gets a "Join the Dagster community" dialog over the page.
-    page.add_locator_handler(page.get_by_role("button", name="Skip", exact=True), lambda skip: skip.click())
     page.get_by_role("button", name="Materialize all…").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("button", name="Latest", exact=True).click()
@@ -89,18 +82,28 @@ def test_materialize_the_latest_partition_from_the_ui(dagster: tuple[DagsterHome
 
     (run,) = [run for run in services.list_runs() if run["runId"] == run_id]
     assert run["jobName"] == JOB
-    assert run["tags"]["dagster/partition"] == partition
+    assert run["tags"]["dagster/partition"] == daily_partitions.get_last_partition_key()
     assert run["tags"][SYNC_TAG] == "true"
-    _assert_synced(home, run_id, partition)
+    deployment.assert_synced(written_by=run_id)
+
+    # The sensor monthly_after_daily_sync (minimum interval 30 s) follows up with the demographics and the snapshot.
+    monthly = services.wait_for_run_tagged("linkedin_assets/daily_run", run_id, timeout=90)
+    assert monthly["jobName"] == "linkedin_monthly_sync"
+    assert services.wait_for_run(monthly["runId"]) == "SUCCESS"
+    snapshot = json.loads((deployment.data_dir / "snapshots" / "latest.json").read_text())
+    assert snapshot["dagster_run_id"] == monthly["runId"]
+    assert [account["id"] for account in snapshot["accounts"]] == [
+        a["id"] for a in deployment.sim.state.dataset.accounts
+    ]
 
 
-def test_materialize_the_latest_partition_over_graphql(dagster: tuple[DagsterHome, DagsterServices]):
-    home, services = dagster
-    partition = standin_defs.daily.get_last_partition_key()
+def test_materialize_the_latest_partition_over_graphql(deployment: LinkedInDeployment):
+    services = deployment.services
+    yesterday = daily_partitions.get_last_partition_key()
 
-    run_id = services.launch_job(JOB, partition_key=partition)
+    run_id = services.launch_job(JOB, partition_key=yesterday)
 
     assert services.wait_for_run(run_id) == "SUCCESS"
-    _assert_synced(home, run_id, partition)
+    deployment.assert_synced(written_by=run_id)
     messages = [event["message"] for event in services.logs_for_run(run_id)]
-    assert f"standin wrote campaign_daily_metrics-{partition}.json" in messages
+    assert any(message.startswith("Found 1 ad account(s)") for message in messages)
