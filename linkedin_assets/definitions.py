@@ -37,7 +37,7 @@ def build_resources(warehouse: WarehouseResource | None = None, snapshot_dir: st
         duckdb_path=str(data_dir() / "warehouse.duckdb"),
     )
     return {
-        "linkedin": LinkedInResource(warehouse=warehouse, max_concurrency=_env_int("LINKEDIN_MAX_CONCURRENCY", 4)),
+        "linkedin": LinkedInResource(warehouse=warehouse),
         "warehouse": warehouse,
         "settings": SyncSettings(
             lookback_days=_env_int("LINKEDIN_ASSETS_LOOKBACK_DAYS", 30),

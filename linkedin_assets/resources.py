@@ -32,7 +32,6 @@ class LinkedInResource(dg.ConfigurableResource):
     """
 
     warehouse: dg.ResourceDependency[WarehouseResource]
-    max_concurrency: int = Field(default=4, description="LinkedIn requests in flight at once.")
 
     _stack: ExitStack | None = PrivateAttr(default=None)
 
@@ -51,7 +50,7 @@ class LinkedInResource(dg.ConfigurableResource):
             self._stack.close()
 
     def config(self) -> ClientConfig:
-        return ClientConfig.from_env(token_store_path=token_store_path(), max_concurrency=self.max_concurrency)
+        return ClientConfig.from_env(token_store_path=token_store_path())
 
     def client(self, logger: logging.Logger | None = None) -> LinkedInClient:
         """A new async client; use as ``async with linkedin.client(context.log) as client:``."""
