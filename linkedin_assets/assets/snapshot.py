@@ -60,7 +60,7 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
                 + "; ".join(f"{name} ({finding.count} violation(s))" for name, finding in failures.items()),
                 metadata={name: dg.MetadataValue.json(f.sample) for name, f in failures.items()},
             )
-        document = build_snapshot(wh, start, end, context.run_id)
+        document = build_snapshot(wh, start, end, context.run.run_id)
     n_campaigns = sum(len(a.campaigns) for a in document.accounts)
     n_creatives = sum(len(c.creatives) for a in document.accounts for c in a.campaigns)
     n_days = sum(len(c.daily_metrics) for a in document.accounts for c in a.campaigns)
