@@ -266,3 +266,37 @@ def test_no_token_or_secret_in_the_event_log_or_metadata(pg_synced):
             text = serialize_value(record)
             leaked = [s[:6] + "…" for s in secrets if s in text]
             assert not leaked, f"secret in event log of run {result.run_id}: {leaked}"
+
+
+def test_campaign_level_demographics_ask_only_for_delivering_campaigns(make_simulator, tmp_path, monkeypatch):
+    from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
+    from linkedin_assets.resources import SyncSettings
+
+    sim = make_simulator(
+        profile="custom", accounts=1, campaigns_per_account=12, creatives_per_campaign=1, days=150, seed=12
+    )
+    point_at(monkeypatch, sim, tmp_path)
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
+    resources = build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / "snapshots"))
+    resources["settings"] = SyncSettings(demographics_level="campaign")
+    defs = build_definitions(resources)
+    daily, monthly = plan_stages(YESTERDAY, YESTERDAY)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert run_stage(defs, instance, *daily).success
+        sim.state.reset_log()
+        assert run_stage(defs, instance, *monthly).success
+    month_start = YESTERDAY.replace(day=1)
+    metrics = table(warehouse, "campaign_daily_metrics")
+    delivered = {
+        int(c)
+        for c, d in zip(metrics["campaign_id"], metrics["date"], strict=True)
+        if pd.Timestamp(d).date() >= month_start
+    }
+    assert 0 < len(delivered) < len(sim.state.dataset.campaigns), "the data set should have idle campaigns too"
+    asked = [r for r in sim.state.request_log if r.endpoint == "adAnalytics"]
+    assert len(asked) == len(delivered) * len(MEMBER_PIVOTS)
+    assert all("campaigns=List(urn%3Ali%3AsponsoredCampaign%3A" in r.query for r in asked)
+    rows = table(warehouse, "demographic_metrics")
+    assert set(rows["level"]) == {"campaign"}
+    assert {int(e) for e in rows["entity_id"]} <= delivered
+    assert rows["account_id"].notna().all()
