@@ -91,25 +91,18 @@ def demographic_metrics(
                 )
     rows = run_plan(context, linkedin, merge_plans(queries), "demographics")
     level = settings.demographics_level
-    records = []
-    for row in rows:
-        metrics = row.to_row()
-        owner = row.facet_urns[0]
-        records.append(
-            {
-                "level": level,
-                "entity_id": urn_id(owner),
-                "account_id": urn_id(owner) if level == "account" else None,
-                "pivot": row.pivot,
-                "value": row.pivot_value,
-                "month": row.start.replace(day=1),
-                **{
-                    k: v
-                    for k, v in metrics.items()
-                    if k not in ("pivot", "pivot_value", "pivot_values", "start", "end")
-                },
-            }
-        )
+    records = [
+        {
+            "level": level,
+            "entity_id": urn_id(row.facet_urns[0]),
+            "account_id": urn_id(row.facet_urns[0]) if level == "account" else None,
+            "pivot": row.pivot,
+            "value": row.pivot_value,
+            "month": row.start.replace(day=1),
+            **row.metric_columns(),
+        }
+        for row in rows
+    ]
     frame = rows_frame(records)
     if level == "campaign" and len(frame):
         with warehouse.open() as wh:

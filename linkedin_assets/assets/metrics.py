@@ -59,13 +59,7 @@ def run_plan(
 
 def metrics_rows(rows: Iterable[AnalyticsRow], key: str) -> list[dict]:
     """Analytics rows -> table rows keyed by ``key`` (``campaign_id`` or ``creative_id``) and ``date``."""
-    out = []
-    for row in rows:
-        record = row.to_row()
-        for column in ("pivot", "pivot_value", "pivot_values", "start", "end"):
-            record.pop(column)
-        out.append({key: urn_id(row.pivot_value), "date": row.start, **record})
-    return out
+    return [{key: urn_id(row.pivot_value), "date": row.start, **row.metric_columns()} for row in rows]
 
 
 def _summary(context: dg.AssetExecutionContext, frame: pd.DataFrame, start: dt.date, end: dt.date) -> None:

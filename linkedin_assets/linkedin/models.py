@@ -424,6 +424,10 @@ class AnalyticsRow(_Model):
     def pivot_value(self) -> str:
         return self.pivot_values[0]
 
+    def metric_columns(self) -> dict[str, Any]:
+        """The metrics under their snake_case column names."""
+        return {snake_case(name): value for name, value in self.metrics.items()}
+
     def to_row(self) -> dict[str, Any]:
         return {
             "pivot": self.pivot,
@@ -431,7 +435,7 @@ class AnalyticsRow(_Model):
             "pivot_values": list(self.pivot_values),
             "start": self.start,
             "end": self.end,
-            **{snake_case(name): value for name, value in self.metrics.items()},
+            **self.metric_columns(),
         }
 
 

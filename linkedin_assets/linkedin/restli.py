@@ -68,7 +68,7 @@ def decode(text: str) -> RestliValue:
     parser = _Parser(text)
     value = parser.value()
     if parser.pos != len(text):
-        raise RestliDecodeError(f"unexpected {text[parser.pos:]!r} after a complete value in {text!r}")
+        raise RestliDecodeError(f"unexpected {text[parser.pos :]!r} after a complete value in {text!r}")
     return value
 
 
