@@ -8,10 +8,11 @@ root) or ``<repo>/data``, so every command sees the same instance whatever its c
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,14 @@ class LinkedInStorage(DagsterStorage, ConfigurableClass):
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
     ) -> LinkedInStorage:
         url = postgres_url(config_value["postgres_url_env"])
-        if url:
-            from dagster_postgres import DagsterPostgresStorage
+        with _creation_lock():
+            if url:
+                from dagster_postgres import DagsterPostgresStorage
 
-            storage: DagsterStorage = DagsterPostgresStorage(postgres_url=url)
-        else:
-            storage = DagsterSqliteStorage.from_local(str(dagster_dir()))
-        _ensure_pool_limits(storage.event_log_storage, config_value["pool_limits"])
+                storage: DagsterStorage = DagsterPostgresStorage(postgres_url=url)
+            else:
+                storage = DagsterSqliteStorage.from_local(str(dagster_dir()))
+            _ensure_pool_limits(storage.event_log_storage, config_value["pool_limits"])
         return cls(storage, inst_data)
 
     @property
@@ -121,6 +123,20 @@ class LinkedInStorage(DagsterStorage, ConfigurableClass):
     @property
     def schedule_storage(self) -> ScheduleStorage:
         return self._storage.schedule_storage
+
+
+@contextmanager
+def _creation_lock() -> Iterator[None]:
+    """Serialise opening the storage across local processes: the first opening creates the tables and stamps
+    their migration version, and two processes doing that at once (two `linkedin-assets sync` on a new data
+    directory) collide on ``alembic_version``."""
+    dagster_dir().mkdir(parents=True, exist_ok=True)
+    with open(dagster_dir() / ".storage.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _ensure_pool_limits(event_log: EventLogStorage, limits: Mapping[str, int]) -> None:
