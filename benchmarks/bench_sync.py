@@ -39,8 +39,6 @@ from linkedin_assets.warehouse.backends import quote
 
 PG_URL = os.environ.get("LINKEDIN_ASSETS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
-QUIET_CONSOLE = dg.colored_console_logger.configured({"log_level": "WARNING"})
-"""The run's console logger without the DEBUG line Dagster prints per event and the client per request."""
 CLIENT_COUNTERS = ("requests", "retries", "throttled", "server_errors", "timeouts", "refreshes", "resplits")
 
 
@@ -94,15 +92,7 @@ def plain_copy(url: str, schema: str, table: str, batches: Sequence[pd.DataFrame
 
 def point_at(sim: SimulatorServer, token_store: Path) -> None:
     """The ``LINKEDIN_*`` environment for ``sim`` (all accounts) and a private token store."""
-    os.environ.update(
-        LINKEDIN_API_BASE_URL=sim.api_base_url,
-        LINKEDIN_OAUTH_BASE_URL=sim.oauth_base_url,
-        LINKEDIN_CLIENT_ID=sim.client_id,
-        LINKEDIN_CLIENT_SECRET=sim.client_secret,
-        LINKEDIN_REFRESH_TOKEN=sim.refresh_token,
-        LINKEDIN_ACCESS_TOKEN=sim.access_token,
-        LINKEDIN_TOKEN_STORE=str(token_store),
-    )
+    os.environ.update(sim.client_env(), LINKEDIN_TOKEN_STORE=str(token_store))
     os.environ.pop("LINKEDIN_ACCOUNT_IDS", None)
 
 
@@ -150,10 +140,7 @@ def main() -> int:
         ):
             point_at(sim, Path(directory) / "tokens.json")
             warehouse = WarehouseResource(database_url=args.pg_url, schema_name=schema)
-            defs = dg.Definitions.merge(
-                build_definitions(build_resources(warehouse=warehouse, snapshot_dir=directory)),
-                dg.Definitions(loggers={"console": QUIET_CONSOLE}),
-            )
+            defs = build_definitions(build_resources(warehouse=warehouse, snapshot_dir=directory))
             end = config.today - dt.timedelta(days=1)
             start = end - dt.timedelta(days=config.sizes.days - 1)
             sizes = config.sizes

@@ -29,8 +29,6 @@ import dagster as dg
 import httpx
 
 INVOCATION_TAG = "linkedin_assets/cli_invocation"
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 class UsageError(Exception):
@@ -59,7 +57,7 @@ def _accounts(text: str) -> str:
 
 def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, dict[str, str]]]:
     """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily and the monthly job."""
-    from linkedin_assets.partitions import daily_partitions, monthly_partitions
+    from linkedin_assets.partitions import daily_partitions, month_key, partition_tags
 
     first = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
     last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
@@ -72,18 +70,9 @@ def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, d
             f"{start}..{end} is outside the daily partitions {first}..{last} "
             "(LINKEDIN_ASSETS_START_DATE sets the first; the last is yesterday, UTC)"
         )
-
-    def month_key(day: dt.date) -> str:
-        return monthly_partitions.get_partition_key_for_timestamp(
-            dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
-        )
-
-    def tags(a: str, b: str) -> dict[str, str]:
-        return {"dagster/partition": a} if a == b else {RANGE_START: a, RANGE_END: b}
-
     return [
-        ("linkedin_daily_sync", tags(start.isoformat(), end.isoformat())),
-        ("linkedin_monthly_sync", tags(month_key(start), month_key(end))),
+        ("linkedin_daily_sync", partition_tags(start.isoformat(), end.isoformat())),
+        ("linkedin_monthly_sync", partition_tags(month_key(start), month_key(end))),
     ]
 
 

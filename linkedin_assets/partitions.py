@@ -21,6 +21,22 @@ def _validated_start(value: str) -> str:
         raise ValueError(f"LINKEDIN_ASSETS_START_DATE={value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def month_key(day: dt.date) -> str:
+    """The monthly partition that holds ``day``."""
+    return monthly_partitions.get_partition_key_for_timestamp(
+        dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+    )
+
+
+def partition_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags selecting the partitions ``first..last``: one partition, or a range run."""
+    return {"dagster/partition": first} if first == last else {RANGE_START: first, RANGE_END: last}
+
+
 daily_partitions = dg.DailyPartitionsDefinition(start_date=_validated_start(START_DATE), timezone="UTC", end_offset=0)
 monthly_partitions = dg.MonthlyPartitionsDefinition(
     start_date=dt.date.fromisoformat(_validated_start(START_DATE)).replace(day=1).isoformat(),

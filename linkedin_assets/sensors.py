@@ -8,11 +8,9 @@ from linkedin_assets.assets.metrics import campaign_daily_metrics
 from linkedin_assets.instance import IN_FLIGHT_STATUSES, SYNC_TAG
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.linkedin.tokens import TokenStoreError
-from linkedin_assets.partitions import daily_partitions, monthly_partitions
+from linkedin_assets.partitions import RANGE_END, RANGE_START, daily_partitions, month_key
 from linkedin_assets.resources import TokenStoreResource
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 AUTH_ERRORS = ("LinkedInAuthError",)
 
 
@@ -103,12 +101,7 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
     days = _day_range(context.dagster_run)
     if days is None:
         return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} has no day partition")
-    first, last = (
-        monthly_partitions.get_partition_key_for_timestamp(
-            dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()
-        )
-        for d in days
-    )
+    first, last = (month_key(day) for day in days)
     tags = {"linkedin_assets/trigger": "after_daily_sync", "linkedin_assets/daily_run": context.dagster_run.run_id}
     if first == last:
         return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}", partition_key=first, tags=tags)

@@ -1,7 +1,6 @@
 """What every LinkedIn asset shares: its key prefix and group, the API source asset, request metadata."""
 
 import asyncio
-import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -74,14 +73,6 @@ def active_account_ids(accounts: pd.DataFrame, linkedin: LinkedInResource) -> li
 def rows_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Plain rows -> DataFrame; Decimals stay exact (object columns)."""
     return pd.DataFrame.from_records(list(rows))
-
-
-def to_date(value: dt.datetime | dt.date | None) -> dt.date | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def markdown_list(title: str, items: Mapping[Any, Any]) -> dg.MetadataValue:

@@ -10,12 +10,12 @@ import re
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, markdown_list, rows_frame, to_date
+from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, markdown_list, rows_frame
 from linkedin_assets.assets.metrics import campaign_daily_metrics, run_plan
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
 from linkedin_assets.linkedin.models import urn_id
-from linkedin_assets.linkedin.plan import AnalyticsQuery, merge_plans, plan_monthly
+from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.partitions import monthly_partitions
 from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.warehouse import WarehouseBatch
@@ -85,8 +85,8 @@ def demographic_metrics(
                     "campaigns",
                     [urn],
                     pivot,
-                    to_date(row["min"]).replace(day=1),
-                    to_date(row["max"]).replace(day=1),
+                    calendar_day(row["min"]).replace(day=1),
+                    calendar_day(row["max"]).replace(day=1),
                     DEMOGRAPHIC_METRICS,
                 )
     rows = run_plan(context, linkedin, merge_plans(queries), "demographics")

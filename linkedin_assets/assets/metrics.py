@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, rows_frame, to_date
+from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, rows_frame
 from linkedin_assets.assets.entities import campaigns
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS
@@ -20,6 +20,7 @@ from linkedin_assets.linkedin.models import AnalyticsRow, urn_id
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
     AnalyticsPlan,
+    calendar_day,
     campaign_span,
     creative_span,
     merge_plans,
@@ -170,7 +171,7 @@ def _materialized_days(
 def _delivery_days(campaign_rows: pd.DataFrame) -> dict[int, set[dt.date]]:
     days: dict[int, set[dt.date]] = defaultdict(set)
     for campaign_id, day in zip(campaign_rows.get("campaign_id", []), campaign_rows.get("date", []), strict=True):
-        days[int(campaign_id)].add(to_date(day))
+        days[int(campaign_id)].add(calendar_day(day))
     return days
 
 

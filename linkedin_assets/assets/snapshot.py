@@ -7,13 +7,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import GROUP, KEY_PREFIX, to_date
+from linkedin_assets.assets.common import GROUP, KEY_PREFIX
 from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
 from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
 from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
 from linkedin_assets.checks import integrity_failures
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
+from linkedin_assets.linkedin.plan import calendar_day
 from linkedin_assets.partitions import daily_partitions
 from linkedin_assets.resources import SyncSettings
 from linkedin_assets.snapshot_schema import (
@@ -98,7 +99,7 @@ def _daily_metrics(wh: Any, table: str, key: str, start: dt.date, end: dt.date) 
     """Daily rows of ``table`` in ``[start, end]`` by entity id, in date order."""
     days = defaultdict(list)
     for r in _records(wh.read(table, where_date_range=(start, end))):
-        days[r[key]].append(DailyMetrics(date=to_date(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+        days[r[key]].append(DailyMetrics(date=calendar_day(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
     return {entity: sorted(rows, key=lambda m: m.date) for entity, rows in days.items()}
 
 
@@ -120,7 +121,7 @@ def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) ->
                 pivot=r["pivot"],
                 value=r["value"],
                 name=names.get(r["value"]),
-                month=to_date(r["month"]),
+                month=calendar_day(r["month"]),
                 **{c: r.get(c) for c in DEMOGRAPHIC_COLUMNS},
             )
         )

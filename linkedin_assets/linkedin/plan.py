@@ -19,6 +19,7 @@ from .fields import KEY_FIELDS, MAX_ELEMENTS, chunk_metrics
 __all__ = [
     "ENTITY_FACETS",
     "ActivitySpan",
+    "calendar_day",
     "campaign_span",
     "creative_span",
     "entity_spans",
@@ -54,7 +55,7 @@ class ActivitySpan:
         return max(0, (last - first).days + 1)
 
 
-def _day(value: Any) -> dt.date | None:
+def calendar_day(value: Any) -> dt.date | None:
     """A calendar day from a datetime, a date, or nothing (``None``, pandas' ``NaT``)."""
     if value is None or value != value:  # NaT and NaN are not equal to themselves
         return None
@@ -71,9 +72,9 @@ def _last_day(exclusive_end: Any) -> dt.date | None:
 def campaign_span(campaign: Mapping[str, Any]) -> ActivitySpan:
     """When a campaign (a ``Campaign.to_row()`` row) can have rows: from its scheduled start to its scheduled end
     (exclusive) or, unless it is ``ACTIVE``, its last modification (pausing or ending a campaign modifies it)."""
-    start = _day(campaign.get("run_schedule_start"))
+    start = calendar_day(campaign.get("run_schedule_start"))
     ends = [d for d in (_last_day(campaign.get("run_schedule_end")),) if d]
-    if campaign.get("status") != "ACTIVE" and (modified := _day(campaign.get("last_modified_time"))):
+    if campaign.get("status") != "ACTIVE" and (modified := calendar_day(campaign.get("last_modified_time"))):
         ends.append(modified)
     return ActivitySpan(f"urn:li:sponsoredCampaign:{int(campaign['id'])}", start, min(ends, default=None))
 
@@ -81,9 +82,9 @@ def campaign_span(campaign: Mapping[str, Any]) -> ActivitySpan:
 def creative_span(creative: Mapping[str, Any], campaign: ActivitySpan | None) -> ActivitySpan:
     """When a creative (a ``Creative.to_row()`` row) can have rows: inside its campaign's span, from its creation,
     and unless it is ``ACTIVE`` up to its last modification."""
-    starts = [d for d in (campaign.start if campaign else None, _day(creative.get("created_at"))) if d]
+    starts = [d for d in (campaign.start if campaign else None, calendar_day(creative.get("created_at"))) if d]
     ends = [campaign.end] if campaign and campaign.end else []
-    if creative.get("intended_status") != "ACTIVE" and (modified := _day(creative.get("last_modified_at"))):
+    if creative.get("intended_status") != "ACTIVE" and (modified := calendar_day(creative.get("last_modified_at"))):
         ends.append(modified)
     urn = f"urn:li:sponsoredCreative:{int(creative['id'])}"
     return ActivitySpan(urn, max(starts, default=None), min(ends, default=None))
