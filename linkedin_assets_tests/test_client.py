@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -493,3 +494,134 @@ def test_malformed_payload_from_the_api(make_simulator):
     campaign["runSchedule"] = {"start": "next tuesday"}
     with pytest.raises(LinkedInPayloadError, match=rf"campaign {campaign['id']}: field 'runSchedule\.start'"):
         run(config_for(sim), lambda c: c.campaigns(sim.state.dataset.accounts[0]["id"]))
+
+
+# -- budget, windows, unreachable API -------------------------------------------------------------------------
+
+
+class RecordingSleep:
+    """An injectable clock: records every wait and returns at once (no real sleeping in the test)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_connection_refused_fails_fast_and_names_the_url(simulator):
+    from linkedin_assets.linkedin.errors import LinkedInConnectionError
+
+    port = closed_port()
+    sleep = RecordingSleep()
+    config = config_for(simulator, api_base_url=f"http://127.0.0.1:{port}/rest", max_retries=6)
+    with pytest.raises(LinkedInConnectionError) as raised:
+        run(config, lambda c: c.campaigns(42), sleep=sleep)
+    text = str(raised.value)
+    assert text == f"cannot reach http://127.0.0.1:{port}/rest/adAccounts/42/adCampaigns: connection refused"
+    assert sleep.waits == [0.2, 0.5]  # two quick retries, no exponential backoff
+    assert simulator.access_token not in text and "?" not in text
+
+
+def test_dns_failure_is_named_after_two_quick_retries(simulator):
+    from linkedin_assets.linkedin.errors import LinkedInConnectionError
+
+    sleep = RecordingSleep()
+    config = config_for(simulator, api_base_url="http://api.linkedin-simulator.invalid/rest")
+    with pytest.raises(LinkedInConnectionError, match=r"^cannot reach http://api\.linkedin-simulator\.invalid/rest/"
+                       r"adAccountUsers: DNS lookup of api\.linkedin-simulator\.invalid failed"):  # fmt: skip
+        run(config, lambda c: c.ad_accounts(), sleep=sleep)
+    assert sleep.waits == [0.2, 0.5]
+
+
+def test_server_errors_back_off_through_the_injected_clock(make_simulator):
+    sim = make_simulator(profile="small", seed=2)
+    sim.configure(rate_503=1.0)
+    sleep = RecordingSleep()
+    config = config_for(sim, max_retries=3, backoff_base_s=2.0, backoff_cap_s=120.0)
+    with pytest.raises(LinkedInHTTPError) as raised:
+        run(config, lambda c: c.campaigns(sim.state.dataset.accounts[0]["id"]), sleep=sleep)
+    assert raised.value.status == 503
+    assert len(sleep.waits) == 3 and all(0 <= w <= 2.0 * 2**i for i, w in enumerate(sleep.waits))
+    assert len(sim.state.request_log) == 4
+
+
+def test_budget_bounds_requests_in_flight_and_a_429_pauses_everyone(storm_sim):
+    from linkedin_assets.linkedin.budget import LocalBudget
+
+    class Budget(LocalBudget):
+        pauses: list[float] = []
+
+        async def pause(self, seconds: float) -> None:
+            self.pauses.append(seconds)
+            await super().pause(seconds)
+
+    entities, _ = run(config_for(storm_sim), fetch_entities)
+    plan = daily_plan(storm_sim, entities)
+    budget = Budget(2)
+    storm_sim.configure(rate_429=0.3)
+    try:
+        rows, client = run(config_for(storm_sim, max_concurrency=8), lambda c: c.run_analytics(plan), budget=budget)
+    finally:
+        storm_sim.configure(**CLEAN)
+    assert client.budget is budget and budget.max_in_flight == 2  # the budget's limit, not the config's
+    assert budget.pauses and len(budget.pauses) == client.stats.throttled
+    assert as_truth(rows, "CAMPAIGN") == ground_truth(storm_sim, "CAMPAIGN")
+
+
+def test_local_budget_spaces_requests_by_the_rate():
+    from linkedin_assets.linkedin.budget import LocalBudget
+
+    sleep = RecordingSleep()
+    budget = LocalBudget(4, requests_per_second=5, sleep=sleep, clock=lambda: 0.0)  # a clock standing still
+
+    async def request() -> None:
+        async with budget.slot():
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(request() for _ in range(6)))
+
+    asyncio.run(main())
+    # six requests at 5/s reserve start instants 0.2 s apart: the first starts at once, the sixth after 1 s
+    assert sorted(sleep.waits) == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert budget.max_in_flight <= 4
+
+
+def test_windows_are_yielded_one_by_one_with_bounded_read_ahead(make_simulator):
+    sim = make_simulator(
+        profile="custom", accounts=2, campaigns_per_account=6, creatives_per_campaign=2, days=40, max_elements=60
+    )
+    entities, _ = run(config_for(sim), fetch_entities)
+    plan = daily_plan(sim, entities, max_elements=60)
+    windows = {dataclasses.replace(q, metrics=()) for q in plan.queries}
+    chunks = plan.request_count // len(windows)
+    assert len(windows) > 4 and chunks == 2
+    sim.state.reset_log()
+
+    async def consume(client):
+        got, asked_when_taken = [], []
+        async for rows in client.iter_analytics(plan, windows_ahead=1):
+            asked_when_taken.append(len(analytics_log(sim)))
+            got.append(rows)
+        return got, asked_when_taken
+
+    (got, asked), client = run(config_for(sim, max_elements=60), consume)
+    assert len(got) == len(windows) and client.stats.resplits == 0
+    # with one window ahead, the k-th window is handed over before the (k+1)-th window is asked for
+    assert asked == [chunks * (k + 1) for k in range(len(windows))]
+    for rows in got:  # each yield is one whole window: one facet, one pivot, all metrics merged
+        assert len({(r.pivot, r.facet_urns) for r in rows}) == 1
+        assert all(set(r.metrics) == set(DEFAULT_METRICS) for r in rows)
+    everything = [r for rows in got for r in rows]
+    for pivot in ("CAMPAIGN", "CREATIVE"):
+        assert as_truth(everything, pivot) == ground_truth(sim, pivot)

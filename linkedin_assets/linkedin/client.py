@@ -1,8 +1,8 @@
 """An async client for the versioned LinkedIn Marketing API (``/rest``), built for a read-only ads sync.
 
 It speaks Rest.li 2.0 (queries built by :mod:`restli`, tunneled when longer than 4 KB), refreshes the OAuth
-token when needed, retries what LinkedIn says is transient, and runs :class:`AnalyticsPlan` s with bounded
-concurrency.
+token when needed, retries what LinkedIn says is transient, and runs :class:`AnalyticsPlan` s window by window.
+Every HTTP request holds a slot of the client's :class:`~.budget.RequestBudget` (concurrency, rate, 429 pauses).
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ import logging
 import os
 import random
 import re
+import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 
 from . import oauth, restli
+from .budget import LocalBudget, RequestBudget
 from .errors import (
     LinkedInAuthError,
     LinkedInConfigError,
+    LinkedInConnectionError,
     LinkedInError,
     LinkedInHTTPError,
     LinkedInPayloadError,
@@ -89,10 +92,15 @@ class ClientConfig:
     token_store_path: str | None = None
     """Where refreshed tokens are kept (mode 0600); ``None`` keeps them in memory only."""
     max_concurrency: int = 4
+    requests_per_second: float | None = None
+    """Start at most this many requests per second (``None``: no rate limit beyond the concurrency)."""
     timeout_s: float = 60.0
     max_retries: int = 6
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 120.0
+    connect_retry_delays_s: tuple[float, ...] = (0.2, 0.5)
+    """Waits before the (at most two) retries of a refused connection or a failed DNS lookup: an API that cannot
+    be reached at all is reported in about a second, not after minutes of backoff."""
     throttle_wait_s: float = 330.0
     """Wait after the analytics data-volume 429 (45 million metric values per 5 minutes)."""
     quota_exhausted_after_s: float = 900.0
@@ -109,6 +117,8 @@ class ClientConfig:
             raise LinkedInConfigError(f"account ids must be positive integers, got {self.account_ids!r}")
         if self.max_concurrency < 1:
             raise LinkedInConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        if self.requests_per_second is not None and self.requests_per_second <= 0:
+            raise LinkedInConfigError(f"requests_per_second must be positive, got {self.requests_per_second}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> ClientConfig:
@@ -135,6 +145,13 @@ class ClientConfig:
             except ValueError:
                 raise LinkedInConfigError(
                     f"LINKEDIN_MAX_CONCURRENCY must be an integer, got {env['LINKEDIN_MAX_CONCURRENCY']!r}"
+                ) from None
+        if "LINKEDIN_REQUESTS_PER_SECOND" in env:
+            try:
+                values["requests_per_second"] = float(env["LINKEDIN_REQUESTS_PER_SECOND"])
+            except ValueError:
+                raise LinkedInConfigError(
+                    f"LINKEDIN_REQUESTS_PER_SECOND must be a number, got {env['LINKEDIN_REQUESTS_PER_SECOND']!r}"
                 ) from None
         return cls(**{**values, **overrides})
 
@@ -168,7 +185,9 @@ class RequestStats:
     refreshes: int = 0
     bytes_received: int = 0
     resplits: int = 0
-    """adAnalytics responses cut at the element cap and asked again in two halves."""
+    """adAnalytics responses cut at the element cap and asked again in two halves (the cap re-asks)."""
+    connection_failures: int = 0
+    """Requests that could not connect at all (refused, DNS)."""
     by_endpoint: dict[str, int] = field(default_factory=dict)
 
     def as_metadata(self) -> dict[str, int]:
@@ -184,19 +203,26 @@ class LinkedInClient:
     def __init__(
         self,
         config: ClientConfig,
-        *,
         logger: logging.Logger | None = None,
+        budget: RequestBudget | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``budget``: shared limiter (default: a :class:`LocalBudget` of ``config.max_concurrency`` and
+        ``config.requests_per_second``). ``sleep``: every backoff wait goes through it (tests pass a fake clock)."""
         self.config = config
         self.logger = logger or logging.getLogger("linkedin_assets.linkedin")
         self.stats = RequestStats()
+        self._sleep = sleep
+        self.budget: RequestBudget = budget or LocalBudget(
+            config.max_concurrency, config.requests_per_second, sleep=sleep
+        )
         self._transport = transport
         self._store = TokenStore(config.token_store_path) if config.token_store_path else None
         self._http: httpx.AsyncClient | None = None
         self._tokens = TokenSet()
         self._minted: str | None = None
-        self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._refresh_lock = asyncio.Lock()
         self._throttled_since: float | None = None
 
@@ -335,36 +361,62 @@ class LinkedInClient:
     # -- analytics ----------------------------------------------------------------------------------------
 
     async def run_analytics(self, plan: AnalyticsPlan) -> list[AnalyticsRow]:
-        """Execute a plan and merge its field chunks into one row per (query, pivot values, time bucket).
+        """Every row of a plan at once (for small plans): :meth:`iter_analytics`, collected."""
+        return [row async for window in self.iter_analytics(plan) for row in window]
 
-        A metric of a chunk in whose response a row is missing is ``None``.
+    async def iter_analytics(
+        self, plan: AnalyticsPlan, *, windows_ahead: int | None = None
+    ) -> AsyncIterator[list[AnalyticsRow]]:
+        """The merged rows of one window at a time, as soon as that window's responses are all in.
+
+        A window is one planned query without its metrics (account or entity batch x pivot x date range): its
+        field chunks are merged into one row per (pivot values, time bucket), a metric of a chunk whose response
+        lacks the row being ``None``. Windows are fetched concurrently (the budget bounds the requests in flight);
+        at most ``windows_ahead`` (default ``max_concurrency + 1``) are fetched or held ahead of the consumer, so
+        memory stays bounded by a few windows however long the plan. Windows come in completion order.
         """
-        results = await self._gather(self._fetch_analytics(query) for query in plan.queries)
-        groups: dict[AnalyticsQuery, dict[tuple, dict[str, Any]]] = {}
-        group_metrics: dict[AnalyticsQuery, dict[str, None]] = {}
-        for query, rows in zip(plan.queries, results, strict=True):
-            key = dataclasses.replace(query, metrics=())
-            group_metrics.setdefault(key, {}).update(dict.fromkeys(query.metrics))
-            merged = groups.setdefault(key, {})
-            for element in rows:
+        windows: dict[AnalyticsQuery, list[AnalyticsQuery]] = {}
+        for query in plan.queries:
+            windows.setdefault(dataclasses.replace(query, metrics=()), []).append(query)
+        todo = list(windows.items())
+        todo.reverse()  # pop() from the end keeps the plan's order
+        limit = max(1, windows_ahead or self.config.max_concurrency + 1)
+        running: set[asyncio.Task[list[AnalyticsRow]]] = set()
+        try:
+            while todo or running:
+                while todo and len(running) < limit:
+                    key, chunks = todo.pop()
+                    running.add(asyncio.ensure_future(self._fetch_window(key, chunks)))
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    rows = task.result()  # the first failure ends the iteration (the finally cancels the rest)
+                    if rows:
+                        yield rows
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _fetch_window(self, key: AnalyticsQuery, chunks: list[AnalyticsQuery]) -> list[AnalyticsRow]:
+        """Fetch the field chunks of one window and merge them by (pivot values, start, end)."""
+        results = await self._gather(self._fetch_analytics(query) for query in chunks)
+        names = dict.fromkeys(name for query in chunks for name in query.metrics)
+        merged: dict[tuple, dict[str, Any]] = {}
+        for elements in results:
+            for element in elements:
                 merged.setdefault((element.pivot_values, element.start, element.end), {}).update(element.metrics)
-        out = []
-        for key, merged in groups.items():
-            names = group_metrics[key]
-            for (pivot_values, start, end), metrics in sorted(
-                merged.items(), key=lambda item: (item[0][1], item[0][0])
-            ):
-                out.append(
-                    AnalyticsRow.model_construct(
-                        pivot_values=list(pivot_values),
-                        start=start,
-                        end=end,
-                        metrics={name: metrics.get(name) for name in names},
-                        pivot=key.pivot,
-                        facet_urns=key.facet_urns,
-                    )
-                )
-        return out
+        return [
+            AnalyticsRow.model_construct(
+                pivot_values=list(pivot_values),
+                start=start,
+                end=end,
+                metrics={name: metrics.get(name) for name in names},
+                pivot=key.pivot,
+                facet_urns=key.facet_urns,
+            )
+            for (pivot_values, start, end), metrics in sorted(merged.items(), key=lambda item: (item[0][1], item[0][0]))
+        ]
 
     async def _fetch_analytics(self, query: AnalyticsQuery) -> list[AnalyticsElement]:
         data = await self._get("adAnalytics", "adAnalytics", query.params())
@@ -456,19 +508,23 @@ class LinkedInClient:
             headers["X-RestLi-Method"] = restli_method
         if tunneled:
             headers |= {"X-HTTP-Method-Override": "GET", "Content-Type": "application/x-www-form-urlencoded"}
-        failures = plain_429s = 0
+        failures = plain_429s = unreachable = 0
         refreshed = False
         while True:
             token = await self._access_token()
             headers["Authorization"] = f"Bearer {token}"
-            started = time.monotonic()
             delay: float | None = None
             try:
-                async with self._semaphore:
+                async with self.budget.slot():
+                    started = time.monotonic()
                     if tunneled:
                         response = await self._http.post(url, content=query.encode(), headers=headers)
                     else:
                         response = await self._http.get(f"{url}?{query}", headers=headers)
+            except httpx.ConnectError as exc:
+                unreachable += 1
+                await self._retry_connect(url, exc, unreachable)
+                continue
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.TimeoutException):
                     self.stats.timeouts += 1
@@ -504,6 +560,15 @@ class LinkedInClient:
                     problem = "429 from the adAnalytics data-volume limit (45 million metric values per 5 minutes)"
                     delay = self.config.throttle_wait_s
                     error = _http_error(response, endpoint, self.config.api_version)
+                    failures += 1
+                    if failures > self.config.max_retries:
+                        raise error
+                    self.stats.retries += 1
+                    self.logger.info(
+                        "%s: %s; retry %d/%d in %.1f s", endpoint, problem, failures, self.config.max_retries, delay
+                    )
+                    await self.budget.pause(delay)  # the limit is per application: every request waits
+                    continue
                 elif status in RETRYABLE_STATUSES:
                     self.stats.server_errors += 1
                     problem = f"HTTP {status} {_code(response) or ''}".rstrip()
@@ -518,7 +583,20 @@ class LinkedInClient:
             self.logger.info(
                 "%s: %s; retry %d/%d in %.1f s", endpoint, problem, failures, self.config.max_retries, delay
             )
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
+
+    async def _retry_connect(self, url: str, exc: httpx.ConnectError, attempt: int) -> None:
+        """Wait before retry ``attempt`` of a request that could not connect, or raise when the retries are spent."""
+        self.stats.connection_failures += 1
+        reason = _unreachable_reason(exc, url)
+        delays = self.config.connect_retry_delays_s
+        if attempt > len(delays):
+            raise LinkedInConnectionError(_safe_url(url), reason) from None
+        self.stats.retries += 1
+        self.logger.info(
+            "cannot reach %s: %s; retry %d/%d in %.1f s", _safe_url(url), reason, attempt, len(delays), delays[attempt - 1]
+        )
+        await self._sleep(delays[attempt - 1])
 
     def _record(self, endpoint: str, path: str, response: httpx.Response, tunneled: bool, started: float) -> None:
         """Count and log one response."""
@@ -545,7 +623,7 @@ class LinkedInClient:
         delay = self._backoff(consecutive)
         self.stats.retries += 1
         self.logger.info("%s: 429 (throttled for %.0f s so far); retry in %.1f s", endpoint, waited, delay)
-        await asyncio.sleep(delay)
+        await self.budget.pause(delay)  # LinkedIn's limits are per application and member: everyone backs off
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""
@@ -599,11 +677,17 @@ class LinkedInClient:
 
     async def _retrying(self, endpoint: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call()`` again after transient failures (timeouts, connection errors, 5xx)."""
-        attempt = 0
+        attempt = unreachable = 0
         while True:
             attempt += 1
             try:
-                return await call()
+                async with self.budget.slot():
+                    return await call()
+            except httpx.ConnectError as exc:
+                unreachable += 1
+                attempt -= 1
+                await self._retry_connect(str(exc.request.url) if _has_request(exc) else endpoint, exc, unreachable)
+                continue
             except httpx.TransportError as exc:
                 problem = type(exc).__name__
             except LinkedInHTTPError as exc:
@@ -617,7 +701,7 @@ class LinkedInClient:
             self.logger.info(
                 "%s: %s; retry %d/%d in %.1f s", endpoint, problem, attempt, self.config.max_retries, delay
             )
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -652,6 +736,36 @@ class LinkedInClient:
                 " `linkedin-assets auth login` before then",
                 expires_at,
             )
+
+
+def _safe_url(url: str) -> str:
+    """Scheme, host, port and path of ``url``: a query string may carry secrets (OAuth codes, tokens)."""
+    parts = httpx.URL(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.host}{port}{parts.path}"
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when the error carries no request
+    except RuntimeError:
+        return False
+    return True
+
+
+def _unreachable_reason(exc: httpx.ConnectError, url: str) -> str:
+    """``connection refused`` / ``DNS lookup of <host> failed`` / the error's own words, from its cause chain."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            host = httpx.URL(url).host if "://" in url else "the host"
+            return f"DNS lookup of {host} failed ({cause.strerror or cause})"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ __all__ = [
     "AUTH_ENV_VARS",
     "LinkedInAuthError",
     "LinkedInConfigError",
+    "LinkedInConnectionError",
     "LinkedInError",
     "LinkedInHTTPError",
     "LinkedInPayloadError",
@@ -73,3 +74,15 @@ class LinkedInPayloadError(LinkedInError):
 
 class LinkedInConfigError(LinkedInError):
     """The configuration is invalid (malformed API version, unknown account id, ...)."""
+
+
+class LinkedInConnectionError(LinkedInError):
+    """The API could not be reached at all (connection refused, DNS failure): retrying longer will not help.
+
+    ``url`` is scheme, host and path only: never a query string, never a header.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach {url}: {reason}")
