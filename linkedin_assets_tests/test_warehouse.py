@@ -266,8 +266,10 @@ def test_a_failed_write_rolls_back_only_itself(wh: Warehouse) -> None:
     before = wh.read("campaigns")
 
     bad = pd.DataFrame({"id": [1, None], "account_id": [10, 10], "name": ["renamed", "no key"]})
-    with pytest.raises((psycopg.Error, duckdb.Error)):
+    with pytest.raises(WarehouseError, match=f"{wh.schema}.campaigns") as caught:
         wh.write("campaigns", bad, account_ids=[10], date_range=None, run_id="r2")
+    assert isinstance(caught.value.__cause__, psycopg.Error | duckdb.Error)
+    assert "\n" not in str(caught.value)
 
     pd.testing.assert_frame_equal(wh.read("campaigns"), before)
     after = wh.write("campaigns", campaigns((1, 10, "renamed")), account_ids=[], date_range=None, run_id="r3")

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dagster as dg
 import pandas as pd
@@ -14,31 +13,22 @@ from pydantic import Field
 from linkedin_assets.warehouse import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SCHEMA,
+    ShardWrites,
     TableSpec,
     Warehouse,
     WarehouseBatch,
     WriteResult,
     open_warehouse,
+    redact_url,
     table_spec,
 )
 
+__all__ = ["TABLE_METADATA_KEY", "WarehouseIOManager", "WarehouseResource", "markdown_preview", "redact_url"]
+
 PREVIEW_ROWS = 10
 _PREVIEW_CELL_CHARS = 60
-_SECRET_QUERY_KEYS = frozenset({"password", "passfile", "sslpassword"})
-
-
-def redact_url(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db`` (query-string passwords too)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, host = netloc.rpartition("@")
-        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+TABLE_METADATA_KEY = "warehouse/table"
+"""Output definition metadata naming the table an op output (a shard step inside a graph-backed asset) writes."""
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -136,18 +126,51 @@ def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
-def _write_metadata(
-    spec: TableSpec, schema: str, batch: WarehouseBatch, date_range: tuple[date, date] | None, result: WriteResult
-) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
+_END = object()
+
+
+class _Preview:
+    """Keeps a copy of the first rows that stream past (the preview never needs the whole batch)."""
+
+    def __init__(self) -> None:
+        self.head: pd.DataFrame | None = None
+
+    def watch(self, batch: WarehouseBatch) -> Any:
+        if isinstance(batch.frames, pd.DataFrame):
+            self.head = batch.frames.head(PREVIEW_ROWS)
+            return batch.frames
+        return self._frames(batch.iter_frames())
+
+    def _frames(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        try:
+            while (frame := next(frames, _END)) is not _END:
+                if self.head is None and isinstance(frame, pd.DataFrame) and len(frame):
+                    self.head = frame.head(PREVIEW_ROWS).copy()
+                yield frame
+                del frame  # not kept alive while the producer makes the next frame
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+
+def _result_metadata(spec: TableSpec, result: WriteResult) -> dict[str, Any]:
+    return {
         "dagster/row_count": result.rows,
-        "dagster/table_name": f"{schema}.{spec.name}",
         "rows_inserted": result.inserted,
         "rows_updated": result.updated,
         "rows_removed" if spec.kind == "entity" else "rows_deleted": result.removed_or_deleted,
-        "accounts": dg.MetadataValue.text(", ".join(map(str, batch.account_ids))),
+        "frames": result.frames,
+    }
+
+
+def _scope_metadata(
+    spec: TableSpec, schema: str, account_ids: tuple[int, ...], date_range: tuple[date, date] | None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "dagster/table_name": f"{schema}.{spec.name}",
+        "accounts": dg.MetadataValue.text(", ".join(map(str, account_ids))),
         "dagster/column_schema": _table_schema(spec),
-        "preview": dg.MetadataValue.md(markdown_preview(batch.frame)),
     }
     if date_range is not None:
         metadata["date_range"] = dg.MetadataValue.text(f"{date_range[0].isoformat()}..{date_range[1].isoformat()}")
@@ -155,35 +178,117 @@ def _write_metadata(
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Stores ``WarehouseBatch`` outputs in the table named by the last element of the asset key; loads DataFrames.
+    """Stores ``WarehouseBatch`` outputs in a warehouse table; loads tables as DataFrames.
 
+    The table: an op output whose definition metadata names ``{"warehouse/table": "<table>"}`` (a shard step inside
+    a graph-backed asset), else the last element of the asset key. The batch's frames are streamed into the table
+    (one transaction per output). A ``ShardWrites`` summary (the final output of a graph-backed asset whose shard
+    steps already wrote their rows) writes nothing: its summed figures become the output's metadata.
     Fact tables without an explicit ``date_range`` replace the output's partition time window; unpartitioned ones
     are only upserted. Inputs: entity tables load every row; fact tables load the upstream partition range when
-    partitioned, else every row.
+    partitioned, else every row. An input from a shard op output loads that step's ``WriteResult`` (the rows are in
+    the table already; a fan-in step gets the figures, not the rows).
     """
 
     warehouse: dg.ResourceDependency[WarehouseResource]
 
-    def handle_output(self, context: dg.OutputContext, obj: WarehouseBatch) -> None:
-        if not isinstance(obj, WarehouseBatch):
-            raise TypeError(f"WarehouseIOManager stores WarehouseBatch outputs, got {type(obj).__name__}")
-        spec = table_spec(context.asset_key.path[-1])
+    def handle_output(self, context: dg.OutputContext, obj: WarehouseBatch | ShardWrites) -> None:
+        if not isinstance(obj, WarehouseBatch | ShardWrites):
+            raise TypeError(
+                f"WarehouseIOManager stores WarehouseBatch (or ShardWrites) outputs, got {type(obj).__name__}"
+            )
+        spec = table_spec(_output_table(context))
+        schema = self.warehouse.schema_name
         date_range = obj.date_range
         if date_range is None and spec.kind == "fact":
             date_range = _partition_dates(context)
+        if isinstance(obj, ShardWrites):
+            result = obj.total
+            context.log.info(
+                f"{len(obj.results)} shard(s) wrote {result.rows} row(s) to {schema}.{spec.name}: "
+                f"{result.inserted} inserted, {result.updated} updated, {result.removed_or_deleted} "
+                f"{'removed' if spec.kind == 'entity' else 'deleted'}"
+            )
+            context.add_output_metadata(
+                {
+                    **_result_metadata(spec, result),
+                    "shards": len(obj.results),
+                    **_scope_metadata(spec, schema, obj.account_ids, date_range),
+                    **obj.metadata,
+                }
+            )
+            return
+        preview = _Preview()
         with self.warehouse.open() as warehouse:
             result = warehouse.write(
-                spec.name, obj.frame, account_ids=obj.account_ids, date_range=date_range, run_id=context.run_id
+                spec.name,
+                preview.watch(obj),
+                account_ids=obj.account_ids,
+                date_range=date_range,
+                run_id=context.run_id,
             )
         removed = "removed" if spec.kind == "entity" else "deleted"
         context.log.info(
-            f"Wrote {result.rows} row(s) to {self.warehouse.schema_name}.{spec.name}: {result.inserted} inserted, "
-            f"{result.updated} updated, {result.removed_or_deleted} {removed}"
+            f"Wrote {result.rows} row(s) in {result.frames} frame(s) to {schema}.{spec.name}: "
+            f"{result.inserted} inserted, {result.updated} updated, {result.removed_or_deleted} {removed}"
         )
-        context.add_output_metadata(_write_metadata(spec, self.warehouse.schema_name, obj, date_range, result))
+        head = preview.head if preview.head is not None else pd.DataFrame()
+        context.add_output_metadata(
+            {
+                **_result_metadata(spec, result),
+                **_scope_metadata(spec, schema, obj.account_ids, date_range),
+                "preview": dg.MetadataValue.md(markdown_preview(head)),
+                **obj.metadata,
+            }
+        )
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | WriteResult:
+        upstream = context.upstream_output
+        if upstream is not None and not context.has_asset_key and _table_of(upstream.definition_metadata):
+            return _recorded_write(context, upstream)
         spec = table_spec(context.asset_key.path[-1])
         date_range = _partition_dates(context) if spec.kind == "fact" else None
         with self.warehouse.open() as warehouse:
             return warehouse.read(spec.name, where_date_range=date_range)
+
+
+def _table_of(metadata: Any) -> str | None:
+    value = (metadata or {}).get(TABLE_METADATA_KEY)
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))  # a raw string, or a TextMetadataValue once normalised
+
+
+def _output_table(context: dg.OutputContext) -> str:
+    table = _table_of(context.definition_metadata)
+    if table is not None:
+        return table
+    if context.has_asset_key:
+        return context.asset_key.path[-1]
+    raise dg.DagsterInvariantViolationError(
+        f"op output {context.name!r} has no asset key: name its table in the output's metadata "
+        f"({{{TABLE_METADATA_KEY!r}: '<table>'}})"
+    )
+
+
+def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> WriteResult:
+    """The ``WriteResult`` that ``handle_output`` recorded for an upstream shard op output (from the event log)."""
+    records = context.instance.get_records_for_run(
+        run_id=upstream.run_id, of_type=dg.DagsterEventType.HANDLED_OUTPUT
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.event_specific_data if event is not None else None
+        if event is None or event.step_key != upstream.step_key or getattr(data, "output_name", None) != upstream.name:
+            continue
+        values = {key: getattr(value, "value", value) for key, value in data.metadata.items()}
+        return WriteResult(
+            inserted=int(values["rows_inserted"]),
+            updated=int(values["rows_updated"]),
+            removed_or_deleted=int(values.get("rows_deleted", values.get("rows_removed", 0))),
+            rows=int(values["dagster/row_count"]),
+            frames=int(values.get("frames", 1)),
+        )
+    raise dg.DagsterInvariantViolationError(
+        f"no write recorded for output {upstream.name!r} of step {upstream.step_key!r} in run {upstream.run_id}"
+    )

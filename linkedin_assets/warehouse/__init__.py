@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -12,28 +14,94 @@ from linkedin_assets.warehouse.backends import (
     DEFAULT_SCHEMA,
     DEFAULT_SYNC_LOCK,
     DuckDBWarehouse,
+    Frames,
     PostgresWarehouse,
     SyncLockBusy,
     Warehouse,
     WarehouseError,
     WriteResult,
     open_warehouse,
+    redact_url,
 )
 from linkedin_assets.warehouse.schema import TABLES, Column, TableSpec, metric_columns, table_spec
 
 
-@dataclass(frozen=True)
 class WarehouseBatch:
-    """What an asset hands the warehouse IO manager: rows plus the scope they replace.
+    """What an asset (or a shard op) hands the warehouse IO manager: rows plus the scope they replace.
 
-    ``account_ids``: the accounts the batch is complete for (entity rows of these accounts missing from ``frame`` are
-    marked removed; fact rows of these accounts inside ``date_range`` missing from ``frame`` are deleted).
+    ``frames``: one DataFrame, or an iterable of DataFrames consumed once, in order, while the rows are written (a
+    generator or a queue-backed iterable: the warehouse holds one frame at a time). ``WarehouseBatch(frame=df, ...)``
+    is the same one-frame batch.
+    ``account_ids``: the accounts the batch is complete for (entity rows of these accounts missing from the batch are
+    marked removed; fact rows of these accounts inside ``date_range`` missing from the batch are deleted).
     ``date_range``: inclusive; ``None`` lets the IO manager use the output's partition time window.
+    ``metadata``: filled by the producer while the frames are consumed (request counts, plan figures); the IO manager
+    adds it to the output's metadata after the write.
     """
 
-    frame: pd.DataFrame
+    __slots__ = ("_consumed", "account_ids", "date_range", "frames", "metadata")
+
+    def __init__(
+        self,
+        frames: Frames | None = None,
+        account_ids: Sequence[int] | None = None,
+        date_range: tuple[date, date] | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        frame: pd.DataFrame | None = None,
+    ) -> None:
+        if (frames is None) == (frame is None):
+            raise TypeError("WarehouseBatch takes exactly one of frames or frame")
+        if account_ids is None:
+            raise TypeError("WarehouseBatch requires account_ids (an empty tuple for a table without account scope)")
+        self.frames: Frames = frame if frames is None else frames
+        self.account_ids: tuple[int, ...] = tuple(int(account_id) for account_id in account_ids)
+        self.date_range = date_range
+        self.metadata: dict[str, Any] = {} if metadata is None else metadata
+        self._consumed = False
+
+    def iter_frames(self) -> Iterator[pd.DataFrame]:
+        """The frames, in order; a one-shot stream refuses a second pass (it would read as an empty batch)."""
+        if isinstance(self.frames, pd.DataFrame):
+            return iter((self.frames,))
+        if self._consumed and not isinstance(self.frames, Sequence):
+            raise WarehouseError("this WarehouseBatch's frames were already consumed (a stream is read once)")
+        self._consumed = True
+        return iter(self.frames)
+
+    def __repr__(self) -> str:
+        frames = f"DataFrame[{len(self.frames)} rows]" if isinstance(self.frames, pd.DataFrame) else "<stream>"
+        return f"WarehouseBatch({frames}, account_ids={self.account_ids!r}, date_range={self.date_range!r})"
+
+
+@dataclass(frozen=True)
+class ShardWrites:
+    """What the shard steps of a graph-backed metric asset already wrote: the IO manager records it, writes nothing.
+
+    ``results``: one ``WriteResult`` per shard; ``account_ids`` and ``date_range``: the whole asset's scope;
+    ``metadata``: figures summed over the shards by the producer (requests, plan), added to the output metadata.
+    """
+
+    results: Sequence[WriteResult]
     account_ids: tuple[int, ...]
     date_range: tuple[date, date] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> WriteResult:
+        """The shards' results summed."""
+        return WriteResult.sum(self.results)
+
+    @classmethod
+    def of(
+        cls,
+        results: Iterable[WriteResult],
+        account_ids: Iterable[int],
+        date_range: tuple[date, date] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ShardWrites:
+        """Build from any iterables (e.g. the list a fan-in op receives)."""
+        return cls(list(results), tuple(int(a) for a in account_ids), date_range, dict(metadata or {}))
 
 
 __all__ = [
@@ -43,7 +111,9 @@ __all__ = [
     "TABLES",
     "Column",
     "DuckDBWarehouse",
+    "Frames",
     "PostgresWarehouse",
+    "ShardWrites",
     "SyncLockBusy",
     "TableSpec",
     "Warehouse",
@@ -52,5 +122,6 @@ __all__ = [
     "WriteResult",
     "metric_columns",
     "open_warehouse",
+    "redact_url",
     "table_spec",
 ]

@@ -13,7 +13,7 @@ import json
 import numbers
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import duckdb
 import pandas as pd
@@ -45,6 +46,24 @@ DEFAULT_SYNC_LOCK = "linkedin_assets_sync"
 CHUNK_ROWS = 50_000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_QUERY_KEYS = frozenset({"password", "passfile", "sslpassword"})
+
+Frames = pd.DataFrame | Iterable[pd.DataFrame]
+"""What ``Warehouse.write`` takes: one DataFrame, or an iterable of DataFrames consumed once, in order."""
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db`` (query-string passwords too)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class WarehouseError(Exception):
@@ -65,6 +84,22 @@ class WriteResult:
     """Entity rows newly marked ``removed_at``, or fact rows deleted from the replaced range."""
     rows: int
     """Rows in the batch."""
+    frames: int = 1
+    """Non-empty frames the batch arrived in (each one staged as it came)."""
+
+    @classmethod
+    def sum(cls, results: Iterable[WriteResult]) -> WriteResult:
+        """Several writes' results added up (the shards of one asset)."""
+        total = cls(0, 0, 0, 0, 0)
+        for r in results:
+            total = cls(
+                total.inserted + r.inserted,
+                total.updated + r.updated,
+                total.removed_or_deleted + r.removed_or_deleted,
+                total.rows + r.rows,
+                total.frames + r.frames,
+            )
+        return total
 
 
 class Warehouse(Protocol):
@@ -77,7 +112,7 @@ class Warehouse(Protocol):
     def write(
         self,
         table: str,
-        frame: pd.DataFrame,
+        frames: Frames,
         *,
         account_ids: Sequence[int],
         date_range: tuple[date, date] | None,
@@ -115,6 +150,12 @@ def quote(identifier: str) -> str:
     if not _IDENTIFIER.fullmatch(identifier):
         raise WarehouseError(f"not a plain SQL identifier: {identifier!r}")
     return f'"{identifier}"'
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (database errors add DETAIL/HINT/CONTEXT lines)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _lock_key(name: str) -> int:
@@ -187,6 +228,8 @@ def _serialised(text: str) -> str:
     """The ``dumps`` for JSON text that ``_json`` already produced."""
     return text
 
+
+_END = object()
 
 _SCALAR: dict[ColumnType, Callable[[Any], Any]] = {
     "text": _text,
@@ -288,6 +331,9 @@ class _SqlWarehouse:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    on_frame_staged: Callable[[str, int], None] | None = None
+    """Called with (table, rows) after each frame of a ``write`` reached the staging table (tests, progress)."""
+
     # hooks
     def close(self) -> None:
         raise NotImplementedError
@@ -305,8 +351,16 @@ class _SqlWarehouse:
     def _param(self, name: str) -> str:
         raise NotImplementedError
 
-    def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
-        """Create the temporary table ``staging`` of ``columns`` and load the batch ``chunks`` into it."""
+    def _create_staging(self, staging: str, columns: list[Column]) -> None:
+        """Create the temporary table ``staging`` of ``columns`` (inside the write's transaction)."""
+        raise NotImplementedError
+
+    def _stage_frame(self, staging: str, spec: TableSpec, columns: list[Column], frame: pd.DataFrame) -> None:
+        """Load one frame (its ``columns``, already validated) into ``staging``."""
+        raise NotImplementedError
+
+    def _write_failures(self, table: str) -> AbstractContextManager[None]:
+        """Turn the database's errors during a write into one-line ``WarehouseError``s naming the table."""
         raise NotImplementedError
 
     def _ddl_lock(self) -> None:
@@ -346,64 +400,90 @@ class _SqlWarehouse:
     def write(
         self,
         table: str,
-        frame: pd.DataFrame,
+        frames: Frames,
         *,
         account_ids: Sequence[int],
         date_range: tuple[date, date] | None,
         run_id: str,
     ) -> WriteResult:
-        """Upsert ``frame`` into ``table`` in one transaction.
+        """Upsert the rows of ``frames`` into ``table`` in one transaction.
 
-        Entity tables: in-scope rows missing from the batch get ``removed_at``; rows in it are cleared.
-        Fact tables with a ``date_range``: in-scope rows inside the range missing from the batch are deleted.
+        ``frames`` is one DataFrame or an iterable of DataFrames, consumed once: each frame is loaded into the
+        staging table as it arrives and released before the next is asked for, so the warehouse holds one frame at a
+        time. Then, still in the same transaction:
+        entity tables: in-scope rows missing from the batch get ``removed_at``; rows in it are cleared;
+        fact tables with a ``date_range``: in-scope rows inside the range missing from the batch are deleted.
+        Any exception (from the stream or the database) rolls everything back: the table is unchanged. Database
+        errors are raised as a one-line ``WarehouseError`` naming the table; the stream's own exceptions as they are.
+        The stream's ``close()`` is called when the write ends, early or not (stops a producer that feeds it).
         """
         spec = table_spec(table)
-        if frame.empty:  # "nothing found" may come without columns (``DataFrame.from_records([])``)
-            frame = frame.reindex(columns=[*frame.columns, *(k for k in spec.primary_key if k not in frame.columns)])
-        batch_columns = _batch_columns(spec, frame)
-        columns = {column.name for column in batch_columns}
+        staged = [column for column in spec.columns if column.name not in spec.managed_columns]
         scope = ", ".join(str(int(account_id)) for account_id in account_ids)
         target = self.qualified(spec.name)
         staging = quote(f"_staging_{spec.name}")
         key_match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in spec.primary_key)
         params = {"now": datetime.now(UTC), "run_id": run_id}
 
+        # Columns a batch does not carry are staged as NULL, so they are written NULL (as one frame always did).
         managed = {SYNCED_AT: self._param("now"), RUN_ID: self._param("run_id"), REMOVED_AT: "NULL"}
-        select = [
-            quote(c.name) if c.name in columns else managed.get(c.name, f"CAST(NULL AS {self._types[c.type]})")
-            for c in spec.columns
-        ]
+        select = [managed[c.name] if c.name in spec.managed_columns else quote(c.name) for c in spec.columns]
         updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.column_names if c not in spec.primary_key]
 
-        with self._transaction():
-            self._load_staging(staging, batch_columns, _batch_chunks(spec, frame, batch_columns))
-            self._index_staging(staging, spec)
-            _, ((existing,),) = self._fetch(f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}")
-            self._execute(
-                f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
-                f"SELECT {', '.join(select)} FROM {staging} "
-                f"ON CONFLICT ({', '.join(map(quote, spec.primary_key))}) DO UPDATE SET {', '.join(updates)}",
-                params,
-            )
-            removed = 0
-            absent = f"NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {key_match})"
-            if scope and spec.scope_column and spec.tracks_removal:
-                removed = self._execute(
-                    f"UPDATE {target} AS t SET {quote(REMOVED_AT)} = {self._param('now')} "
-                    f"WHERE t.{quote(spec.scope_column)} IN ({scope}) AND t.{quote(REMOVED_AT)} IS NULL AND {absent}",
-                    {"now": params["now"]},
+        stream: Iterator[Any] = iter((frames,)) if isinstance(frames, pd.DataFrame) else iter(frames)
+        rows = staged_frames = 0
+        try:
+            with self._write_failures(spec.name), self._transaction():
+                self._create_staging(staging, staged)
+                while (frame := next(stream, _END)) is not _END:
+                    if not isinstance(frame, pd.DataFrame):
+                        raise WarehouseError(
+                            f"batch for table {spec.name!r}: expected DataFrames, got {type(frame).__name__}"
+                        )
+                    if len(frame.columns):  # "nothing found" may come without columns
+                        columns = _batch_columns(spec, frame)
+                        if len(frame):
+                            self._stage_frame(staging, spec, columns, frame)
+                            rows += len(frame)
+                            staged_frames += 1
+                            if self.on_frame_staged is not None:
+                                self.on_frame_staged(spec.name, len(frame))
+                    del frame  # release it before the producer makes the next one
+                self._index_staging(staging, spec)
+                _, ((existing,),) = self._fetch(
+                    f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}"
                 )
-            elif scope and spec.scope_column and spec.kind == "fact" and date_range is not None:
-                start, end = date_range
-                removed = self._execute(
-                    f"DELETE FROM {target} AS t WHERE t.{quote(spec.scope_column)} IN ({scope}) "
-                    f"AND t.{quote(spec.date_column)} BETWEEN {self._param('start')} AND {self._param('end')} "
-                    f"AND {absent}",
-                    {"start": start, "end": end},
+                self._execute(
+                    f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
+                    f"SELECT {', '.join(select)} FROM {staging} "
+                    f"ON CONFLICT ({', '.join(map(quote, spec.primary_key))}) DO UPDATE SET {', '.join(updates)}",
+                    params,
                 )
-            self._execute(f"DROP TABLE {staging}")
-        rows = len(frame)
-        return WriteResult(inserted=rows - existing, updated=existing, removed_or_deleted=removed, rows=rows)
+                removed = 0
+                absent = f"NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {key_match})"
+                if scope and spec.scope_column and spec.tracks_removal:
+                    removed = self._execute(
+                        f"UPDATE {target} AS t SET {quote(REMOVED_AT)} = {self._param('now')} "
+                        f"WHERE t.{quote(spec.scope_column)} IN ({scope}) AND t.{quote(REMOVED_AT)} IS NULL "
+                        f"AND {absent}",
+                        {"now": params["now"]},
+                    )
+                elif scope and spec.scope_column and spec.kind == "fact" and date_range is not None:
+                    start, end = date_range
+                    removed = self._execute(
+                        f"DELETE FROM {target} AS t WHERE t.{quote(spec.scope_column)} IN ({scope}) "
+                        f"AND t.{quote(spec.date_column)} BETWEEN {self._param('start')} AND {self._param('end')} "
+                        f"AND {absent}",
+                        {"start": start, "end": end},
+                    )
+                self._execute(f"DROP TABLE {staging}")
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        return WriteResult(
+            inserted=rows - existing, updated=existing, removed_or_deleted=removed, rows=rows, frames=staged_frames
+        )
 
     # reading
     def read(
@@ -497,22 +577,39 @@ class PostgresWarehouse(_SqlWarehouse):
         self._execute(f"ALTER TABLE {staging} ADD PRIMARY KEY ({', '.join(map(quote, spec.primary_key))})")
         self._execute(f"ANALYZE {staging}")
 
-    def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
+    def _create_staging(self, staging: str, columns: list[Column]) -> None:
         definitions = ", ".join(f"{quote(c.name)} {self._types[c.type]}" for c in columns)
         self._execute(f"CREATE TEMPORARY TABLE {staging} ({definitions}) ON COMMIT DROP")
+
+    def _stage_frame(self, staging: str, spec: TableSpec, columns: list[Column], frame: pd.DataFrame) -> None:
         names = ", ".join(quote(c.name) for c in columns)
         json_columns = [c.name for c in columns if c.type == "json"]
         with self._conn.cursor() as cursor:
             with cursor.copy(f"COPY {staging} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([self._types[c.type].lower() for c in columns])
-                for values in chunks:
+                for values in _batch_chunks(spec, frame, columns):
                     for name in json_columns:
                         values[name] = [
                             None if text is None else Jsonb(text, dumps=_serialised) for text in values[name]
                         ]
                     for row in zip(*values.values(), strict=True):
                         copy.write_row(row)
-            cursor.execute(f"ANALYZE {staging}")
+
+    @contextmanager
+    def _write_failures(self, table: str) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            where = f"{self.schema}.{table} on {redact_url(self._url)}"
+            if self._conn.closed or self._conn.broken:
+                raise WarehouseError(
+                    f"PostgreSQL connection lost while writing {where}: {_first_line(exc)} "
+                    "(the transaction was rolled back: the table is unchanged)"
+                ) from exc
+            raise WarehouseError(
+                f"PostgreSQL refused the write to {where}: {_first_line(exc)} "
+                "(the transaction was rolled back: the table is unchanged)"
+            ) from exc
 
     @contextmanager
     def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> Iterator[None]:
@@ -591,18 +688,31 @@ class DuckDBWarehouse(_SqlWarehouse):
     def _native_params(self, sql: str) -> str:
         return re.sub(r"%\((\w+)\)s", r"$\1", sql).replace("%%", "%")
 
-    def _load_staging(self, staging: str, columns: list[Column], chunks: Iterator[dict[str, list[Any]]]) -> None:
+    def _create_staging(self, staging: str, columns: list[Column]) -> None:
         definitions = ", ".join(f"{quote(c.name)} {self._types[c.type]}" for c in columns)
-        casts = ", ".join(f"CAST({quote(c.name)} AS {self._types[c.type]})" for c in columns)
         self._execute(f"CREATE OR REPLACE TEMPORARY TABLE {staging} ({definitions})")
-        for values in chunks:
+
+    def _stage_frame(self, staging: str, spec: TableSpec, columns: list[Column], frame: pd.DataFrame) -> None:
+        names = ", ".join(quote(c.name) for c in columns)
+        casts = ", ".join(f"CAST({quote(c.name)} AS {self._types[c.type]})" for c in columns)
+        for values in _batch_chunks(spec, frame, columns):
             self._conn.register(
                 "_batch", pd.DataFrame({c.name: _duckdb_array(values[c.name], c.type) for c in columns})
             )
             try:
-                self._execute(f"INSERT INTO {staging} SELECT {casts} FROM _batch")
+                self._execute(f"INSERT INTO {staging} ({names}) SELECT {casts} FROM _batch")
             finally:
                 self._conn.unregister("_batch")
+
+    @contextmanager
+    def _write_failures(self, table: str) -> Iterator[None]:
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"DuckDB refused the write to {self.schema}.{table} in {self.path}: {_first_line(exc)} "
+                "(the transaction was rolled back: the table is unchanged)"
+            ) from exc
 
     @contextmanager
     def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> Iterator[None]:
