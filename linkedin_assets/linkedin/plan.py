@@ -2,14 +2,36 @@
 
 Pure functions, no I/O. One account-level request (``accounts=List(urn)``) covers every campaign or creative
 of the account; metrics are split into field chunks; the date range is cut into the fewest windows whose
-worst-case row count (one row per active entity per day) stays below the cap.
+estimated row count stays below the cap.
+
+The estimate of a day is the run schedules' worst case (one row per entity whose span covers the day) unless the
+caller knows better: ``known_rows_per_day`` gives, for the days it lists, how many rows the request can return
+(for creatives: the creatives of the campaigns that delivered that day, from the campaign rows already in the
+warehouse; for campaigns: the campaign rows of an earlier sync). Those counts get a margin
+(:data:`DEFAULT_MARGIN`); the element-cap split-and-retry in the client stays the safety net.
+
+How the metric assets call it, per account ``a`` (``known_days``: the days in ``[start, end]`` whose rows are
+authoritative, e.g. the materialized daily partitions of ``campaign_daily_metrics``)::
+
+    # creatives: what the campaign rows already in the warehouse allow
+    known = creative_rows_per_day(
+        [(int(c["campaign_id"]), creative_span(c, campaign_spans.get(int(c["campaign_id"])))) for c in creatives_of_a],
+        zip(campaign_rows_of_a["campaign_id"], campaign_rows_of_a["date"]),
+        known_days,
+    )
+    plan_daily(account_urn, "CREATIVE", creative_spans_of_a, start, end, DEFAULT_METRICS, known_rows_per_day=known)
+
+    # campaigns: earlier campaign rows (read before this run writes), the same known days
+    known = rows_per_day(earlier_campaign_rows_of_a["date"], known_days)
+    plan_daily(account_urn, "CAMPAIGN", campaign_spans_of_a, start, end, DEFAULT_METRICS, known_rows_per_day=known)
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,17 +39,21 @@ from typing import Any
 from .fields import KEY_FIELDS, MAX_ELEMENTS, chunk_metrics
 
 __all__ = [
+    "DEFAULT_MARGIN",
     "ENTITY_FACETS",
     "ActivitySpan",
     "calendar_day",
     "campaign_span",
+    "creative_rows_per_day",
     "creative_span",
+    "daily_estimate",
     "entity_spans",
     "AnalyticsPlan",
     "AnalyticsQuery",
     "merge_plans",
     "plan_daily",
     "plan_monthly",
+    "rows_per_day",
     "split_query",
 ]
 
@@ -69,19 +95,27 @@ def _last_day(exclusive_end: Any) -> dt.date | None:
     return (exclusive_end - dt.timedelta(milliseconds=1)).date()
 
 
+_SET_BY_AN_EDIT = frozenset({"PAUSED", "ARCHIVED", "CANCELED", "CANCELLED", "DRAFT", "REMOVED", "PENDING_DELETION"})
+"""Campaign statuses only a person sets, by an edit that stamps ``changeAuditStamps.lastModified`` (connectors
+use that stamp as the incremental cursor precisely because status changes move it). ``COMPLETED`` is not one:
+LinkedIn sets it itself when the schedule or a lifetime budget runs out, so it proves nothing about the stamp."""
+
+
 def campaign_span(campaign: Mapping[str, Any]) -> ActivitySpan:
-    """When a campaign (a ``Campaign.to_row()`` row) can have rows: from its scheduled start to its scheduled end
-    (exclusive) or, unless it is ``ACTIVE``, its last modification (pausing or ending a campaign modifies it)."""
+    """When a campaign (a ``Campaign.to_row()`` row) can have rows: from its scheduled start (inclusive) to its
+    scheduled end (exclusive), or, if a person stopped it (paused, archived, cancelled, deleted), no later than
+    its last modification. ``ACTIVE`` and ``COMPLETED`` campaigns without an end are unbounded on the right."""
     start = calendar_day(campaign.get("run_schedule_start"))
     ends = [d for d in (_last_day(campaign.get("run_schedule_end")),) if d]
-    if campaign.get("status") != "ACTIVE" and (modified := calendar_day(campaign.get("last_modified_time"))):
+    if campaign.get("status") in _SET_BY_AN_EDIT and (modified := calendar_day(campaign.get("last_modified_time"))):
         ends.append(modified)
     return ActivitySpan(f"urn:li:sponsoredCampaign:{int(campaign['id'])}", start, min(ends, default=None))
 
 
 def creative_span(creative: Mapping[str, Any], campaign: ActivitySpan | None) -> ActivitySpan:
     """When a creative (a ``Creative.to_row()`` row) can have rows: inside its campaign's span, from its creation,
-    and unless it is ``ACTIVE`` up to its last modification."""
+    and unless it is ``ACTIVE`` up to its last modification (``intendedStatus`` is the advertiser's own setting,
+    so any other value was set by an edit that stamped ``lastModifiedAt``)."""
     starts = [d for d in (campaign.start if campaign else None, calendar_day(creative.get("created_at"))) if d]
     ends = [campaign.end] if campaign and campaign.end else []
     if creative.get("intended_status") != "ACTIVE" and (modified := calendar_day(creative.get("last_modified_at"))):
@@ -157,6 +191,14 @@ class AnalyticsPlan:
         return "\n".join(lines)
 
 
+DEFAULT_MARGIN = 0.10
+"""Added to known row counts (never to the schedules' worst case, which already is one). Known rows are a count
+of the past: LinkedIn revises the last 30 days (conversions, invalid-click credits) and an entity may be missing
+from our lists (hard-deleted campaigns keep their rows), so the same day may answer with a few more rows. 10 %
+of a day's rows covers that with room while costing at most one window in ten; a response that still reaches
+the cap is split and asked again by the client."""
+
+
 def _daily_counts(spans: Sequence[ActivitySpan], start: dt.date, end: dt.date) -> list[int]:
     """Active entities on each day of ``[start, end]``."""
     deltas = [0] * ((end - start).days + 2)
@@ -170,6 +212,71 @@ def _daily_counts(spans: Sequence[ActivitySpan], start: dt.date, end: dt.date) -
     for delta in deltas[:-1]:
         running += delta
         counts.append(running)
+    return counts
+
+
+def daily_estimate(
+    spans: Sequence[ActivitySpan],
+    start: dt.date,
+    end: dt.date,
+    known_rows_per_day: Mapping[dt.date, int] | None = None,
+    margin: float = DEFAULT_MARGIN,
+) -> list[int]:
+    """Estimated rows of an account-level request on each day of ``[start, end]``.
+
+    A day in ``known_rows_per_day`` counts its known rows plus ``margin`` (rounded up), but never more than the
+    schedules' worst case unless the known rows already exceed it (then an entity is missing from ``spans`` and
+    the known count is the better evidence). Any other day counts the schedules' worst case: one row per entity
+    whose span covers it.
+    """
+    if margin < 0:
+        raise ValueError(f"margin must not be negative, got {margin}")
+    worst = _daily_counts(spans, start, end)
+    if not known_rows_per_day:
+        return worst
+    estimate = []
+    for offset, bound in enumerate(worst):
+        known = known_rows_per_day.get(start + dt.timedelta(days=offset))
+        if known is None:
+            estimate.append(bound)
+        else:
+            grown = math.ceil(known * (1 + margin))
+            estimate.append(grown if known > bound else min(bound, grown))
+    return estimate
+
+
+def rows_per_day(days: Iterable[Any], known_days: Iterable[dt.date]) -> dict[dt.date, int]:
+    """Known rows per day from the dates of earlier rows (one date per row, e.g. an account's campaign rows).
+
+    Only ``known_days`` are kept, each with its count (0 when it had no row): a day not listed is unknown and
+    falls back to the schedules' worst case. Dates may be ``date``, ``datetime`` or pandas timestamps.
+    """
+    known = set(known_days)
+    counts = Counter(day for day in map(calendar_day, days) if day in known)
+    return {day: counts.get(day, 0) for day in known}
+
+
+def creative_rows_per_day(
+    creatives: Iterable[tuple[int, ActivitySpan]],
+    campaign_days: Iterable[tuple[int, Any]],
+    known_days: Iterable[dt.date],
+) -> dict[dt.date, int]:
+    """At most how many creative rows each known day can have: a creative delivers only on days its campaign
+    delivered, so a day counts the creatives (whose spans cover it) of the campaigns that have a row that day.
+
+    ``creatives``: ``(campaign id, creative span)`` of one account's creatives; ``campaign_days``: ``(campaign id,
+    date)`` of the account's campaign rows in the warehouse; ``known_days``: the days whose campaign rows are
+    authoritative (e.g. the materialized partitions of ``campaign_daily_metrics``). Other days are left out.
+    """
+    known = set(known_days)
+    by_campaign: dict[int, list[ActivitySpan]] = defaultdict(list)
+    for campaign_id, span in creatives:
+        by_campaign[int(campaign_id)].append(span)
+    counts = dict.fromkeys(known, 0)
+    for campaign_id, value in campaign_days:
+        day = calendar_day(value)
+        if day in known:
+            counts[day] += sum(1 for span in by_campaign.get(int(campaign_id), ()) if span.days_in(day, day))
     return counts
 
 
@@ -194,24 +301,36 @@ def plan_daily(
     end: dt.date,
     metrics: Sequence[str],
     max_elements: int = MAX_ELEMENTS,
+    *,
+    known_rows_per_day: Mapping[dt.date, int] | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> list[AnalyticsQuery]:
     """Daily rows of one pivot (``CAMPAIGN``, ``CREATIVE``, ...) for one account, for ``[start, end]``.
 
-    ``spans`` lists every entity of the pivot in the account; an account none of whose spans touches the range
-    costs nothing. If one day alone could reach the cap, the entities are split into ``campaigns=``/``creatives=``
-    facet batches small enough that it cannot.
+    ``spans`` lists every entity of the pivot in the account; an account none of whose spans touches the range,
+    or whose every day is known to have no rows, costs nothing. Windows are the fewest whose estimated rows (:func:`daily_estimate`: ``known_rows_per_day``
+    plus ``margin`` where given, the schedules' worst case elsewhere) stay below ``max_elements``: a response of
+    exactly the cap cannot be told from a cut one. If one day alone could reach the cap, the entities are split
+    into ``campaigns=``/``creatives=`` facet batches small enough that it cannot (planned on schedules alone).
+
+    The call of the metric assets, per account (see the module docstring for building ``known``)::
+
+        plan_daily(account_urn, "CREATIVE", spans, start, end, DEFAULT_METRICS, known_rows_per_day=known)
     """
     active = [span for span in spans if span.days_in(start, end)]
     if not active:
         return []
     all_urns = tuple(span.urn for span in spans)
     chunks = chunk_metrics(tuple(metrics))
-    if max(_daily_counts(active, start, end)) < max_elements:
-        batches = [("accounts", (account_urn,), active)]
+    estimate = daily_estimate(active, start, end, known_rows_per_day, margin)
+    if not any(estimate):
+        return []  # every day is known to have no rows (e.g. none of the account's campaigns delivered)
+    if max(estimate) < max_elements:
+        batches = [("accounts", (account_urn,), estimate)]
     else:
         size = max_elements - 1
         batches = [
-            (ENTITY_FACETS[pivot], tuple(span.urn for span in batch), batch)
+            (ENTITY_FACETS[pivot], tuple(span.urn for span in batch), _daily_counts(batch, start, end))
             for batch in (active[i : i + size] for i in range(0, len(active), size))
         ]
     return [
@@ -226,8 +345,8 @@ def plan_daily(
             metrics=chunk,
             entity_urns=all_urns if facet == "accounts" else (),
         )
-        for facet, facet_urns, batch in batches
-        for window_start, window_end in _windows(_daily_counts(batch, start, end), start, max_elements)
+        for facet, facet_urns, counts in batches
+        for window_start, window_end in _windows(counts, start, max_elements)
         for chunk in chunks
     ]
 
