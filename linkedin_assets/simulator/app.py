@@ -29,7 +29,7 @@ from linkedin_assets.linkedin.fields import (
     MEMBER_PIVOTS,
 )
 from linkedin_assets.linkedin.restli import RestliDecodeError, decode_query
-from linkedin_assets.simulator.analytics import AnalyticsQuery, run_query
+from linkedin_assets.simulator.analytics import AnalyticsQuery, QueryResult, run_query
 from linkedin_assets.simulator.catalog import UNIVERSES, resolve
 from linkedin_assets.simulator.data import AccountData
 from linkedin_assets.simulator.state import RequestRecord, SimulatorState, TokenProblem
@@ -449,10 +449,10 @@ class Api:
         if facets.get("campaigns") and facets["campaigns"] <= forbidden:
             facets["campaigns"] = frozenset()
         query = AnalyticsQuery(pivots, granularity, start, end, facets, fields, campaign_type)
-        elements = run_query(self.data, query, self.state.config.max_elements)
-        if not self.state.spend_metric_values(len(fields) * len(elements)):
+        result = run_query(self.data, query, self.state.config.max_elements)
+        if not self.state.spend_metric_values(len(fields) * result.elements):
             raise ApiError(429, DATA_LIMIT_MESSAGE, "TOO_MANY_REQUESTS", service_code=None)
-        return {"elements": elements, "paging": {"start": 0, "count": 10, "links": []}}
+        return result
 
     def _date_range(self, value: dict[str, Any] | None) -> tuple[dt.date, dt.date]:
         if not value or "start" not in value or set(value) - {"start", "end"}:
@@ -566,6 +566,8 @@ def _headers() -> dict[str, str]:
 
 
 def _json(status: int, body: Any) -> Response:
+    if isinstance(body, QueryResult):  # adAnalytics writes its own JSON (see analytics.py)
+        return Response(body.body, status_code=status, media_type="application/json", headers=_headers())
     return JSONResponse(body, status_code=status, headers=_headers())
 
 
@@ -727,7 +729,10 @@ def _log(
     response: Response,
     body: Any = None,
 ) -> Response:
-    elements = len(body["elements"]) if isinstance(body, dict) and isinstance(body.get("elements"), list) else None
+    if isinstance(body, QueryResult):
+        elements: int | None = body.elements
+    else:
+        elements = len(body["elements"]) if isinstance(body, dict) and isinstance(body.get("elements"), list) else None
     state.record(
         RequestRecord(
             request.method,

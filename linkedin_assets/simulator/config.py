@@ -50,6 +50,7 @@ RUNTIME_KNOBS: frozenset[str] = frozenset(
         "timeout_s",
         "access_token_ttl_s",
         "daily_quota",
+        "requests_per_second",
         "metric_value_budget",
         "active_versions",
         "max_elements",
@@ -63,7 +64,29 @@ _RATE_FIELDS = ("rate_429", "rate_500", "rate_503", "rate_timeout", "rate_trunca
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """What the simulator generates (profile, seed, sizes, ``today``) and how it behaves (knobs)."""
+    """What the simulator generates (profile, seed, sizes, ``today``, oddities) and how it behaves (knobs).
+
+    Data (fixed once the simulator starts):
+        profile: ``small`` | ``medium`` | ``large`` | ``custom`` (``custom`` needs every size below).
+        seed: everything generated is a pure function of the seed, the sizes and ``today``.
+        accounts, campaigns_per_account, creatives_per_campaign, days: override the profile's sizes.
+        today: the day after the last day of data (default: today, UTC).
+        late_data_days: late-data mode: :meth:`SimulatorState.new_generation` revises the last N days.
+        oddities: legitimate oddities LinkedIn sends (clicks > impressions, a creative above its campaign on a
+            corrected day, floating-point dust in money strings); see :meth:`Dataset.creative_day_facts`.
+
+    Knobs (:meth:`SimulatorServer.configure` changes them while it runs):
+        latency_ms: added to every ``/rest`` request.
+        rate_429, rate_500, rate_503, rate_timeout, rate_truncated_body: probability of each injected fault per
+            ``/rest`` request (they add up to at most 1). A timeout holds the request ``timeout_s`` seconds.
+        access_token_ttl_s: lifetime of minted access tokens (LinkedIn: 60 days); small values test refreshes.
+        daily_quota: calls per endpoint per UTC day before 429 (``None``: unlimited).
+        requests_per_second: ``/rest`` requests admitted per second (a one-second token bucket, burst = the
+            rate); beyond it 429 with LinkedIn's throttle message. ``None``: unlimited.
+        metric_value_budget: adAnalytics metric values (fields x elements) per 5 minutes before 429.
+        active_versions: ``LinkedIn-Version`` months answered (others get 426).
+        max_elements: adAnalytics silently truncates responses at this many elements.
+    """
 
     profile: str = "small"
     seed: int = 1
@@ -81,8 +104,10 @@ class SimulatorConfig:
     timeout_s: float = 30.0
     access_token_ttl_s: int = 5_184_000
     daily_quota: int | None = None
+    requests_per_second: float | None = None
     metric_value_budget: int = 45_000_000
     late_data_days: int = 0
+    oddities: bool = False
     active_versions: frozenset[str] | None = field(default=None)
     max_elements: int = MAX_ELEMENTS
 
@@ -106,6 +131,8 @@ class SimulatorConfig:
             raise ValueError("late_data_days must be >= 0, max_elements and metric_value_budget >= 1")
         if self.daily_quota is not None and self.daily_quota < 0:
             raise ValueError("daily_quota must not be negative")
+        if self.requests_per_second is not None and self.requests_per_second <= 0:
+            raise ValueError("requests_per_second must be positive (or None for no limit)")
         if self.active_versions is None:
             object.__setattr__(self, "active_versions", default_active_versions())
         else:

@@ -1,7 +1,8 @@
 """The simulated advertiser: accounts, campaign groups, campaigns, creatives, posts and their metrics.
 
 Everything is a pure function of the seed and the sizes. Entities are generated up front (cheap); daily
-metrics are generated per account on first use and kept for a few accounts at a time.
+metrics are generated per account on first use and kept in a cache bounded by bytes (all ten accounts of
+``large`` fit in it, so concurrent windows over many accounts never regenerate an account).
 """
 
 from __future__ import annotations
@@ -16,12 +17,23 @@ import numpy as np
 import pandas as pd
 
 from linkedin_assets.simulator.config import SimulatorConfig
-from linkedin_assets.simulator.metrics import CreativeParams, generate_rows, revise_late_rows
+from linkedin_assets.simulator.metrics import (
+    COST_METRICS,
+    GENERATED_METRICS,
+    GLITCH_DUST,
+    CreativeParams,
+    add_oddities,
+    generate_rows,
+    revise_late_rows,
+    to_decimal,
+)
 
-__all__ = ["AccountData", "Dataset"]
+__all__ = ["CAMPAIGN_TYPES", "AccountData", "Dataset"]
 
 DAY_MS = 86_400_000
-_CACHED_ACCOUNTS = 6
+_CACHE_BYTES = 768 * 2**20  # large: about 40 MB per account (creative-days plus the per-pivot daily tables)
+CAMPAIGN_TYPES: tuple[str, ...] = ("SPONSORED_UPDATES", "TEXT_AD", "SPONSORED_INMAILS", "DYNAMIC")
+CORRECTED_METRICS: tuple[str, ...] = ("impressions", "clicks", "costInLocalCurrency", "costInUsd")
 _FX_TO_USD = {"USD": 1.0, "EUR": 1.0825, "GBP": 1.2674, "CAD": 0.7311, "AUD": 0.6547}
 _CAMPAIGN_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "COMPLETED", "DRAFT", "CANCELED", "REMOVED", "PENDING_DELETION")
 _STATUS_WEIGHTS = (0.40, 0.14, 0.10, 0.10, 0.08, 0.06, 0.06, 0.06)
@@ -65,6 +77,7 @@ class AccountData:
     creative_campaign_ids: np.ndarray
     creative_group_ids: np.ndarray
     creative_campaign_types: np.ndarray  # object array of campaign types
+    creative_type_codes: np.ndarray  # int8 index into CAMPAIGN_TYPES
     campaign_group_of: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -348,6 +361,7 @@ class _Generator:
             creative_campaign_ids=np.asarray(creative_campaigns, dtype=np.int64),
             creative_group_ids=np.asarray(creative_groups, dtype=np.int64),
             creative_campaign_types=np.asarray(creative_types, dtype=object),
+            creative_type_codes=np.asarray([CAMPAIGN_TYPES.index(t) for t in creative_types], dtype=np.int8),
         )
 
     def _post(self, rng: np.random.Generator, urn: str, account: dict, account_urn: str, created_at: int) -> dict:
@@ -373,13 +387,75 @@ class _Generator:
         return post
 
 
+class AccountMetrics:
+    """One account's metric facts at one generation, plus per-pivot daily tables built from them on demand.
+
+    ``rows``: the creative-day facts and (with oddities) the campaign-day corrections as rows whose
+    ``creative_id`` is 0, sorted by ``day``; columns ``day`` (history-day index), ``account_id``, ``group_id``,
+    ``campaign_id``, ``creative_id``, ``ctype`` (index into :data:`CAMPAIGN_TYPES`), every generated metric
+    (money in units of 1e-7) and ``dust_<money metric>`` (units of 1e-18). Read-only.
+    """
+
+    def __init__(self, rows: dict[str, np.ndarray]) -> None:
+        self.rows = rows
+        self.tables: dict[str, dict[str, np.ndarray]] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.rows.values()) + sum(
+            a.nbytes for t in self.tables.values() for a in t.values()
+        )
+
+    def daily_table(self, pivot: str) -> dict[str, np.ndarray]:
+        """The DAILY report of every entity of ``pivot`` over the whole history, sorted by day (cached)."""
+        from linkedin_assets.simulator.analytics import aggregate_daily
+
+        with self.lock:
+            table = self.tables.get(pivot)
+            if table is None:
+                table = self.tables[pivot] = aggregate_daily(self.rows, pivot)
+            return table
+
+
 class Dataset:
-    """The generated advertiser, plus ground truth for tests: what the API serves is computed from this object."""
+    """The generated advertiser, plus ground truth for tests: what the API serves is computed from this object.
+
+    Ground truth comes in two forms:
+
+    * **Raw facts**, for a test that aggregates by itself, independently of the endpoint's code:
+      :meth:`creative_day_facts`, :meth:`campaign_day_corrections` and :meth:`member_shares`.
+    * **The endpoint's own aggregation** as frames: :meth:`daily_metrics` and :meth:`demographics`.
+
+    How the API derives every ``adAnalytics`` row from the raw facts (the contract a test can re-implement):
+
+    1. ``pivot=CREATIVE``, DAILY: one element per creative-day fact, values exactly as in the fact.
+    2. ``CAMPAIGN``, ``CAMPAIGN_GROUP``, ``ACCOUNT`` pivots: per (entity, time bucket) the sum of the facts of the
+       entity's creatives in the bucket, **plus** the campaign-day corrections of its campaigns in the bucket
+       (corrections exist only with ``oddities=True``; they apply whenever ``CREATIVE`` is not a pivot and the
+       request has no ``creatives`` facet). Money sums are exact (``Decimal`` with enough precision, e.g.
+       ``decimal.localcontext(prec=60)``). ``approximateMemberReach`` is not additive: for an aggregate it is
+       ``min(impressions, max(max(parts), int(sum(parts) * 0.8)))`` over the creative-day facts' reach values
+       (``sum * 0.8`` in float64, truncated), where ``impressions`` is the aggregate's (corrections included).
+    3. An element exists for (entity, bucket) iff at least one creative-day fact falls in it.
+    4. Time buckets: DAILY = the day; MONTHLY/YEARLY = the calendar month/year clipped to the requested range;
+       ALL = the requested range.
+    5. Demographic (``MEMBER_*``) pivots, per campaign and bucket: ``T[m]`` = the sum of metric ``m`` over the
+       creative-day facts (money in units of 1e-7 **without** dust; no corrections). For the
+       ``(value, share)`` pairs of ``member_shares(pivot, campaign_id, month of the bucket start)`` each value
+       gets ``floor(T[m] * share)`` (float64 product) for every metric LinkedIn reports on member pivots; rows
+       with fewer than 3 impressions are dropped; the account level is the per-value sum of its campaigns'
+       remaining rows. Money = those units x 1e-7.
+    6. Serialisation: money metrics are strings like Java's ``BigDecimal.stripTrailingZeros().toString()``
+       (``"0.0"`` for zero, ``"1.5E+3"``, ``"-2E-18"``), counts integers; a response keeps at most
+       ``max_elements`` elements (silent truncation, in a deterministic pseudo-random order).
+    """
 
     def __init__(self, config: SimulatorConfig) -> None:
         self._gen = _Generator(config)
         self.seed = config.seed
         self.late_data_days = config.late_data_days
+        self.oddities = config.oddities
         self.today: dt.date = self._gen.today
         self.history_start: dt.date = self._gen.start
         self.days: int = self._gen.days
@@ -390,7 +466,8 @@ class Dataset:
         self.generation = 0
         self.removed_campaigns: set[int] = set()
         self._by_id = {a.id: a for a in self.account_data}
-        self._cache: OrderedDict[tuple[int, int], dict[str, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], AccountMetrics] = OrderedDict()
+        self._building: dict[tuple[int, int], threading.Lock] = {}
         self._lock = threading.Lock()
 
     # -- entities -------------------------------------------------------------------------------------------------
@@ -431,19 +508,37 @@ class Dataset:
         with self._lock:
             self.generation += 1
 
-    def metric_rows(self, account: AccountData) -> dict[str, np.ndarray]:
-        """Creative-day rows of one account at the current generation (columns of equal length, do not mutate)."""
+    def account_metrics(self, account: AccountData) -> AccountMetrics:
+        """One account's facts at the current generation (built once, then cached; thread-safe)."""
         key = (account.index, self.generation)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # one builder per account; concurrent requests for it wait instead of building it again
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            metrics = AccountMetrics(self._build_rows(account, key[1]))
+            with self._lock:
+                self._cache[key] = metrics
+                self._building.pop(key, None)
+                while len(self._cache) > 1 and sum(m.nbytes for m in self._cache.values()) > _CACHE_BYTES:
+                    self._cache.popitem(last=False)
+            return metrics
+
+    def metric_rows(self, account: AccountData) -> dict[str, np.ndarray]:
+        """``account_metrics(account).rows``: creative-day facts plus corrections (``creative_id`` 0)."""
+        return self.account_metrics(account).rows
+
+    def _build_rows(self, account: AccountData, generation: int) -> dict[str, np.ndarray]:
         rows = generate_rows(
             account.params, self.history_start.weekday(), np.random.default_rng([self.seed, account.index, 2])
         )
         if self.late_data_days:
-            for generation in range(1, self.generation + 1):
-                rng = np.random.default_rng([self.seed, account.index, 1000 + generation])
+            for g in range(1, generation + 1):
+                rng = np.random.default_rng([self.seed, account.index, 1000 + g])
                 revise_late_rows(rows, account.params, self.days - self.late_data_days, rng)
         creative = rows.pop("creative")
         rows = {
@@ -451,18 +546,84 @@ class Dataset:
             "group_id": account.creative_group_ids[creative],
             "campaign_id": account.creative_campaign_ids[creative],
             "creative_id": account.creative_ids[creative],
+            "ctype": account.creative_type_codes[creative],
             **rows,
         }
-        rows["usd_glitch"] = _glitches(rows, self.seed)
-        with self._lock:
-            self._cache[key] = rows
-            while len(self._cache) > _CACHED_ACCOUNTS:
-                self._cache.popitem(last=False)
-        return rows
+        if self.oddities:
+            dust = add_oddities(rows, np.random.default_rng([self.seed, account.index, 3]))
+        else:
+            dust = {f"dust_{m}": np.zeros(len(creative), dtype=np.int64) for m in COST_METRICS}
+        dust["dust_costInUsd"] += _glitches(rows, self.seed).astype(np.int64) * GLITCH_DUST
+        rows.update(dust)
+        if self.oddities:
+            rows = _with_corrections(rows, np.random.default_rng([self.seed, account.index, 4]))
+        order = np.lexsort((rows["creative_id"], rows["day"]))
+        return {name: np.ascontiguousarray(column[order]) for name, column in rows.items()}
 
     def date_of(self, day_index: int) -> dt.date:
         return self.history_start + dt.timedelta(days=int(day_index))
 
+    # -- raw facts (independent ground truth) ---------------------------------------------------------------------
+    def _fact_frame(self, corrections: bool) -> pd.DataFrame:
+        parts = []
+        for account in self.account_data:
+            rows = self.metric_rows(account)
+            keep = (rows["creative_id"] == 0) if corrections else (rows["creative_id"] != 0)
+            metrics = CORRECTED_METRICS if corrections else GENERATED_METRICS
+            frame = pd.DataFrame(
+                {
+                    "account_id": rows["account_id"][keep],
+                    "campaign_group_id": rows["group_id"][keep],
+                    "campaign_id": rows["campaign_id"][keep],
+                    **({} if corrections else {"creative_id": rows["creative_id"][keep]}),
+                    "date": [self.date_of(d) for d in rows["day"][keep].tolist()],
+                }
+            )
+            for metric in metrics:
+                if metric in COST_METRICS:
+                    units, dust = rows[metric][keep].tolist(), rows[f"dust_{metric}"][keep].tolist()
+                    frame[metric] = [to_decimal(u, d) for u, d in zip(units, dust, strict=True)]
+                else:
+                    frame[metric] = rows[metric][keep].astype(np.int64)
+            parts.append(frame)
+        keys = ["campaign_id", "date"] if corrections else ["creative_id", "date"]
+        return pd.concat(parts, ignore_index=True).sort_values(keys, ignore_index=True)
+
+    def creative_day_facts(self) -> pd.DataFrame:
+        """The raw generated facts: one row per (creative, day) with activity, for every account.
+
+        Columns: ``account_id``, ``campaign_group_id``, ``campaign_id``, ``creative_id`` (ints), ``date``
+        (``datetime.date``), then every metric of :data:`~linkedin_assets.simulator.metrics.GENERATED_METRICS`:
+        counts as ``int64``, money (``costInLocalCurrency``, ``costInUsd``, ``conversionValueInLocalCurrency``) as
+        the exact ``Decimal`` the API serialises for that creative-day (dust such as ``-2E-18`` included).
+        Every adAnalytics number is derived from this frame, :meth:`campaign_day_corrections` and
+        :meth:`member_shares` by the rules in the class docstring. Sorted by (creative_id, date).
+        """
+        return self._fact_frame(corrections=False)
+
+    def campaign_day_corrections(self) -> pd.DataFrame:
+        """Campaign-level corrections (``oddities=True`` only; otherwise an empty frame with the same columns).
+
+        One row per corrected campaign-day: ``account_id``, ``campaign_group_id``, ``campaign_id``, ``date`` and
+        the deltas (<= 0) of ``impressions``, ``clicks`` (``int64``), ``costInLocalCurrency``, ``costInUsd``
+        (``Decimal``) that the campaign (and its group's and account's) rows include but its creatives' rows do
+        not: on that day at least one creative's impressions exceed the campaign's.
+        """
+        frame = self._fact_frame(corrections=True)
+        return frame
+
+    def member_shares(self, pivot: str, campaign_id: int, month: dt.date) -> list[tuple[str, float]]:
+        """The member values of ``pivot`` a campaign's delivery in ``month`` is spread over, with their shares.
+
+        The top (at most) 100 values of the pivot's universe in rank order, each with its share (a Zipf-like law,
+        exponent 1.15 over the whole universe, so the shares add up to less than 1). See rule 5 of the class
+        docstring for how a demographic row is computed from them.
+        """
+        from linkedin_assets.simulator.analytics import member_shares
+
+        return member_shares(self, pivot, campaign_id, month)
+
+    # -- the endpoint's own aggregation ---------------------------------------------------------------------------
     def daily_metrics(self, pivot: str) -> pd.DataFrame:
         """Ground truth: one row per (entity, day) with activity; ``pivot`` is ``"CAMPAIGN"`` or ``"CREATIVE"``."""
         from linkedin_assets.simulator.analytics import ground_truth_daily
@@ -483,3 +644,40 @@ def _glitches(rows: dict[str, np.ndarray], seed: int) -> np.ndarray:
     first = frame.groupby(["c", "d"]).cumcount().to_numpy() == 0
     lucky = ((rows["campaign_id"] * 2_654_435_761 + rows["day"] * 40_503 + seed) % 5) == 0
     return (zero_day & first & lucky).astype(np.int8)
+
+
+def _with_corrections(rows: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Append campaign-day corrections (rows with ``creative_id`` 0) that put some campaign-days below one of
+    their creatives: about 0.3 % of the campaign-days with at least 2 impressions, and at least one."""
+    frame = pd.DataFrame({k: rows[k] for k in ("account_id", "group_id", "campaign_id", "ctype", "day",
+                                               *CORRECTED_METRICS)})  # fmt: skip
+    grouped = frame.groupby(["campaign_id", "day"], sort=True)
+    totals = grouped[list(CORRECTED_METRICS)].sum()
+    largest = grouped[list(CORRECTED_METRICS)].max()
+    first = grouped[["account_id", "group_id", "ctype"]].first()
+    eligible = np.flatnonzero(largest["impressions"].to_numpy() >= 2)
+    if not len(eligible):
+        return rows
+    chosen = eligible[rng.random(len(eligible)) < 0.003]
+    if not len(chosen):
+        chosen = eligible[[int(rng.integers(0, len(eligible)))]]
+    n = len(chosen)
+    campaign_ids = totals.index.get_level_values(0).to_numpy()[chosen]
+    days = totals.index.get_level_values(1).to_numpy()[chosen]
+    extra: dict[str, np.ndarray] = {
+        "account_id": first["account_id"].to_numpy()[chosen],
+        "group_id": first["group_id"].to_numpy()[chosen],
+        "campaign_id": campaign_ids.astype(np.int64),
+        "creative_id": np.zeros(n, dtype=np.int64),
+        "ctype": first["ctype"].to_numpy()[chosen].astype(np.int8),
+        "day": days.astype(rows["day"].dtype),
+    }
+    for metric in CORRECTED_METRICS:
+        top = largest[metric].to_numpy()[chosen].astype(np.int64)
+        target = top * 9 // 10  # below the largest creative (strictly, since top >= 2 for impressions)
+        extra[metric] = np.minimum(target - totals[metric].to_numpy()[chosen].astype(np.int64), 0)
+    out = {}
+    for name, column in rows.items():
+        addition = extra.get(name, np.zeros(n, dtype=column.dtype))
+        out[name] = np.concatenate([column, addition.astype(column.dtype)])
+    return out

@@ -1,13 +1,15 @@
 """Daily creative metrics, generated with numpy from per-creative parameters.
 
-Counts are integers, money is kept as ``int64`` units of 1e-7 of the currency (LinkedIn reports up to seven
-decimals), so sums over creatives, days and campaigns are exact and equal what a client adds up.
+Counts are integers. Money is kept exactly as two ``int64`` parts: units of 1e-7 of the currency (LinkedIn
+reports up to seven decimals) plus *dust* in units of 1e-18 (the floating-point residue LinkedIn's decimal
+strings sometimes carry, ``"-2E-18"``, ``"0.30000000000000004"``; 18 places is what a ``DECIMAL(38,18)`` column
+holds). Sums over creatives, days and campaigns are exact integer sums of both parts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import numpy as np
 
@@ -15,10 +17,13 @@ from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 
 __all__ = [
     "COST_METRICS",
+    "DUST_PER_UNIT",
     "GENERATED_METRICS",
     "NON_ADDITIVE",
     "CreativeParams",
+    "add_oddities",
     "format_decimal",
+    "format_money",
     "generate_rows",
     "revise_late_rows",
     "to_decimal",
@@ -28,21 +33,31 @@ GENERATED_METRICS: tuple[str, ...] = DEFAULT_METRICS
 COST_METRICS: tuple[str, ...] = ("costInLocalCurrency", "costInUsd", "conversionValueInLocalCurrency")
 NON_ADDITIVE: frozenset[str] = frozenset({"approximateMemberReach"})
 UNITS_PER_CURRENCY = 10_000_000
-GLITCH = Decimal("-2E-18")
-"""The floating-point residue LinkedIn sometimes reports for a zero cost (seen as ``"-2E-18"``)."""
+DUST_PER_UNIT = 100_000_000_000
+"""Dust units (1e-18) per money unit (1e-7)."""
+GLITCH_DUST = -2
+"""The floating-point residue LinkedIn sometimes reports for a zero cost (seen as ``"-2E-18"``), in dust units."""
+_EXACT = Context(prec=80)  # money has at most 12 integer digits + 18 places: no rounding anywhere
 
 _WEEKDAY_FACTOR = np.array([1.0, 1.06, 1.08, 1.02, 0.9, 0.45, 0.38])  # Monday .. Sunday
 
 
-def to_decimal(units: int, glitch: int = 0) -> Decimal:
-    """Money units (1e-7) plus ``glitch`` residues as the exact ``Decimal`` the API serialises."""
-    value = Decimal(int(units)).scaleb(-7)
-    return value + glitch * GLITCH if glitch else value
+def to_decimal(units: int, dust: int = 0) -> Decimal:
+    """Money units (1e-7) plus dust (1e-18) as the exact ``Decimal`` the API serialises."""
+    value = Decimal(int(units)).scaleb(-7, _EXACT)
+    return _EXACT.add(value, Decimal(int(dust)).scaleb(-18, _EXACT)) if dust else value
 
 
 def format_decimal(value: Decimal) -> str:
     """Serialise like Java's ``BigDecimal.stripTrailingZeros().toString()`` (so ``1500`` -> ``"1.5E+3"``)."""
-    return "0.0" if value == 0 else str(value.normalize())
+    return "0.0" if value == 0 else str(value.normalize(_EXACT))
+
+
+def format_money(units: int, dust: int = 0) -> str:
+    """``format_decimal(to_decimal(units, dust))``: the JSON string of one money value."""
+    if not dust:
+        return "0.0" if not units else str(Decimal(units).scaleb(-7, _EXACT).normalize(_EXACT))
+    return format_decimal(to_decimal(units, dust))
 
 
 @dataclass(frozen=True)
@@ -162,3 +177,49 @@ def revise_late_rows(
     local = local + np.rint(local * rng.uniform(0.0, 0.04, len(late))).astype(np.int64)
     rows["costInLocalCurrency"][late] = local
     rows["costInUsd"][late] = np.rint(local * p.fx_to_usd).astype(np.int64)
+
+
+def add_oddities(rows: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Legitimate oddities LinkedIn sends, in place on one account's creative-day rows (``--oddities``).
+
+    - clicks > impressions on about 0.5 % of rows (at least one): some formats count clicks without an impression;
+    - floating-point dust on about 2 % of money values (at least one): ``"12.340000000000002"``-like strings;
+    - a tiny negative ``costInLocalCurrency`` (``"-2E-18"``) on some zero-cost rows.
+
+    Returns the dust arrays ``{"dust_<money metric>": int64}`` (units of 1e-18) to add to the money columns.
+    Campaign-level corrections (a campaign-day below one of its creatives) are made by the caller.
+    """
+    size = len(rows["impressions"])
+    dust = {f"dust_{m}": np.zeros(size, dtype=np.int64) for m in COST_METRICS}
+    if not size:
+        return dust
+    odd = rng.random(size) < 0.005
+    odd[int(rng.integers(0, size))] = True
+    extra = (rows["impressions"][odd] + 1 + rng.poisson(2.0, int(odd.sum()))).astype(np.int32) - rows["clicks"][odd]
+    rows["clicks"][odd] += extra
+    rows["totalEngagements"][odd] += extra
+    for metric in ("costInLocalCurrency", "costInUsd"):
+        units = rows[metric]
+        candidates = np.flatnonzero(units >= UNITS_PER_CURRENCY // 10)  # >= 0.1: repr() keeps <= 17 places
+        if not len(candidates):
+            continue
+        chosen = candidates[rng.random(len(candidates)) < 0.02]
+        if not len(chosen):
+            chosen = candidates[:1]
+        shifts = rng.choice([0.1, 0.2, 0.7, 1.1, 3.3], len(chosen))
+        for i, shift in zip(chosen.tolist(), shifts.tolist(), strict=True):
+            value = float(units[i]) / UNITS_PER_CURRENCY
+            text = repr((value + shift) - shift)  # float arithmetic, as a spreadsheet or a JVM double would do
+            residue = _EXACT.subtract(Decimal(text), Decimal(int(units[i])).scaleb(-7, _EXACT)).scaleb(18, _EXACT)
+            if residue == residue.to_integral_value() and abs(residue) < DUST_PER_UNIT:
+                dust[f"dust_{metric}"][i] = int(residue)
+        for i in candidates.tolist() if not dust[f"dust_{metric}"].any() else ():
+            text = repr((float(units[i]) / UNITS_PER_CURRENCY + 0.2) - 0.2)  # guarantee one dusty value
+            residue = _EXACT.subtract(Decimal(text), Decimal(int(units[i])).scaleb(-7, _EXACT)).scaleb(18, _EXACT)
+            if residue and residue == residue.to_integral_value() and abs(residue) < DUST_PER_UNIT:
+                dust[f"dust_{metric}"][i] = int(residue)
+                break
+    zero = np.flatnonzero(rows["costInLocalCurrency"] == 0)
+    if len(zero):
+        dust["dust_costInLocalCurrency"][zero[rng.random(len(zero)) < 0.05]] = GLITCH_DUST
+    return dust
