@@ -371,3 +371,124 @@ def test_an_empty_batch_empties_its_scope(wh: Warehouse) -> None:
     assert (removed.rows, removed.removed_or_deleted, deleted.removed_or_deleted) == (0, 1, 1)
     assert wh.read("campaigns")["removed_at"].notna().tolist() == [True, False]
     assert wh.read("campaign_daily_metrics").empty
+
+
+def _seeded(wh: Warehouse) -> pd.DataFrame:
+    wh.write(
+        "campaign_daily_metrics",
+        daily(*[(c, f"2024-01-0{d}", 10, 100 * c + d) for c in (1, 2) for d in (1, 2, 3)]),
+        account_ids=[10],
+        date_range=None,
+        run_id="seed",
+    )
+    return wh.read("campaign_daily_metrics")
+
+
+def test_a_stream_of_frames_writes_like_one_frame(wh: Warehouse) -> None:
+    frames = [
+        daily((1, "2024-01-01", 10, 1)),
+        pd.DataFrame(),
+        daily((2, "2024-01-01", 10, 2), (1, "2024-01-02", 10, 3)),
+    ]
+    result = wh.write(
+        "campaign_daily_metrics",
+        iter(frames),
+        account_ids=[10],
+        date_range=(date(2024, 1, 1), date(2024, 1, 2)),
+        run_id="r1",
+    )
+    assert (result.rows, result.inserted, result.frames) == (3, 3, 2)
+    rows = wh.read("campaign_daily_metrics")
+    assert list(zip(rows["campaign_id"], rows["impressions"], strict=True)) == [(1, 1), (1, 3), (2, 2)]
+
+
+def test_an_exception_from_the_stream_rolls_everything_back(wh: Warehouse) -> None:
+    before = _seeded(wh)
+
+    def frames() -> Iterator[pd.DataFrame]:
+        yield daily((1, "2024-01-01", 10, 7))
+        yield daily((3, "2024-01-01", 10, 7))
+        raise RuntimeError("LinkedIn went away")
+
+    with pytest.raises(RuntimeError, match="LinkedIn went away"):
+        wh.write(
+            "campaign_daily_metrics",
+            frames(),
+            account_ids=[10],
+            date_range=(date(2024, 1, 1), date(2024, 1, 3)),
+            run_id="r2",
+        )
+    pd.testing.assert_frame_equal(wh.read("campaign_daily_metrics"), before)
+    assert wh.write("campaigns", campaigns((1, 10, "a")), account_ids=[10], date_range=None, run_id="r3").rows == 1
+
+
+def test_a_refused_frame_closes_the_stream(wh: Warehouse) -> None:
+    before = _seeded(wh)
+    closed: list[bool] = []
+
+    def frames() -> Iterator[pd.DataFrame]:
+        try:
+            yield daily((1, "2024-01-01", 10, 7))
+            yield daily((1, "2024-01-02", 10, 7)).assign(bogus=1)
+            yield daily((1, "2024-01-03", 10, 7))
+        finally:
+            closed.append(True)
+
+    with pytest.raises(WarehouseError, match="'bogus' for table 'campaign_daily_metrics'"):
+        wh.write("campaign_daily_metrics", frames(), account_ids=[10], date_range=None, run_id="r2")
+    assert closed == [True], "a producer feeding the stream is told to stop"
+    pd.testing.assert_frame_equal(wh.read("campaign_daily_metrics"), before)
+
+
+def _terminate_the_copy(url: str, application: str, killed: list[int], stop: threading.Event) -> None:
+    """Wait until the session named ``application`` is inside a COPY, then terminate its backend."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.is_set():
+            row = conn.execute(
+                "SELECT p.pid FROM pg_stat_progress_copy AS p JOIN pg_stat_activity AS a USING (pid) "
+                "WHERE a.application_name = %s",
+                (application,),
+            ).fetchone()
+            if row is not None:
+                conn.execute("SELECT pg_terminate_backend(%s)", row)
+                killed.append(row[0])
+                return
+
+
+@pytest.mark.postgres
+def test_postgres_going_away_mid_copy_rolls_back_and_names_the_table(pg_url: str, pg_schema: str) -> None:
+    password = "s3cret-pw"
+    application = f"wh_kill_{pg_schema}"
+    url = pg_url.replace("://postgres@", f"://postgres:{password}@", 1) + f"?application_name={application}"
+    with open_warehouse(url, pg_schema) as wh:
+        wh.ensure_schema()
+        before = _seeded(wh)
+        killed: list[int] = []
+        stop = threading.Event()
+        killer = threading.Thread(target=_terminate_the_copy, args=(pg_url, application, killed, stop))
+
+        def frames() -> Iterator[pd.DataFrame]:
+            # Frames until the backend is gone (the bound only keeps a broken test from running forever).
+            for number in range(2_000):
+                yield daily(*[(1000 * number + c, f"2024-01-0{d}", 10, c) for c in range(200) for d in (1, 2, 3)])
+
+        killer.start()
+        try:
+            with pytest.raises(WarehouseError) as caught:
+                wh.write(
+                    "campaign_daily_metrics",
+                    frames(),
+                    account_ids=[10],
+                    date_range=(date(2024, 1, 1), date(2024, 1, 3)),
+                    run_id="killed",
+                )
+        finally:
+            stop.set()
+            killer.join()
+
+    message = str(caught.value)
+    assert killed, "the COPY was seen and its backend terminated"
+    assert f"{pg_schema}.campaign_daily_metrics" in message and "connection lost" in message
+    assert "\n" not in message and password not in message and "postgres:***@" in message
+    with open_warehouse(pg_url, pg_schema) as again:
+        pd.testing.assert_frame_equal(again.read("campaign_daily_metrics"), before)

@@ -1,0 +1,136 @@
+"""Issue 7, "stream, don't hoard": a long range written through many small frames stays bounded by one frame.
+
+The stream is a generator that records, at every moment it is asked for a frame, how many of its frames were produced
+but not yet staged (``on_frame_staged`` is the warehouse's public hook) and whether the frame it produced before is
+still alive anywhere. On PostgreSQL the writer's own session is also watched from another connection: between two
+frames it sits idle inside one open transaction right after a ``COPY``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+
+from linkedin_assets.warehouse import Warehouse, open_warehouse
+
+FIRST = date(2025, 1, 1)
+WEEKS = 52
+CAMPAIGNS = 30
+ACCOUNTS = (10, 20, 30)
+APP = "linkedin_assets_stream_test"
+
+
+def week(number: int) -> pd.DataFrame:
+    """Campaign-days of one week: 30 campaigns x 7 days, money as exact Decimals."""
+    days = [FIRST + timedelta(days=7 * number + offset) for offset in range(7)]
+    rows = [
+        {
+            "campaign_id": campaign,
+            "date": day,
+            "account_id": ACCOUNTS[campaign % len(ACCOUNTS)],
+            "impressions": 1000 * number + campaign,
+            "clicks": campaign % 7,
+            "cost_in_usd": Decimal(f"{number}.{campaign:02d}1234567") * (-1) ** campaign,
+        }
+        for campaign in range(1, CAMPAIGNS + 1)
+        for day in days
+    ]
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Producer:
+    """A generator of weekly frames that watches how the warehouse consumes it."""
+
+    staged: list[int] = field(default_factory=list)
+    produced: int = 0
+    max_in_flight: int = 0
+    previous_alive: list[bool] = field(default_factory=list)
+    sessions: list[tuple[str, str, object]] = field(default_factory=list)
+    watch: psycopg.Connection | None = None
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        previous: weakref.ref[pd.DataFrame] | None = None
+        for number in range(WEEKS):
+            if previous is not None:
+                self.previous_alive.append(previous() is not None)
+            self.max_in_flight = max(self.max_in_flight, self.produced - len(self.staged))
+            if self.watch is not None and number:
+                self.sessions.append(self._writer_session())
+            frame = week(number)
+            previous = weakref.ref(frame)
+            self.produced += 1
+            yield frame
+            del frame
+
+    def _writer_session(self) -> tuple[str, str, object]:
+        assert self.watch is not None
+        row = self.watch.execute(
+            "SELECT state, query, xact_start FROM pg_stat_activity WHERE application_name = %s", (APP,)
+        ).fetchone()
+        assert row is not None
+        return row
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "duckdb"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Warehouse, str | None]]:
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        tagged = f"{url}?application_name={APP}"
+        with open_warehouse(tagged, request.getfixturevalue("pg_schema")) as warehouse:
+            warehouse.ensure_schema()
+            yield warehouse, url
+    else:
+        with open_warehouse(None, duckdb_path=tmp_path / "warehouse.duckdb") as warehouse:
+            warehouse.ensure_schema()
+            yield warehouse, None
+
+
+def test_a_year_in_weekly_frames_is_staged_frame_by_frame(backend: tuple[Warehouse, str | None]) -> None:
+    warehouse, pg_url = backend
+    producer = Producer()
+    warehouse.on_frame_staged = lambda table, rows: producer.staged.append(rows)
+    last = FIRST + timedelta(days=7 * WEEKS - 1)
+    if pg_url is not None:
+        producer.watch = psycopg.connect(pg_url, autocommit=True)
+    try:
+        result = warehouse.write(
+            "campaign_daily_metrics",
+            producer.frames(),
+            account_ids=ACCOUNTS,
+            date_range=(FIRST, last),
+            run_id="stream",
+        )
+    finally:
+        if producer.watch is not None:
+            producer.watch.close()
+
+    rows_per_week = CAMPAIGNS * 7
+    assert producer.staged == [rows_per_week] * WEEKS, "one staging load per frame, as it arrived"
+    assert producer.max_in_flight == 0, "the next frame is asked for only after the previous one was staged"
+    assert producer.previous_alive == [False] * (WEEKS - 1), "a staged frame is freed before the next is made"
+    assert (result.rows, result.inserted, result.frames) == (rows_per_week * WEEKS, rows_per_week * WEEKS, WEEKS)
+    if pg_url is not None:
+        states = {state for state, _, _ in producer.sessions}
+        queries = {query.split(" ", 1)[0] for _, query, _ in producer.sessions}
+        transactions = {started for _, _, started in producer.sessions}
+        assert (states, queries, len(transactions)) == ({"idle in transaction"}, {"COPY"}, 1)
+
+    stored = warehouse.read("campaign_daily_metrics")
+    expected = pd.concat([week(n) for n in range(WEEKS)]).sort_values(["campaign_id", "date"], ignore_index=True)
+    got = stored[list(expected.columns)]
+    assert got["campaign_id"].tolist() == expected["campaign_id"].tolist()
+    assert got["date"].tolist() == expected["date"].tolist()
+    assert got["account_id"].tolist() == expected["account_id"].tolist()
+    assert got["impressions"].tolist() == expected["impressions"].tolist()
+    assert got["clicks"].tolist() == expected["clicks"].tolist()
+    assert got["cost_in_usd"].tolist() == expected["cost_in_usd"].tolist()
+    assert stored["likes"].isna().all(), "columns no frame carried are NULL"
