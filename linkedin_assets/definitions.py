@@ -1,57 +1,105 @@
-"""The one ``Definitions`` of the code location: assets, checks, jobs, schedule, sensors and resources."""
+"""The one ``Definitions`` of the code location: assets, checks, jobs, schedule, sensors, resources, executor.
+
+The environment is read once, by ``linkedin_assets.settings.load_settings()``, when this module builds ``defs`` (the
+code location loading). Secrets and URLs reach the resources as ``dg.EnvVar``: Dagster resolves them when a run
+starts and the UI shows the variable's name, never its value.
+"""
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
 from linkedin_assets.assets import common, demographics, entities, metrics, snapshot
 from linkedin_assets.checks import asset_checks
-from linkedin_assets.instance import data_dir
 from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseResource
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.resources import LinkedInResource, SyncSettings, TokenStoreResource
-from linkedin_assets.schedules import daily_sync_schedule
+from linkedin_assets.schedules import build_daily_sync_schedule
 from linkedin_assets.sensors import monthly_after_daily_sync, token_refresh_sensor
+from linkedin_assets.settings import ENV, Settings, environ, linkedin_env, load_settings
 
-DATABASE_URL_ENV = "LINKEDIN_ASSETS_DATABASE_URL"
+DATABASE_URL_ENV = ENV["database_url"]
+
+# LinkedInResource fields wired to a variable as EnvVar (secrets and URLs: the UI shows the name, not the value).
+_LINKEDIN_ENV_VARS = {
+    "api_base_url": "LINKEDIN_API_BASE_URL",
+    "oauth_base_url": "LINKEDIN_OAUTH_BASE_URL",
+    "client_id": "LINKEDIN_CLIENT_ID",
+    "client_secret": "LINKEDIN_CLIENT_SECRET",
+    "refresh_token": "LINKEDIN_REFRESH_TOKEN",
+    "access_token": "LINKEDIN_ACCESS_TOKEN",
+}
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+def _env_var(name: str) -> dg.EnvVar | None:
+    """``dg.EnvVar(name)`` when the variable is set (an unset EnvVar would fail every run), else None."""
+    return dg.EnvVar(name) if environ().get(name, "").strip() else None
 
 
-def build_resources(warehouse: WarehouseResource | None = None, snapshot_dir: str | None = None) -> dict[str, object]:
-    """Resources from the environment; the database URL is an ``EnvVar`` so its password never shows in the UI."""
+def linkedin_resource(settings: Settings) -> LinkedInResource:
+    """The LinkedIn resource: secrets and URLs as EnvVar, the rest as plain values from the settings."""
+    env = linkedin_env()
+    max_concurrency = env.get("LINKEDIN_MAX_CONCURRENCY")
+    return LinkedInResource(
+        **{field: _env_var(variable) for field, variable in _LINKEDIN_ENV_VARS.items()},
+        api_version=env.get("LINKEDIN_API_VERSION"),
+        account_ids=env.get("LINKEDIN_ACCOUNT_IDS"),
+        max_concurrency=int(max_concurrency) if max_concurrency and max_concurrency.isdigit() else None,
+        token_store_path=settings.token_store,
+        redis_url=_env_var(ENV["redis_url"]),
+        requests_per_second=settings.requests_per_second,
+    )
+
+
+def build_resources(
+    warehouse: WarehouseResource | None = None, snapshot_dir: str | None = None, settings: Settings | None = None
+) -> dict[str, object]:
+    """Resources from ``settings`` (default: the environment); tests pass their own warehouse and snapshot dir."""
+    settings = settings or load_settings()
     warehouse = warehouse or WarehouseResource(
-        database_url=dg.EnvVar(DATABASE_URL_ENV) if os.environ.get(DATABASE_URL_ENV) else None,
-        schema_name=os.environ.get("LINKEDIN_ASSETS_SCHEMA", "linkedin_ads"),
-        duckdb_path=str(data_dir() / "warehouse.duckdb"),
+        database_url=_env_var(DATABASE_URL_ENV),
+        schema_name=settings.schema_name,
+        duckdb_path=settings.warehouse_file,
     )
     return {
-        "linkedin": LinkedInResource(warehouse=warehouse),
+        "linkedin": linkedin_resource(settings),
         "warehouse": warehouse,
         "settings": SyncSettings(
-            lookback_days=_env_int("LINKEDIN_ASSETS_LOOKBACK_DAYS", 30),
-            snapshot_days=_env_int("LINKEDIN_ASSETS_SNAPSHOT_DAYS", 90),
-            demographics_level=os.environ.get("LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL", "account"),
+            lookback_days=settings.lookback_days,
+            snapshot_days=settings.snapshot_days,
+            demographics_level=settings.demographics_level,
+            accounts_per_step=settings.accounts_per_step,
         ),
-        "token_store": TokenStoreResource(),
+        "token_store": TokenStoreResource(path=settings.token_store),
         "warehouse_io": WarehouseIOManager(warehouse=warehouse),
-        "snapshot_io": SnapshotJsonIOManager(base_dir=snapshot_dir or str(data_dir() / "snapshots")),
+        "snapshot_io": SnapshotJsonIOManager(base_dir=snapshot_dir or settings.snapshots),
     }
 
 
-def build_definitions(resources: dict[str, object]) -> dg.Definitions:
+def build_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """``in_process`` (default: one process, the cheapest on one machine), ``multiprocess`` or ``celery``."""
+    if settings.executor == "multiprocess":
+        return dg.multiprocess_executor
+    if settings.executor == "celery":
+        from dagster_celery import celery_executor  # the celery extra: imported only when selected
+
+        def url(key: str, default: str) -> object:
+            # {"env": ...} keeps a broker password out of the run config the UI shows.
+            return {"env": ENV[key]} if environ().get(ENV[key], "").strip() else default
+
+        return celery_executor.configured(
+            {
+                "broker": url("celery_broker_url", settings.celery_broker_url),
+                "backend": url("celery_backend_url", settings.celery_backend_url),
+            }
+        )
+    return dg.in_process_executor
+
+
+def build_definitions(resources: dict[str, object], settings: Settings | None = None) -> dg.Definitions:
     """The code location with the given resources (tests pass their own warehouse and data directory)."""
+    settings = settings or load_settings()
     return dg.Definitions(
         assets=[
             common.linkedin_marketing_api,
@@ -59,10 +107,10 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
         ],
         asset_checks=asset_checks,
         jobs=[daily_sync_job, monthly_sync_job],
-        schedules=[daily_sync_schedule],
+        schedules=[build_daily_sync_schedule(settings.schedule_cron)],
         sensors=[token_refresh_sensor, monthly_after_daily_sync],
         resources=resources,
-        executor=dg.in_process_executor,
+        executor=build_executor(settings),
     )
 
 

@@ -12,7 +12,7 @@ from linkedin_assets.assets.demographics import demographic_metrics, demographic
 from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
 from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
 from linkedin_assets.assets.snapshot import snapshot
-from linkedin_assets.instance import SYNC_TAG
+from linkedin_assets.settings import SYNC_TAG
 
 SYNC_TAGS = {SYNC_TAG: "true"}
 

@@ -2,23 +2,20 @@
 
 The first partition is ``LINKEDIN_ASSETS_START_DATE`` (default 2025-01-01). The daily partitions end with
 yesterday (UTC), the last complete day; the monthly ones include the month in progress.
+
+The asset decorators need the partitions when their modules load, so the start date is the one setting read while
+the code location's modules are imported (through ``load_settings``, like every other setting).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
-START_DATE = os.environ.get("LINKEDIN_ASSETS_START_DATE", "2025-01-01")
+from linkedin_assets.settings import load_settings
 
-
-def _validated_start(value: str) -> str:
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise ValueError(f"LINKEDIN_ASSETS_START_DATE={value!r} is not a date (expected YYYY-MM-DD)") from None
+START_DATE = load_settings().start_date
 
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -37,9 +34,9 @@ def partition_tags(first: str, last: str) -> dict[str, str]:
     return {"dagster/partition": first} if first == last else {RANGE_START: first, RANGE_END: last}
 
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=_validated_start(START_DATE), timezone="UTC", end_offset=0)
+daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE, timezone="UTC", end_offset=0)
 monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=dt.date.fromisoformat(_validated_start(START_DATE)).replace(day=1).isoformat(),
+    start_date=dt.date.fromisoformat(START_DATE).replace(day=1).isoformat(),
     timezone="UTC",
     end_offset=1,
 )

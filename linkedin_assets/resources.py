@@ -1,64 +1,89 @@
 """Dagster resources: the LinkedIn client, the sync settings and the token store.
 
-Credentials and endpoints are read from the ``LINKEDIN_*`` environment variables when a run starts, never from run
-config, so they never appear in the UI, the event log or run metadata.
+Every setting is a field, so the launchpad and the resource page show it. Secrets and URLs are wired as
+``dg.EnvVar`` (see ``linkedin_assets.definitions``): Dagster shows the variable's name, reads the value when a run
+starts, and never writes it to the event log or run config.
 """
 
+from __future__ import annotations
+
 import logging
-import os
-from contextlib import ExitStack
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from linkedin_assets.instance import data_dir
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.linkedin.budget import LocalBudget, RequestBudget
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.tokens import TokenStore
-from linkedin_assets.warehouse import SyncLockBusy
+from linkedin_assets.settings import linkedin_env
 
-
-def token_store_path() -> str:
-    """``$LINKEDIN_TOKEN_STORE`` or ``<data dir>/linkedin_tokens.json``."""
-    return os.environ.get("LINKEDIN_TOKEN_STORE") or str(data_dir() / "linkedin_tokens.json")
+# LinkedInResource field -> the LINKEDIN_* variable ClientConfig.from_env knows it by.
+_CLIENT_VARIABLES = {
+    "api_base_url": "LINKEDIN_API_BASE_URL",
+    "oauth_base_url": "LINKEDIN_OAUTH_BASE_URL",
+    "client_id": "LINKEDIN_CLIENT_ID",
+    "client_secret": "LINKEDIN_CLIENT_SECRET",
+    "refresh_token": "LINKEDIN_REFRESH_TOKEN",
+    "access_token": "LINKEDIN_ACCESS_TOKEN",
+    "api_version": "LINKEDIN_API_VERSION",
+    "account_ids": "LINKEDIN_ACCOUNT_IDS",
+    "max_concurrency": "LINKEDIN_MAX_CONCURRENCY",
+    "token_store_path": "LINKEDIN_TOKEN_STORE",
+}
 
 
 class LinkedInResource(dg.ConfigurableResource):
-    """The LinkedIn Marketing API, configured from the ``LINKEDIN_*`` environment variables.
+    """The LinkedIn Marketing API. Unset fields fall back to the client's defaults (api.linkedin.com, ...)."""
 
-    While a run uses it, it holds the warehouse's sync lock, so two syncs never write side by side, whichever way
-    they were started (the run queue already keeps queued runs apart; this also covers in-process runs).
-    """
-
-    warehouse: dg.ResourceDependency[WarehouseResource]
-
-    _stack: ExitStack | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._stack = ExitStack()
-        try:
-            self._stack.enter_context(self.warehouse.sync_lock(wait=False))
-        except SyncLockBusy:
-            (context.log or logging.getLogger(__name__)).info(
-                "Another LinkedIn sync holds the sync lock; waiting for it to finish"
-            )
-            self._stack.enter_context(self.warehouse.sync_lock(wait=True))
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._stack is not None:
-            self._stack.close()
+    api_base_url: str | None = Field(default=None, description="Versioned REST base URL (LINKEDIN_API_BASE_URL).")
+    oauth_base_url: str | None = Field(default=None, description="OAuth base URL (LINKEDIN_OAUTH_BASE_URL).")
+    client_id: str | None = Field(default=None, description="OAuth app client id (LINKEDIN_CLIENT_ID).")
+    client_secret: str | None = Field(default=None, description="OAuth app secret (LINKEDIN_CLIENT_SECRET).")
+    refresh_token: str | None = Field(default=None, description="Seed refresh token (LINKEDIN_REFRESH_TOKEN).")
+    access_token: str | None = Field(default=None, description="Seed access token (LINKEDIN_ACCESS_TOKEN).")
+    api_version: str | None = Field(default=None, description="LinkedIn-Version header, YYYYMM.")
+    account_ids: str | None = Field(
+        default=None, description="Comma list of ad account ids to sync; unset = every account the token sees."
+    )
+    max_concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once (default 4).")
+    token_store_path: str | None = Field(default=None, description="Where refreshed tokens are kept (mode 0600).")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL of a request budget shared by every worker (LINKEDIN_ASSETS_REDIS_URL); unset = a "
+        "budget inside each step's process.",
+    )
+    requests_per_second: float | None = Field(
+        default=None, gt=0, description="Cap on LinkedIn requests per second (LINKEDIN_REQUESTS_PER_SECOND)."
+    )
 
     def config(self) -> ClientConfig:
-        return ClientConfig.from_env(token_store_path=token_store_path())
+        """The client configuration: these fields, then any other ``LINKEDIN_*`` variable the client knows."""
+        fields = {
+            variable: str(getattr(self, name))
+            for name, variable in _CLIENT_VARIABLES.items()
+            if getattr(self, name) not in (None, "")
+        }
+        return ClientConfig.from_env({**linkedin_env(), **fields})
+
+    def budget(self, config: ClientConfig) -> RequestBudget:
+        """The request budget of a client: shared in Redis when ``redis_url`` is set, else local to the process."""
+        if self.redis_url:
+            from linkedin_assets.linkedin.redis_budget import RedisBudget  # the celery extra: imported on use
+
+            return RedisBudget(
+                self.redis_url, max_concurrency=config.max_concurrency, requests_per_second=self.requests_per_second
+            )
+        return LocalBudget(config.max_concurrency, self.requests_per_second)
 
     def client(self, logger: logging.Logger | None = None) -> LinkedInClient:
         """A new async client; use as ``async with linkedin.client(context.log) as client:``."""
-        return LinkedInClient(self.config(), logger=logger)
+        config = self.config()
+        return LinkedInClient(config, logger=logger, budget=self.budget(config))
 
 
 class SyncSettings(dg.ConfigurableResource):
-    """How much each sync re-reads and how the demographics are asked for."""
+    """How much each sync re-reads, how demographics are asked for, and how the metric steps are split."""
 
     lookback_days: int = Field(
         default=30,
@@ -71,14 +96,18 @@ class SyncSettings(dg.ConfigurableResource):
         default="account",
         description="'account': one request per account and pivot. 'campaign': one per delivering campaign and pivot.",
     )
+    accounts_per_step: int = Field(
+        default=0,
+        ge=0,
+        description="Accounts per metric step (shard). 0: all accounts in one step, the cheapest on one machine; "
+        "with the Celery executor, N spreads the shards over the workers.",
+    )
 
 
 class TokenStoreResource(dg.ConfigurableResource):
     """The OAuth token store the client writes after each refresh; the token sensor watches it."""
 
-    path: str | None = Field(
-        default=None, description="Token file; default $LINKEDIN_TOKEN_STORE or data/linkedin_tokens.json."
-    )
+    path: str = Field(default="data/linkedin_tokens.json", description="Token file (LINKEDIN_TOKEN_STORE).")
 
     def store(self) -> TokenStore:
-        return TokenStore(self.path or token_store_path())
+        return TokenStore(self.path)

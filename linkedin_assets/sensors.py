@@ -5,19 +5,12 @@ import datetime as dt
 import dagster as dg
 
 from linkedin_assets.assets.metrics import campaign_daily_metrics
-from linkedin_assets.instance import IN_FLIGHT_STATUSES, SYNC_TAG
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.linkedin.tokens import TokenStoreError
 from linkedin_assets.partitions import RANGE_END, RANGE_START, daily_partitions, month_key
 from linkedin_assets.resources import TokenStoreResource
 
 AUTH_ERRORS = ("LinkedInAuthError",)
-
-
-def sync_in_flight(instance: dg.DagsterInstance) -> bool:
-    """Whether a sync run is queued or running."""
-    runs = instance.get_runs_count(dg.RunsFilter(tags={SYNC_TAG: "true"}, statuses=list(IN_FLIGHT_STATUSES)))
-    return runs > 0
 
 
 def failed_for_auth(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
@@ -53,7 +46,8 @@ def sync_due(instance: dg.DagsterInstance, now: dt.datetime) -> str | None:
 def token_refresh_sensor(context: dg.SensorEvaluationContext, token_store: TokenStoreResource):
     """Requests one sync per new token (``auth login``, ``auth refresh`` or the client's own refresh) when one is due.
 
-    The cursor is the ``refreshed_at`` of the last token it acted on; the run key makes one refresh one run.
+    The cursor is the ``refreshed_at`` of the last token it acted on; the run key makes one refresh one run. A sync
+    already in progress needs no check here: the run queue holds the requested run until that one ends.
     """
     try:
         refreshed_at = token_store.store().refreshed_at()
@@ -64,8 +58,6 @@ def token_refresh_sensor(context: dg.SensorEvaluationContext, token_store: Token
     stamp = refreshed_at.isoformat()
     if context.cursor == stamp:
         return dg.SkipReason(f"No new token since {stamp}")
-    if sync_in_flight(context.instance):
-        return dg.SkipReason(f"New token from {stamp}, but a sync is already queued or running; will look again")
     reason = sync_due(context.instance, dt.datetime.now(dt.UTC))
     context.update_cursor(stamp)
     if reason is None:

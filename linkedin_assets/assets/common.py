@@ -1,15 +1,38 @@
-"""What every LinkedIn asset shares: its key prefix and group, the API source asset, request metadata."""
+"""What every LinkedIn asset shares: key prefix and group, the API source asset, request metadata, the analytics
+stream (LinkedIn responses -> warehouse frames, window by window) and the account shards of the metric assets.
+
+The metric assets are graph-backed: ``plan_shards`` splits the active accounts into shards (``accounts_per_step``,
+0 = one shard of every account), ``sync_shard`` runs once per shard (a dynamic output) and writes that shard's rows in
+a transaction of its own through the warehouse IO manager, and ``summarize`` hands the IO manager a ``ShardWrites``
+summary for the asset's materialization. The shard steps write through an op *output* (not the warehouse resource)
+so that every warehouse write of the project goes through ``WarehouseIOManager.handle_output``: one transaction
+discipline, one set of write metadata, one log line per write. On the in-process executor the shards run one after
+the other in one process (and the accounts of a shard concurrently, under the client's budget); on Celery each shard
+is a step a different worker can take.
+"""
+
+from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.instance import LINKEDIN_POOL
+from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.client import LinkedInClient
-from linkedin_assets.resources import LinkedInResource
+from linkedin_assets.linkedin.models import AnalyticsRow
+from linkedin_assets.linkedin.plan import AnalyticsPlan
+from linkedin_assets.resources import LinkedInResource, SyncSettings
+from linkedin_assets.settings import LINKEDIN_POOL
+from linkedin_assets.warehouse import ShardWrites, WarehouseBatch, WriteResult
 
 T = TypeVar("T")
 
@@ -31,6 +54,17 @@ WAREHOUSE_ASSET: dict[str, Any] = {
 """Decorator arguments of every asset that is a warehouse table."""
 API_ASSET: dict[str, Any] = {**WAREHOUSE_ASSET, "pool": LINKEDIN_POOL, "kinds": {"linkedin", "sql"}}
 """... and of those fetched from the LinkedIn API (one run at a time holds the ``linkedin_api`` pool)."""
+METRIC_GRAPH_ASSET: dict[str, Any] = {
+    "key_prefix": [KEY_PREFIX],
+    "group_name": GROUP,
+    "kinds": {"linkedin", "sql"},
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+}
+"""Decorator arguments of the graph-backed metric assets (the pool is on their ``sync_shard`` op)."""
+
+QUEUE_WINDOWS = 2
+"""Windows converted ahead of the warehouse write: the network keeps going while a frame is COPYed, and memory holds
+at most this many windows in the queue (plus the client's read-ahead, ``max_concurrency + 1``)."""
 
 
 def fetch(
@@ -78,3 +112,315 @@ def rows_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def markdown_list(title: str, items: Mapping[Any, Any]) -> dg.MetadataValue:
     lines = [f"| {title} | rows |", "| --- | ---: |", *(f"| {k} | {v} |" for k, v in items.items())]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------------------ the analytics stream
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Stopped(Exception):
+    """The consumer went away: the producer stops fetching."""
+
+
+_END = object()
+
+
+class _Collected(logging.Handler):
+    """Keeps the client's log records of the producer thread; the consumer re-emits them through ``context.log``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: deque[logging.LogRecord] = deque()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class AnalyticsStream:
+    """An analytics plan as an iterable of DataFrames, one per window, for ``WarehouseBatch(frames=...)``.
+
+    Iterating starts a producer thread that runs the async client (``iter_analytics``) and puts each window's rows
+    into a bounded ``queue.Queue``; the consuming thread (the warehouse write) converts them with ``convert`` and
+    COPYs them while the producer keeps fetching. An exception in the producer is raised in the consumer (the write's
+    transaction then rolls back); a consumer that stops early stops the producer. ``metadata`` holds the planned
+    requests from the start and the request counts and row totals once the stream has ended.
+    """
+
+    def __init__(
+        self,
+        linkedin: LinkedInResource,
+        plan: AnalyticsPlan,
+        convert: Callable[[list[AnalyticsRow]], pd.DataFrame],
+        *,
+        log: logging.Logger | None = None,
+        queue_windows: int = QUEUE_WINDOWS,
+    ) -> None:
+        self.linkedin = linkedin
+        self.plan = plan
+        self.convert = convert
+        self.log = log or logging.getLogger("linkedin_assets")
+        self.queue_windows = queue_windows
+        self.metadata: dict[str, Any] = {"linkedin/planned_requests": plan.request_count}
+        self.windows = 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        rows = impressions = clicks = 0
+        spend = 0.0
+        if not self.plan.queries:
+            self.metadata.update(_figures(rows, spend, impressions, clicks))
+            return
+        items: queue.Queue[Any] = queue.Queue(maxsize=self.queue_windows)
+        stop = threading.Event()
+        handler = _Collected()
+        thread = threading.Thread(
+            target=self._produce, args=(items, stop, handler), name="linkedin-analytics-producer", daemon=True
+        )
+        thread.start()
+        try:
+            while True:
+                item = items.get()
+                self._relay(handler)
+                if item is _END:
+                    break
+                if isinstance(item, _Failed):
+                    raise item.error
+                frame = self.convert(item)
+                del item
+                self.windows += 1
+                rows += len(frame)
+                spend += _total(frame, "cost_in_usd")
+                impressions += int(_total(frame, "impressions"))
+                clicks += int(_total(frame, "clicks"))
+                yield frame
+                del frame
+            self.metadata.update(_figures(rows, spend, impressions, clicks))
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a producer waiting for room in the queue
+                try:
+                    items.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            thread.join()
+            self._relay(handler)
+
+    def _relay(self, handler: _Collected) -> None:
+        while handler.records:
+            record = handler.records.popleft()
+            self.log.log(record.levelno, record.getMessage())
+
+    def _produce(self, items: queue.Queue[Any], stop: threading.Event, handler: _Collected) -> None:
+        logger = logging.getLogger(f"linkedin_assets.linkedin.stream.{id(self)}")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
+            asyncio.run(self._fetch(items, stop, logger))
+            outcome: Any = _END
+        except _Stopped:
+            return
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the consumer, which re-raises it
+            outcome = _Failed(exc)
+        finally:
+            logger.removeHandler(handler)
+        try:
+            _put(items, stop, outcome)
+        except _Stopped:
+            pass
+
+    async def _fetch(self, items: queue.Queue[Any], stop: threading.Event, logger: logging.Logger) -> None:
+        async with self.linkedin.client(logger) as client:
+            try:
+                async for rows in client.iter_analytics(self.plan):
+                    # waits in a worker thread, so the event loop keeps the other windows' requests going
+                    await asyncio.to_thread(_put, items, stop, rows)
+            finally:
+                stats = client.stats
+                logger.info(
+                    f"LinkedIn requests: {stats.requests} made ({self.plan.request_count} planned), {stats.retries}"
+                    f" retried, {stats.throttled} throttled (429), {stats.resplits} re-asked after the element cap"
+                )
+                self.metadata.update({f"linkedin/{k}": v for k, v in stats.as_metadata().items()})
+
+
+def _put(items: queue.Queue[Any], stop: threading.Event, item: Any) -> None:
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+    raise _Stopped
+
+
+def _total(frame: pd.DataFrame, column: str) -> float:
+    if column not in frame or not len(frame):
+        return 0.0
+    return float(pd.to_numeric(frame[column], errors="coerce").fillna(0).sum())
+
+
+def _figures(rows: int, spend: float, impressions: int, clicks: int) -> dict[str, Any]:
+    """The numbers Dagster plots across runs (int and float metadata)."""
+    return {"rows_fetched": rows, "spend_usd": float(spend), "impressions": impressions, "clicks": clicks}
+
+
+def analytics_batch(
+    log: logging.Logger,
+    linkedin: LinkedInResource,
+    plan: AnalyticsPlan,
+    convert: Callable[[list[AnalyticsRow]], pd.DataFrame],
+    *,
+    what: str,
+    account_ids: Sequence[int],
+    date_range: tuple[date, date] | None,
+) -> WarehouseBatch:
+    """A lazy batch: the plan runs while the warehouse writes (see :class:`AnalyticsStream`)."""
+    log.info(f"Planned {plan.request_count} analytics request(s) for {what}:\n{plan.describe() or 'nothing to ask'}")
+    stream = AnalyticsStream(linkedin, plan, convert, log=log)
+    return WarehouseBatch(stream, account_ids=tuple(account_ids), date_range=date_range, metadata=stream.metadata)
+
+
+# ------------------------------------------------------------------------------------------------ the shards
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A group of accounts whose metrics one ``sync_shard`` step fetches and writes (in one transaction)."""
+
+    account_ids: tuple[int, ...]
+    start: date
+    end: date
+    """The days (inclusive) the asset's run covers: its partitions plus the lookback (months: first days)."""
+
+    @property
+    def mapping_key(self) -> str:
+        if not self.account_ids:
+            return "no_accounts"
+        if len(self.account_ids) == 1:
+            return f"account_{self.account_ids[0]}"
+        return f"accounts_{self.account_ids[0]}_to_{self.account_ids[-1]}"
+
+
+@dataclass(frozen=True)
+class ShardScope:
+    """The whole asset's scope, for its ``ShardWrites`` summary."""
+
+    account_ids: tuple[int, ...]
+    date_range: tuple[date, date]
+
+
+def split_accounts(account_ids: Sequence[int], accounts_per_step: int) -> list[tuple[int, ...]]:
+    """Consecutive groups of ``accounts_per_step`` accounts (0: one group of all); always at least one group, so the
+    asset materializes (empty) when there is no account."""
+    ids = tuple(account_ids)
+    if accounts_per_step <= 0 or len(ids) <= accounts_per_step:
+        return [ids]
+    return [ids[i : i + accounts_per_step] for i in range(0, len(ids), accounts_per_step)]
+
+
+NUMERIC_FIGURES = ("rows_fetched", "spend_usd", "impressions", "clicks")
+
+
+def sum_figures(figures: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The shards' numeric metadata added up (``linkedin/*`` request counts, rows, spend, impressions, clicks)."""
+    total: dict[str, Any] = {}
+    for one in figures:
+        for key, value in one.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            total[key] = total.get(key, 0) + value
+    if "spend_usd" in total:
+        total["spend_usd"] = float(total["spend_usd"])
+    return total
+
+
+@dataclass(frozen=True)
+class ShardOps:
+    """The three ops of one sharded metric asset; ``compose`` wires them inside its ``@dg.graph_asset``."""
+
+    plan_shards: dg.OpDefinition
+    sync_shard: dg.OpDefinition
+    summarize: dg.OpDefinition
+
+    def compose(self, **upstream: Any) -> Any:
+        shards, scope = self.plan_shards(**upstream)
+        written, figures = shards.map(self.sync_shard)
+        return self.summarize(scope, written.collect(), figures.collect())
+
+
+def shard_ops(
+    asset: str,
+    *,
+    upstream: Sequence[str],
+    window: Callable[[dg.OpExecutionContext, SyncSettings], tuple[date, date]],
+    sync: Callable[[dg.OpExecutionContext, Shard, LinkedInResource, SyncSettings, WarehouseResource], WarehouseBatch],
+) -> ShardOps:
+    """Ops for the graph-backed metric asset ``asset`` (also its table).
+
+    ``upstream``: the graph's inputs (asset dependencies, ``Nothing``-typed: each shard reads its own accounts' rows
+    from the warehouse, so no table travels between steps). ``window``: the days of the run. ``sync``: a shard's lazy
+    batch (plan, stream).
+    """
+
+    @dg.op(
+        name=f"{asset}__plan_shards",
+        ins={name: dg.In(dg.Nothing) for name in upstream},
+        out={"shards": dg.DynamicOut(Shard), "scope": dg.Out(ShardScope)},
+        tags={"kind": "linkedin"},
+    )
+    def plan_shards(
+        context: dg.OpExecutionContext, linkedin: LinkedInResource, settings: SyncSettings, warehouse: WarehouseResource
+    ) -> Iterator[dg.Output | dg.DynamicOutput]:
+        """The active accounts in groups of ``accounts_per_step`` (0: one group), one dynamic output each."""
+        with warehouse.open() as wh:
+            account_ids = active_account_ids(wh.read("accounts"), linkedin)
+        start, end = window(context, settings)
+        groups = split_accounts(account_ids, settings.accounts_per_step)
+        context.log.info(
+            f"{len(account_ids)} account(s) in {len(groups)} shard(s) of up to "
+            f"{settings.accounts_per_step or len(account_ids)}, {start}..{end}"
+        )
+        yield dg.Output(ShardScope(tuple(account_ids), (start, end)), "scope")
+        for group in groups:
+            shard = Shard(group, start, end)
+            yield dg.DynamicOutput(shard, mapping_key=shard.mapping_key, output_name="shards")
+
+    @dg.op(
+        name=f"{asset}__sync_shard",
+        pool=LINKEDIN_POOL,
+        out={
+            "written": dg.Out(io_manager_key="warehouse_io", metadata={"warehouse/table": asset}),
+            "figures": dg.Out(dict),
+        },
+        tags={"kind": "linkedin"},
+    )
+    def sync_shard(
+        context: dg.OpExecutionContext,
+        shard: Shard,
+        linkedin: LinkedInResource,
+        settings: SyncSettings,
+        warehouse: WarehouseResource,
+    ) -> Iterator[dg.Output]:
+        """Fetch the shard's rows from LinkedIn while the warehouse IO manager writes them (one transaction)."""
+        batch = sync(context, shard, linkedin, settings, warehouse)
+        yield dg.Output(batch, "written")  # handle_output runs here: the stream is consumed and written
+        yield dg.Output(dict(batch.metadata), "figures")
+
+    @dg.op(name=f"{asset}__summarize", out=dg.Out(io_manager_key="warehouse_io"))
+    def summarize(
+        context: dg.OpExecutionContext, scope: ShardScope, written: list[WriteResult], figures: list[dict]
+    ) -> ShardWrites:
+        """What the shards wrote, as the asset's materialization (the IO manager records it, writes nothing)."""
+        total = sum_figures(figures)
+        context.log.info(
+            f"{len(written)} shard(s): {sum(r.rows for r in written)} row(s), "
+            f"{total.get('linkedin/requests', 0)} LinkedIn request(s) ({total.get('linkedin/planned_requests', 0)} "
+            f"planned, {total.get('linkedin/resplits', 0)} cap re-asks)"
+        )
+        return ShardWrites.of(written, scope.account_ids, scope.date_range, total)
+
+    return ShardOps(plan_shards, sync_shard, summarize)
