@@ -1,6 +1,7 @@
 """The IO managers inside real Dagster runs: warehouse tables (PostgreSQL and DuckDB) and JSON snapshots."""
 
 import os
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from pydantic import BaseModel, field_serializer
 
 from linkedin_assets.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
-from linkedin_assets.warehouse import WarehouseBatch
+from linkedin_assets.warehouse import ShardWrites, WarehouseBatch, WriteResult
 
 PASSWORD = "s3cret-pw"
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
@@ -118,6 +119,75 @@ def test_partitioned_fact_asset_replaces_its_window(resource: WarehouseResource,
     assert {(r.campaign_id, r.date.day, r.impressions) for r in rows.itertuples()} == {
         (1, 1, 1), (2, 1, 1), (1, 2, 7), (1, 3, 7), (1, 4, 7)
     }  # fmt: skip
+
+
+SHARDS = {"shard_0": (10,), "shard_1": (20, 30)}
+JANUARY = (date(2024, 1, 1), date(2024, 1, 31))
+
+
+def shard_frames(accounts: tuple[int, ...], metadata: dict[str, Any]) -> Iterator[pd.DataFrame]:
+    """One frame per account (each campaign-day of January), counting "requests" as the frames are made."""
+    for account in accounts:
+        metadata["requests"] = metadata.get("requests", 0) + 1
+        yield metrics(*[(account * 100 + c, f"2024-01-{d:02d}", account, c + d) for c in (1, 2) for d in range(1, 32)])
+
+
+@dg.asset(key_prefix="streamed", name="campaign_daily_metrics", io_manager_key="warehouse_io")
+def streamed_metrics() -> WarehouseBatch:
+    metadata: dict[str, Any] = {}
+    return WarehouseBatch(shard_frames((10, 20), metadata), (10, 20), JANUARY, metadata)
+
+
+@dg.op(out=dg.DynamicOut())
+def plan_shards() -> Iterator[dg.DynamicOutput[tuple]]:
+    for key, accounts in SHARDS.items():
+        yield dg.DynamicOutput(accounts, mapping_key=key)
+
+
+@dg.op(out=dg.Out(io_manager_key="warehouse_io", metadata={"warehouse/table": "campaign_daily_metrics"}))
+def sync_shard(accounts: tuple) -> WarehouseBatch:
+    metadata: dict[str, Any] = {}
+    return WarehouseBatch(shard_frames(accounts, metadata), accounts, JANUARY, metadata)
+
+
+@dg.op(out=dg.Out(io_manager_key="warehouse_io"))
+def collect_shards(results: list[WriteResult]) -> ShardWrites:
+    assert all(isinstance(result, WriteResult) for result in results), "a fan-in gets figures, not rows"
+    return ShardWrites.of(results, (10, 20, 30), JANUARY, {"requests": sum(result.frames for result in results)})
+
+
+@dg.graph_asset(key_prefix="linkedin_ads", name="campaign_daily_metrics")
+def sharded_metrics() -> ShardWrites:
+    return collect_shards(plan_shards().map(sync_shard).collect())
+
+
+def test_a_streamed_batch_records_numbers_and_the_producers_metadata(
+    resource: WarehouseResource, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize([streamed_metrics], resources=resources(resource), instance=instance)
+    meta = materialization(result, streamed_metrics.key)
+    assert (meta["dagster/row_count"], meta["rows_inserted"], meta["frames"], meta["requests"]) == (124, 124, 2, 2)
+    assert all(isinstance(meta[k], int) for k in ("dagster/row_count", "rows_inserted", "rows_deleted", "requests"))
+    assert meta["preview"].count("\n") == 11, "header, rule and the first 10 rows seen"
+    assert meta["date_range"] == "2024-01-01..2024-01-31"
+
+
+def test_shard_steps_write_and_the_graph_asset_records_their_sum(
+    resource: WarehouseResource, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize([sharded_metrics], resources=resources(resource), instance=instance)
+    handled = [
+        event
+        for event in result.all_node_events
+        if event.event_type_value == "HANDLED_OUTPUT" and ".sync_shard[" in (event.step_key or "")
+    ]
+    meta = materialization(result, sharded_metrics.key)
+    assert len(handled) == 2
+    assert (meta["dagster/row_count"], meta["rows_inserted"], meta["shards"], meta["requests"]) == (186, 186, 2, 3)
+    assert meta["accounts"] == "10, 20, 30"
+    with resource.open() as warehouse:
+        rows = warehouse.read("campaign_daily_metrics")
+    assert len(rows) == 186 and set(rows["account_id"]) == {10, 20, 30}
 
 
 def test_handle_output_refuses_other_values(tmp_path: Path, instance: dg.DagsterInstance) -> None:
