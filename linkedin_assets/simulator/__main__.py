@@ -1,4 +1,11 @@
-"""``python -m linkedin_assets.simulator --port 8765 --profile small``: run the simulator in the foreground."""
+"""``python -m linkedin_assets.simulator --port 8765 --profile small``: run the simulator in the foreground.
+
+It prints the LINKEDIN_* variables that point linkedin_assets at it. Besides LinkedIn's /rest and /oauth/v2
+routes it serves simulator-only administration under /_sim (not part of LinkedIn's API): GET /_sim/requests
+(the request log with start/end stamps and the maximum number of requests in flight; ?endpoint=adAnalytics
+filters), DELETE /_sim/requests (clear it), POST /_sim/knobs (a JSON object of run-time knobs, e.g.
+{"rate_500": 0.2, "latency_ms": 20}) and POST /_sim/new-generation (late-data mode: revise the last days).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,6 @@ import contextlib
 import datetime as dt
 
 from linkedin_assets.simulator.config import PROFILES, SimulatorConfig
-from linkedin_assets.simulator.server import SimulatorServer
 
 
 def _rate(text: str) -> float:
@@ -24,32 +30,149 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m linkedin_assets.simulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--profile", choices=[*PROFILES, "custom"], default="small")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--accounts", type=_positive)
-    parser.add_argument("--campaigns-per-account", type=_positive)
-    parser.add_argument("--creatives-per-campaign", type=_positive)
-    parser.add_argument("--days", type=_positive)
-    parser.add_argument(
-        "--today", type=dt.date.fromisoformat, help="last day of data + 1 (YYYY-MM-DD, default today UTC)"
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _profiles() -> str:
+    return "; ".join(
+        f"{name}: {p.accounts} account(s) x {p.campaigns_per_account} campaigns x {p.creatives_per_campaign} "
+        f"creatives, {p.days} days"
+        for name, p in PROFILES.items()
     )
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    for fault in ("429", "500", "503", "timeout", "truncated-body"):
-        parser.add_argument(f"--rate-{fault}", type=_rate, default=0.0)
-    parser.add_argument("--daily-quota", type=_positive)
-    parser.add_argument("--late-data-days", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every flag's help shows its default."""
+    defaults = SimulatorConfig(today=dt.date(2000, 1, 1))  # the knobs' defaults live in one place: the config
+    parser = argparse.ArgumentParser(
+        prog="python -m linkedin_assets.simulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = parser.add_argument_group("where it listens")
+    where.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    where.add_argument("--port", type=int, default=8765, help="TCP port, 0 = any free port (default: %(default)s)")
+
+    data = parser.add_argument_group("data (fixed while it runs)")
+    data.add_argument(
+        "--profile",
+        choices=[*PROFILES, "custom"],
+        default="small",
+        help=f"data set size ({_profiles()}; custom: give every size below) (default: %(default)s)",
+    )
+    data.add_argument(
+        "--seed", type=int, default=1, help="the data is a pure function of the seed (default: %(default)s)"
+    )
+    data.add_argument("--accounts", type=_positive, help="override the profile's number of ad accounts")
+    data.add_argument("--campaigns-per-account", type=_positive, help="override the profile's campaigns per account")
+    data.add_argument("--creatives-per-campaign", type=_positive, help="override the profile's creatives per campaign")
+    data.add_argument("--days", type=_positive, help="override the profile's days of history")
+    data.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        help="the day after the last day of data, YYYY-MM-DD (default: today, UTC)",
+    )
+    data.add_argument(
+        "--oddities",
+        action="store_true",
+        help="legitimate oddities LinkedIn sends: clicks > impressions on some rows, a creative above its campaign "
+        "on corrected days, floating-point dust in money strings (default: off)",
+    )
+    data.add_argument(
+        "--late-data-days",
+        type=int,
+        default=defaults.late_data_days,
+        help="late-data mode: POST /_sim/new-generation revises the last N days' conversions and cost "
+        "(default: %(default)s = off)",
+    )
+
+    knobs = parser.add_argument_group("behaviour (POST /_sim/knobs changes these while it runs)")
+    knobs.add_argument(
+        "--latency-ms",
+        type=_non_negative,
+        default=defaults.latency_ms,
+        help="added to every /rest request (default: %(default)s)",
+    )
+    for fault, what in (
+        ("429", "429 with LinkedIn's throttle message"),
+        ("500", "500 Internal Server Error"),
+        ("503", "503 with an HTML gateway body"),
+        ("timeout", "no answer for --timeout-s seconds (or until the client hangs up)"),
+        ("truncated-body", "a body cut in half after a full Content-Length"),
+    ):
+        knobs.add_argument(
+            f"--rate-{fault}",
+            type=_rate,
+            default=getattr(defaults, f"rate_{fault.replace('-', '_')}"),
+            help=f"probability per /rest request of {what} (default: %(default)s)",
+        )
+    knobs.add_argument(
+        "--timeout-s",
+        type=_non_negative,
+        default=defaults.timeout_s,
+        help="how long an injected timeout holds a request (default: %(default)s)",
+    )
+    knobs.add_argument(
+        "--requests-per-second",
+        type=_positive_float,
+        default=defaults.requests_per_second,
+        help="/rest requests admitted per second (burst: one second's worth); beyond it 429 "
+        "(default: %(default)s = unlimited)",
+    )
+    knobs.add_argument(
+        "--daily-quota",
+        type=_positive,
+        default=defaults.daily_quota,
+        help="calls per endpoint per UTC day before 429, like LinkedIn's daily quotas (default: %(default)s = unlimited)",
+    )
+    knobs.add_argument(
+        "--metric-value-budget",
+        type=_positive,
+        default=defaults.metric_value_budget,
+        help="adAnalytics metric values (fields x elements) per 5 minutes before 429 with LinkedIn's "
+        "45-million message (default: %(default)s)",
+    )
+    knobs.add_argument(
+        "--max-elements",
+        type=_positive,
+        default=defaults.max_elements,
+        help="adAnalytics silently truncates a response at this many elements (default: %(default)s)",
+    )
+    knobs.add_argument(
+        "--access-token-ttl-s",
+        type=_positive,
+        default=defaults.access_token_ttl_s,
+        help="lifetime of access tokens in seconds; a short one (e.g. 30) makes a sync refresh its token "
+        "mid-run (default: %(default)s = LinkedIn's 60 days)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    from linkedin_assets.simulator.server import SimulatorServer  # needs the simulator extra (uvicorn, starlette)
+
     try:
         config = SimulatorConfig(
             profile=args.profile, seed=args.seed, accounts=args.accounts, campaigns_per_account=args.campaigns_per_account,
             creatives_per_campaign=args.creatives_per_campaign, days=args.days, today=args.today,
-            latency_ms=args.latency_ms, rate_429=args.rate_429, rate_500=args.rate_500, rate_503=args.rate_503,
-            rate_timeout=args.rate_timeout, rate_truncated_body=args.rate_truncated_body, daily_quota=args.daily_quota,
-            late_data_days=args.late_data_days,
+            oddities=args.oddities, latency_ms=args.latency_ms, rate_429=args.rate_429, rate_500=args.rate_500,
+            rate_503=args.rate_503, rate_timeout=args.rate_timeout, rate_truncated_body=args.rate_truncated_body,
+            timeout_s=args.timeout_s, requests_per_second=args.requests_per_second, daily_quota=args.daily_quota,
+            metric_value_budget=args.metric_value_budget, max_elements=args.max_elements,
+            access_token_ttl_s=args.access_token_ttl_s, late_data_days=args.late_data_days,
         )  # fmt: skip
         server = SimulatorServer(config, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:

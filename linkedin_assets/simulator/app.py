@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ from linkedin_assets.linkedin.fields import (
 from linkedin_assets.linkedin.restli import RestliDecodeError, decode_query
 from linkedin_assets.simulator.analytics import AnalyticsQuery, QueryResult, run_query
 from linkedin_assets.simulator.catalog import UNIVERSES, resolve
+from linkedin_assets.simulator.config import RUNTIME_KNOBS
 from linkedin_assets.simulator.data import AccountData
 from linkedin_assets.simulator.state import RequestRecord, SimulatorState, TokenProblem
 
@@ -584,6 +586,14 @@ def create_app(state: SimulatorState) -> Starlette:
     api = Api(state)
 
     async def rest(request: Request) -> Response:
+        request.state.sim_started = time.time()
+        state.in_flight += 1  # one event loop thread: no lock needed
+        try:
+            return await answer(request)
+        finally:
+            state.in_flight -= 1
+
+    async def answer(request: Request) -> Response:
         config = state.config
         if config.latency_ms:
             await asyncio.sleep(config.latency_ms / 1000)
@@ -604,9 +614,11 @@ def create_app(state: SimulatorState) -> Starlette:
                 query = (await request.body()).decode("utf-8", "replace")
             elif len(query.encode()) > MAX_QUERY_BYTES or len(str(request.url).encode()) > MAX_URL_BYTES:
                 raise ApiError(414, "Request-URI Too Long", service_code=None)
+            if not state.admit():
+                raise ApiError(429, THROTTLE_MESSAGE, "TOO_MANY_REQUESTS")
             fault = state.draw_fault()
             if fault == "timeout":
-                await asyncio.sleep(config.timeout_s)
+                await _hold(request, config.timeout_s)
             elif fault == "503":
                 return _log(state, request, endpoint, query, tunneled, PlainTextResponse(
                     "<html><body><h1>503 Service Unavailable</h1></body></html>", 503, media_type="text/html"))  # fmt: skip
@@ -678,13 +690,60 @@ def create_app(state: SimulatorState) -> Starlette:
             response = RedirectResponse(redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(extra), 302)
         return _log(state, request, "oauth.authorization", "", False, response)
 
+    async def sim_requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.reset_log()
+            return JSONResponse({"requests": [], "max_in_flight": 0})
+        endpoint = request.query_params.get("endpoint")
+        records = state.requests(endpoint)
+        return JSONResponse(
+            {"requests": [r.as_json() for r in records], "max_in_flight": state.max_in_flight(endpoint)}
+        )
+
+    async def sim_knobs(request: Request) -> Response:
+        try:
+            knobs = json.loads(await request.body() or b"{}")
+            if not isinstance(knobs, dict):
+                raise ValueError("a JSON object of knobs is expected")
+            if "active_versions" in knobs:
+                knobs["active_versions"] = frozenset(knobs["active_versions"])
+            state.configure(**knobs)
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        config = state.config
+        return JSONResponse({name: _plain(getattr(config, name)) for name in sorted(RUNTIME_KNOBS)})
+
+    async def sim_new_generation(request: Request) -> Response:
+        state.new_generation()
+        return JSONResponse({"generation": state.dataset.generation})
+
     return Starlette(
         routes=[
             Route("/oauth/v2/accessToken", access_token, methods=["POST"]),
             Route("/oauth/v2/authorization", authorization, methods=["GET"]),
             Route("/rest/{rest:path}", rest, methods=["GET", "POST"]),
+            # Simulator-only administration (not LinkedIn's API): the request log, run-time knobs, late data.
+            Route("/_sim/requests", sim_requests, methods=["GET", "DELETE"]),
+            Route("/_sim/knobs", sim_knobs, methods=["POST"]),
+            Route("/_sim/new-generation", sim_new_generation, methods=["POST"]),
         ]
     )
+
+
+def _plain(value: Any) -> Any:
+    return sorted(value) if isinstance(value, frozenset) else value
+
+
+async def _hold(request: Request, seconds: float) -> None:
+    """An injected timeout: keep the request open ``seconds``, or until the client hangs up."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await asyncio.wait_for(request.receive(), timeout=min(left, 0.05))
+        except TimeoutError:
+            continue
+        if message["type"] == "http.disconnect":
+            return
 
 
 def _authenticate(state: SimulatorState, request: Request) -> None:
@@ -743,6 +802,8 @@ def _log(
             tunneled,
             elements,
             len(response.body),
+            getattr(request.state, "sim_started", None) or time.time(),
+            time.time(),
         )
     )
     return response

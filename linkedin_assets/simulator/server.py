@@ -20,6 +20,8 @@ class SimulatorServer:
     """The simulator behind uvicorn on ``127.0.0.1``; use as a context manager.
 
     ``port=0`` (the default) picks a free port. Credentials are fake and minted per server.
+    ``state`` holds the data set, the knobs and the request log (``state.requests()``,
+    ``state.max_in_flight()``); processes other than this one read the log at ``admin_url + "/requests"``.
     """
 
     def __init__(self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -52,6 +54,11 @@ class SimulatorServer:
     @property
     def oauth_base_url(self) -> str:
         return self.url + "/oauth/v2"
+
+    @property
+    def admin_url(self) -> str:
+        """Simulator-only administration (not LinkedIn's API): ``/requests``, ``/knobs``, ``/new-generation``."""
+        return self.url + "/_sim"
 
     @property
     def client_id(self) -> str:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import secrets
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from linkedin_assets.simulator.config import SimulatorConfig
 from linkedin_assets.simulator.data import Dataset
 
-__all__ = ["RequestRecord", "SimulatorState", "TokenProblem"]
+__all__ = ["RequestRecord", "SimulatorState", "TokenProblem", "max_in_flight"]
 
 REFRESH_WINDOW_S = 365 * 86_400
 SCOPE = "r_ads,r_ads_reporting"
@@ -22,7 +24,12 @@ _BUDGET_WINDOW_S = 300.0
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request as the simulator saw it (``query`` is the raw query string or the tunneled body)."""
+    """One request as the simulator saw it (``query`` is the raw query string or the tunneled body).
+
+    ``started`` and ``ended`` are wall-clock seconds (``time.time()``): when the request reached the simulator
+    and when its answer was ready (or, for an injected timeout, when the client hung up). A request is in
+    flight on ``[started, ended)``; see :meth:`SimulatorState.max_in_flight`.
+    """
 
     method: str
     path: str
@@ -32,6 +39,23 @@ class RequestRecord:
     tunneled: bool
     elements: int | None
     bytes: int
+    started: float = 0.0
+    ended: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def max_in_flight(records: Iterable[RequestRecord]) -> int:
+    """The largest number of requests whose ``[started, ended)`` intervals overlap at one instant."""
+    events = sorted(
+        [(r.started, 1) for r in records] + [(r.ended, -1) for r in records]  # at a tie an end comes first
+    )
+    current = peak = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
 
 
 class TokenProblem(Exception):
@@ -60,6 +84,10 @@ class SimulatorState:
         self.client_id = "sim" + secrets.token_hex(6)
         self.client_secret = secrets.token_urlsafe(18)
         self.request_log: list[RequestRecord] = []
+        """Every ``/rest`` and OAuth request since the last :meth:`reset_log`, in completion order."""
+        self.in_flight = 0
+        """``/rest`` requests being answered right now."""
+        self._bucket = (0.0, 0.0)  # (tokens, monotonic time of the last refill) of the requests/s limit
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, _Refresh] = {}
         self._codes: dict[str, tuple[str, float]] = {}
@@ -85,6 +113,19 @@ class SimulatorState:
     def reset_log(self) -> None:
         with self._lock:
             self.request_log.clear()
+
+    def requests(self, endpoint: str | None = None) -> list[RequestRecord]:
+        """A copy of the request log, optionally of one endpoint (``"adAnalytics"``, ``"adCampaigns"``, ...)."""
+        with self._lock:
+            return [r for r in self.request_log if endpoint is None or r.endpoint == endpoint]
+
+    def max_in_flight(self, endpoint: str | None = None) -> int:
+        """The most requests (of ``endpoint``, or all ``/rest`` ones) the simulator was answering at one instant.
+
+        Computed from the log's ``started``/``ended`` stamps. To see a client's concurrency limit, give the
+        simulator some ``latency_ms`` so that concurrent requests overlap measurably.
+        """
+        return max_in_flight(r for r in self.requests(endpoint) if not r.endpoint.startswith("oauth."))
 
     # -- data -----------------------------------------------------------------------------------------------------
     def new_generation(self) -> None:
@@ -183,6 +224,21 @@ class SimulatorState:
                 return name
             x -= rate
         return None
+
+    def admit(self) -> bool:
+        """The requests/s limit: take a token from a bucket holding one second's worth (at least 1) that
+        refills continuously; ``False`` (answer 429) when it is empty. Always ``True`` without a limit."""
+        rate = self.config.requests_per_second
+        if rate is None:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._bucket
+            capacity = max(1.0, rate)
+            tokens = capacity if last == 0.0 else min(capacity, tokens + (now - last) * rate)
+            admitted = tokens >= 1.0
+            self._bucket = (tokens - 1.0 if admitted else tokens, now)
+            return admitted
 
     def count_call(self, endpoint: str) -> bool:
         """Count a call against the endpoint's daily quota (UTC day); ``False`` once the quota is used up."""
