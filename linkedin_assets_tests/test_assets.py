@@ -13,7 +13,7 @@ import pytest
 from linkedin_assets.cli import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.snapshot_schema import Snapshot, json_schema
+from linkedin_assets.snapshot_schema import SCHEMA_VERSION, Snapshot, json_schema
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 KEY = ["campaign_id", "date"]
@@ -127,7 +127,7 @@ def test_snapshot_validates_against_its_json_schema_and_round_trips(pg_synced):
     document = json.loads(latest.read_text())
     jsonschema.validate(document, json_schema())
     assert Snapshot.model_validate_json(latest.read_text()).model_dump(mode="json") == document
-    assert document["schema_version"] == "1.0"
+    assert document["schema_version"] == SCHEMA_VERSION
     campaign_impressions = sum(
         d["impressions"] or 0 for a in document["accounts"] for c in a["campaigns"] for d in c["daily_metrics"]
     )
@@ -236,19 +236,18 @@ def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg
     warehouse = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
     real_write = backends.PostgresWarehouse.write
 
-    def failing_write(self, table_name, frame, **kwargs):
-        if table_name == "creative_daily_metrics":
-            real_write(
-                self, table_name, frame.assign(creative_id=None), **kwargs
-            )  # NULL key: fails inside its transaction
-        return real_write(self, table_name, frame, **kwargs)
+    def failing_write(self, table_name, frames, **kwargs):
+        if table_name == "creative_daily_metrics":  # NULL keys: fails inside its transaction
+            frames = (frame.assign(creative_id=None) for frame in frames)
+        return real_write(self, table_name, frames, **kwargs)
 
     monkeypatch.setattr(backends.PostgresWarehouse, "write", failing_write)
     with dg.DagsterInstance.ephemeral() as instance:
         result = run_stage(definitions(warehouse, tmp_path), instance, *plan_stages(*history(sim))[0])
     assert not result.success
     failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
-    assert failed == {"linkedin_ads__creative_daily_metrics"}
+    assert len(failed) == 1 and next(iter(failed)).startswith("linkedin_ads__creative_daily_metrics.")
+    assert "sync_shard" in next(iter(failed))
     assert len(table(warehouse, "campaign_daily_metrics")) == len(truth(sim, "CAMPAIGN", "campaign_id"))
     assert table(warehouse, "creative_daily_metrics").empty
 

@@ -11,9 +11,9 @@ the other in one process (and the accounts of a shard concurrently, under the cl
 is a step a different worker can take.
 """
 
-from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -201,10 +201,8 @@ class AnalyticsStream:
         finally:
             stop.set()
             while thread.is_alive():  # unblock a producer waiting for room in the queue
-                try:
+                with contextlib.suppress(queue.Empty):
                     items.get(timeout=0.1)
-                except queue.Empty:
-                    pass
             thread.join()
             self._relay(handler)
 
@@ -227,10 +225,8 @@ class AnalyticsStream:
             outcome = _Failed(exc)
         finally:
             logger.removeHandler(handler)
-        try:
+        with contextlib.suppress(_Stopped):
             _put(items, stop, outcome)
-        except _Stopped:
-            pass
 
     async def _fetch(self, items: queue.Queue[Any], stop: threading.Event, logger: logging.Logger) -> None:
         async with self.linkedin.client(logger) as client:

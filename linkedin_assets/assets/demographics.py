@@ -6,26 +6,31 @@ rows are approximate and need not add up to the campaign totals.
 
 import datetime as dt
 import re
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, markdown_list, rows_frame
-from linkedin_assets.assets.metrics import campaign_daily_metrics, run_plan
+from linkedin_assets.assets.common import (
+    API_ASSET,
+    KEY_PREFIX,
+    METRIC_GRAPH_ASSET,
+    Shard,
+    analytics_batch,
+    fetch,
+    rows_frame,
+    shard_ops,
+)
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
-from linkedin_assets.linkedin.models import urn_id
+from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
+from linkedin_assets.linkedin.models import AnalyticsRow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.partitions import monthly_partitions
 from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.warehouse import WarehouseBatch
 
 RETENTION_MONTHS = 24
-
-
-def _months_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
-    window = context.partition_time_window
-    return window.start.date(), (window.end - dt.timedelta(days=1)).date().replace(day=1)
+DEMOGRAPHIC_COLUMNS = {name: snake_case(name) for name in DEMOGRAPHIC_METRICS}
 
 
 def _retention_start(today: dt.date) -> dt.date:
@@ -33,86 +38,114 @@ def _retention_start(today: dt.date) -> dt.date:
     return dt.date(year, month + 1, 1)
 
 
-@dg.asset(
-    **API_ASSET,
-    partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[
-        dg.AssetDep(
-            campaign_daily_metrics,
-            partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
-        )
-    ],
-)
-def demographic_metrics(
-    context: dg.AssetExecutionContext,
+def _months_of(context: dg.OpExecutionContext, settings: SyncSettings) -> tuple[dt.date, dt.date]:
+    """First days of the run's first and last month, the first no older than LinkedIn's retention."""
+    window = context.partition_time_window
+    first, last = window.start.date(), (window.end - dt.timedelta(days=1)).date().replace(day=1)
+    oldest = _retention_start(dt.datetime.now(dt.UTC).date())
+    if last < oldest:
+        context.log.info(f"{first}..{last} is older than LinkedIn's {RETENTION_MONTHS}-month demographic retention")
+    return max(first, oldest), last
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
+
+
+def demographics_frame(rows: Sequence[AnalyticsRow], level: str, account_of: Mapping[int, int]) -> pd.DataFrame:
+    """One window's rows -> ``demographic_metrics`` rows (the facet is the account or the campaign)."""
+    entity_ids = [urn_id(row.facet_urns[0]) for row in rows]
+    columns: dict[str, list] = {
+        "level": [level] * len(rows),
+        "entity_id": entity_ids,
+        "account_id": entity_ids if level == "account" else [account_of.get(e) for e in entity_ids],
+        "pivot": [row.pivot for row in rows],
+        "value": [row.pivot_values[0] for row in rows],
+        "month": [row.start.replace(day=1) for row in rows],
+    }
+    for name, column in DEMOGRAPHIC_COLUMNS.items():
+        columns[column] = [row.metrics.get(name) for row in rows]
+    return pd.DataFrame(columns)
+
+
+def _sync_demographics(
+    context: dg.OpExecutionContext,
+    shard: Shard,
     linkedin: LinkedInResource,
     settings: SyncSettings,
     warehouse: WarehouseResource,
-    accounts: pd.DataFrame,
 ) -> WarehouseBatch:
+    """Monthly rows per MEMBER_* value of the shard's accounts (account level) or their delivering campaigns."""
+    first, last = shard.start, shard.end
+    month_end = _month_end(last)
+    level = settings.demographics_level
+    queries: list[AnalyticsQuery] = []
+    account_of: dict[int, int] = {}
+    if first <= last and level == "account":
+        for account_id in shard.account_ids:
+            urn = f"urn:li:sponsoredAccount:{account_id}"
+            for pivot in MEMBER_PIVOTS:
+                queries += plan_monthly("accounts", [urn], pivot, first, last, DEMOGRAPHIC_METRICS)
+    elif first <= last and shard.account_ids:
+        scope = ", ".join(str(int(a)) for a in shard.account_ids)
+        with warehouse.open() as wh:
+            delivered = wh.query(
+                f"SELECT campaign_id, MIN(account_id) AS account_id, MIN(date) AS first_day, MAX(date) AS last_day "
+                f"FROM {wh.qualified('campaign_daily_metrics')} "
+                f"WHERE account_id IN ({scope}) AND date BETWEEN %(start)s AND %(end)s GROUP BY campaign_id "
+                "ORDER BY campaign_id",
+                {"start": first, "end": month_end},
+            )
+        context.log.info(f"{len(delivered)} campaign(s) delivered in {first:%Y-%m}..{last:%Y-%m}")
+        for row in delivered.to_dict("records"):
+            campaign_id = int(row["campaign_id"])
+            account_of[campaign_id] = int(row["account_id"])
+            urn = f"urn:li:sponsoredCampaign:{campaign_id}"
+            for pivot in MEMBER_PIVOTS:
+                queries += plan_monthly(
+                    "campaigns",
+                    [urn],
+                    pivot,
+                    calendar_day(row["first_day"]).replace(day=1),
+                    calendar_day(row["last_day"]).replace(day=1),
+                    DEMOGRAPHIC_METRICS,
+                )
+    return analytics_batch(
+        context.log,
+        linkedin,
+        merge_plans(queries),
+        lambda rows: demographics_frame(rows, level, account_of),
+        what=f"demographics ({level} level) of {len(shard.account_ids)} account(s), {first:%Y-%m}..{last:%Y-%m}",
+        account_ids=shard.account_ids,
+        date_range=(first, month_end),
+    )
+
+
+_demographic_ops = shard_ops(
+    "demographic_metrics", upstream=["accounts", "campaign_daily_metrics"], window=_months_of, sync=_sync_demographics
+)
+
+
+@dg.graph_asset(
+    **METRIC_GRAPH_ASSET,
+    partitions_def=monthly_partitions,
+    ins={
+        "accounts": dg.AssetIn(key=[KEY_PREFIX, "accounts"], dagster_type=dg.Nothing),
+        "campaign_daily_metrics": dg.AssetIn(
+            key=[KEY_PREFIX, "campaign_daily_metrics"],
+            dagster_type=dg.Nothing,
+            partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
+        ),
+    },
+)
+def demographic_metrics(accounts, campaign_daily_metrics):
     """Monthly metrics per MEMBER_* value, per account (default) or per delivering campaign.
 
     Account level asks once per account and pivot for the whole month range. Campaign level asks per pivot only
     for the campaigns whose daily metrics show delivery in the months (``q=statistics`` refuses MEMBER_* pivots, so
     every campaign costs its own requests).
     """
-    first, last = _months_of(context)
-    oldest = _retention_start(dt.datetime.now(dt.UTC).date())
-    if last < oldest:
-        context.log.info(f"{first}..{last} is older than LinkedIn's {RETENTION_MONTHS}-month demographic retention")
-    first = max(first, oldest)
-    account_ids = active_account_ids(accounts, linkedin)
-    queries: list[AnalyticsQuery] = []
-    owners: dict[str, int] = {}
-    if first <= last and settings.demographics_level == "account":
-        for account_id in account_ids:
-            urn = f"urn:li:sponsoredAccount:{account_id}"
-            owners[urn] = account_id
-            for pivot in MEMBER_PIVOTS:
-                queries += plan_monthly("accounts", [urn], pivot, first, last, DEMOGRAPHIC_METRICS)
-    elif first <= last:
-        month_end = (pd.Timestamp(last) + pd.offsets.MonthEnd(0)).date()
-        with warehouse.open() as wh:
-            delivered = wh.read("campaign_daily_metrics", where_date_range=(first, month_end), account_ids=account_ids)
-        by_campaign = delivered.groupby("campaign_id")["date"].agg(["min", "max"]) if len(delivered) else pd.DataFrame()
-        context.log.info(f"{len(by_campaign)} campaign(s) delivered in {first:%Y-%m}..{last:%Y-%m}")
-        for campaign_id, row in by_campaign.iterrows():
-            urn = f"urn:li:sponsoredCampaign:{int(campaign_id)}"
-            owners[urn] = int(campaign_id)
-            for pivot in MEMBER_PIVOTS:
-                queries += plan_monthly(
-                    "campaigns",
-                    [urn],
-                    pivot,
-                    calendar_day(row["min"]).replace(day=1),
-                    calendar_day(row["max"]).replace(day=1),
-                    DEMOGRAPHIC_METRICS,
-                )
-    rows = run_plan(context, linkedin, merge_plans(queries), "demographics")
-    level = settings.demographics_level
-    records = [
-        {
-            "level": level,
-            "entity_id": urn_id(row.facet_urns[0]),
-            "account_id": urn_id(row.facet_urns[0]) if level == "account" else None,
-            "pivot": row.pivot,
-            "value": row.pivot_value,
-            "month": row.start.replace(day=1),
-            **row.metric_columns(),
-        }
-        for row in rows
-    ]
-    frame = rows_frame(records)
-    if level == "campaign" and len(frame):
-        with warehouse.open() as wh:
-            campaigns = wh.read("campaigns")
-        frame["account_id"] = frame["entity_id"].map(dict(zip(campaigns["id"], campaigns["account_id"], strict=True)))
-    context.log.info(f"Fetched {len(frame)} demographic row(s) for {first:%Y-%m}..{last:%Y-%m} ({level} level)")
-    if len(frame):
-        context.add_output_metadata({"rows per pivot": markdown_list("pivot", frame["pivot"].value_counts().to_dict())})
-    month_end = (pd.Timestamp(last) + pd.offsets.MonthEnd(0)).date()
-    return WarehouseBatch(frame, account_ids=tuple(account_ids), date_range=(first, month_end))
+    return _demographic_ops.compose(accounts=accounts, campaign_daily_metrics=campaign_daily_metrics)
 
 
 COMPANY_SIZE = re.compile(r"^SIZE_(\d+)(?:_TO_(\d+)|_OR_MORE)?$")

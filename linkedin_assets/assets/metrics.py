@@ -1,43 +1,47 @@
 """Daily campaign and creative metrics, partitioned by day.
 
-A run over a range of days fetches the whole range at once, account by account (the client plans the fewest
-requests), and always reaches back ``lookback_days`` before the range's end, because LinkedIn revises recent
-conversions and spend: those days are rewritten too.
+A run over a range of days fetches the whole range at once and always reaches back ``lookback_days`` before the
+range's end, because LinkedIn revises recent conversions and spend: those days are rewritten too. Each asset is a
+graph (see :mod:`linkedin_assets.assets.common`): its accounts are split into shards, each shard plans only its own
+accounts (so the requests stay at the plans' lower bound) and streams its rows, window by window, into its own
+transaction.
 """
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import API_ASSET, active_account_ids, fetch, rows_frame
-from linkedin_assets.assets.entities import campaigns
+from linkedin_assets.assets.common import (
+    KEY_PREFIX,
+    METRIC_GRAPH_ASSET,
+    Shard,
+    analytics_batch,
+    shard_ops,
+)
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS
+from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsRow, urn_id
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
-    AnalyticsPlan,
-    calendar_day,
     campaign_span,
+    creative_rows_per_day,
     creative_span,
     merge_plans,
     plan_daily,
+    rows_per_day,
 )
 from linkedin_assets.partitions import daily_partitions
 from linkedin_assets.resources import LinkedInResource, SyncSettings
-from linkedin_assets.warehouse import WarehouseBatch
+from linkedin_assets.warehouse import Warehouse, WarehouseBatch
 
-DAILY_METRICS_ASSET = {
-    **API_ASSET,
-    "partitions_def": daily_partitions,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
-}
+CAMPAIGN_DAILY_KEY = dg.AssetKey([KEY_PREFIX, "campaign_daily_metrics"])
+METRIC_COLUMNS = {name: snake_case(name) for name in DEFAULT_METRICS}
 
 
-def fetch_window(context: dg.AssetExecutionContext, lookback_days: int) -> tuple[dt.date, dt.date]:
+def fetch_window(context: dg.OpExecutionContext, lookback_days: int) -> tuple[dt.date, dt.date]:
     """The days a run fetches: its partitions, extended back to ``lookback_days`` before their end."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date() - dt.timedelta(days=1)
@@ -46,148 +50,196 @@ def fetch_window(context: dg.AssetExecutionContext, lookback_days: int) -> tuple
     return start, end
 
 
-def run_plan(
-    context: dg.AssetExecutionContext, linkedin: LinkedInResource, plan: AnalyticsPlan, what: str
-) -> list[AnalyticsRow]:
-    context.log.info(
-        f"Planned {plan.request_count} analytics request(s) for {what}:\n{plan.describe() or 'nothing to ask'}"
+def _daily_window(context: dg.OpExecutionContext, settings: SyncSettings) -> tuple[dt.date, dt.date]:
+    return fetch_window(context, settings.lookback_days)
+
+
+def metrics_frame(
+    rows: Sequence[AnalyticsRow], key: str, owners: Mapping[int, Mapping[str, int | None]]
+) -> pd.DataFrame:
+    """One window's analytics rows -> table rows keyed by ``key`` (``campaign_id``/``creative_id``) and ``date``,
+    with the owner columns (``account_id``, for creatives also ``campaign_id``) from ``owners``. Built column by
+    column: no dict per row."""
+    ids = [urn_id(row.pivot_values[0]) for row in rows]
+    columns: dict[str, list] = {key: ids, "date": [row.start for row in rows]}
+    for name, column in METRIC_COLUMNS.items():
+        columns[column] = [row.metrics.get(name) for row in rows]
+    owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
+    for column in sorted(owner_columns):
+        columns[column] = [owners.get(i, {}).get(column) for i in ids]
+    return pd.DataFrame(columns)
+
+
+def materialized_days(
+    instance: dg.DagsterInstance, key: dg.AssetKey, start: dt.date, end: dt.date
+) -> set[dt.date]:
+    """Days in ``[start, end]`` whose partition of ``key`` has been materialized (its rows are authoritative)."""
+    keys = instance.get_materialized_partitions(key)
+    return {d for d in (dt.date.fromisoformat(k) for k in keys) if start <= d <= end}
+
+
+def campaign_days(wh: Warehouse, account_ids: Sequence[int], start: dt.date, end: dt.date) -> pd.DataFrame:
+    """``account_id, campaign_id, date`` of the campaign rows of ``account_ids`` in ``[start, end]`` (three columns,
+    not the metrics: the plans only need to know which campaign had a row on which day)."""
+    if not account_ids:
+        return pd.DataFrame(columns=["account_id", "campaign_id", "date"])
+    scope = ", ".join(str(int(a)) for a in account_ids)
+    return wh.query(
+        f"SELECT account_id, campaign_id, date FROM {wh.qualified('campaign_daily_metrics')} "
+        f"WHERE account_id IN ({scope}) AND date BETWEEN %(start)s AND %(end)s",
+        {"start": start, "end": end},
     )
-    context.add_output_metadata({"linkedin/planned_requests": plan.request_count})
-    if not plan.queries:
-        return []
-    return fetch(context, linkedin, lambda client: client.run_analytics(plan))
 
 
-def metrics_rows(rows: Iterable[AnalyticsRow], key: str) -> list[dict]:
-    """Analytics rows -> table rows keyed by ``key`` (``campaign_id`` or ``creative_id``) and ``date``."""
-    return [{key: urn_id(row.pivot_value), "date": row.start, **row.metric_columns()} for row in rows]
+def _by_account(frame: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    if frame.empty:
+        return {}
+    return {int(account_id): part for account_id, part in frame.groupby("account_id")}
 
 
-def _summary(context: dg.AssetExecutionContext, frame: pd.DataFrame, start: dt.date, end: dt.date) -> None:
-    context.log.info(f"Fetched {len(frame)} daily row(s) for {start}..{end}")
-    context.add_output_metadata(
-        {
-            "fetched_range": f"{start}..{end}",
-            "impressions": int(frame["impressions"].fillna(0).sum()) if "impressions" in frame else 0,
-            "clicks": int(frame["clicks"].fillna(0).sum()) if "clicks" in frame else 0,
-        }
-    )
-
-
-@dg.asset(**DAILY_METRICS_ASSET)
-def campaign_daily_metrics(
-    context: dg.AssetExecutionContext,
+def _sync_campaigns(
+    context: dg.OpExecutionContext,
+    shard: Shard,
     linkedin: LinkedInResource,
     settings: SyncSettings,
-    accounts: pd.DataFrame,
-    campaigns: pd.DataFrame,
+    warehouse: WarehouseResource,
 ) -> WarehouseBatch:
+    """Campaign rows of the shard: one account-level request per field chunk and window.
+
+    Campaigns whose run schedule misses the window cost nothing. Where earlier campaign rows of an account are in
+    the warehouse for days already materialized, the plan's window estimate counts them (plus a margin) instead of
+    the schedules' worst case.
+    """
+    start, end = shard.start, shard.end
+    with warehouse.open() as wh:
+        campaigns = wh.read("campaigns", account_ids=shard.account_ids)
+        earlier = _by_account(campaign_days(wh, shard.account_ids, start, end))
+    known_days = materialized_days(context.instance, CAMPAIGN_DAILY_KEY, start, end)
+    spans: dict[int, list[ActivitySpan]] = defaultdict(list)
+    for row in campaigns.to_dict("records"):
+        spans[int(row["account_id"])].append(campaign_span(row))
+    parts = []
+    for account_id in shard.account_ids:
+        rows = earlier.get(account_id)
+        # An account without a single earlier row in the range was not synced there (or is new): unknown, not zero.
+        known = rows_per_day(rows["date"], known_days) if rows is not None and known_days else None
+        parts.append(
+            plan_daily(
+                f"urn:li:sponsoredAccount:{account_id}",
+                "CAMPAIGN",
+                spans.get(account_id, []),
+                start,
+                end,
+                DEFAULT_METRICS,
+                known_rows_per_day=known,
+            )
+        )
+    owners = {int(i): {"account_id": int(a)} for i, a in zip(campaigns["id"], campaigns["account_id"], strict=True)}
+    return analytics_batch(
+        context.log,
+        linkedin,
+        merge_plans(*parts),
+        lambda rows: metrics_frame(rows, "campaign_id", owners),
+        what=f"campaign daily metrics of {len(shard.account_ids)} account(s), {start}..{end}",
+        account_ids=shard.account_ids,
+        date_range=(start, end),
+    )
+
+
+def _sync_creatives(
+    context: dg.OpExecutionContext,
+    shard: Shard,
+    linkedin: LinkedInResource,
+    settings: SyncSettings,
+    warehouse: WarehouseResource,
+) -> WarehouseBatch:
+    """Creative rows of the shard.
+
+    A creative can only deliver on days its campaign delivered: on days whose campaign metrics are materialized
+    (this run's campaign step has just written them), the plan counts the creatives of the campaigns with a row that
+    day, so windows are as wide as the cap allows.
+    """
+    start, end = shard.start, shard.end
+    with warehouse.open() as wh:
+        campaigns = wh.read("campaigns", account_ids=shard.account_ids)
+        creatives = wh.read("creatives", account_ids=shard.account_ids)
+        delivered = _by_account(campaign_days(wh, shard.account_ids, start, end))
+    known_days = materialized_days(context.instance, CAMPAIGN_DAILY_KEY, start, end)
+    schedules = {int(row["id"]): campaign_span(row) for row in campaigns.to_dict("records")}
+    creative_spans: dict[int, list[tuple[int, ActivitySpan]]] = defaultdict(list)
+    for row in creatives.to_dict("records"):
+        campaign_id = int(row["campaign_id"])
+        creative_spans[int(row["account_id"])].append((campaign_id, creative_span(row, schedules.get(campaign_id))))
+    parts = []
+    for account_id in shard.account_ids:
+        pairs = creative_spans.get(account_id, [])
+        rows = delivered.get(account_id)
+        known = None
+        if known_days:
+            days = zip(rows["campaign_id"], rows["date"], strict=True) if rows is not None else ()
+            known = creative_rows_per_day(pairs, days, known_days)
+        parts.append(
+            plan_daily(
+                f"urn:li:sponsoredAccount:{account_id}",
+                "CREATIVE",
+                [span for _, span in pairs],
+                start,
+                end,
+                DEFAULT_METRICS,
+                known_rows_per_day=known,
+            )
+        )
+    owners = {
+        int(i): {"account_id": int(a), "campaign_id": int(c)}
+        for i, a, c in zip(creatives["id"], creatives["account_id"], creatives["campaign_id"], strict=True)
+    }
+    return analytics_batch(
+        context.log,
+        linkedin,
+        merge_plans(*parts),
+        lambda rows: metrics_frame(rows, "creative_id", owners),
+        what=f"creative daily metrics of {len(shard.account_ids)} account(s), {start}..{end}",
+        account_ids=shard.account_ids,
+        date_range=(start, end),
+    )
+
+
+_campaign_ops = shard_ops(
+    "campaign_daily_metrics", upstream=["accounts", "campaigns"], window=_daily_window, sync=_sync_campaigns
+)
+_creative_ops = shard_ops(
+    "creative_daily_metrics",
+    upstream=["accounts", "campaigns", "creatives", "campaign_daily_metrics"],
+    window=_daily_window,
+    sync=_sync_creatives,
+)
+
+
+def _upstream(*names: str) -> dict[str, dg.AssetIn]:
+    return {name: dg.AssetIn(key=[KEY_PREFIX, name], dagster_type=dg.Nothing) for name in names}
+
+
+@dg.graph_asset(**METRIC_GRAPH_ASSET, partitions_def=daily_partitions, ins=_upstream("accounts", "campaigns"))
+def campaign_daily_metrics(accounts, campaigns):
     """Daily metrics per campaign (``DEFAULT_METRICS``): one account-level request per field chunk and window.
 
     Campaigns whose run schedule misses the window cost nothing.
     """
-    start, end = fetch_window(context, settings.lookback_days)
-    account_ids = active_account_ids(accounts, linkedin)
-    spans: dict[int, list[ActivitySpan]] = defaultdict(list)
-    for row in campaigns.to_dict("records"):
-        spans[int(row["account_id"])].append(campaign_span(row))
-    plan = merge_plans(
-        *(
-            plan_daily(f"urn:li:sponsoredAccount:{a}", "CAMPAIGN", spans.get(a, []), start, end, DEFAULT_METRICS)
-            for a in account_ids
-        )
-    )
-    rows = metrics_rows(run_plan(context, linkedin, plan, "campaign daily metrics"), "campaign_id")
-    account_of = (
-        dict(zip(campaigns["id"].astype(int), campaigns["account_id"].astype(int), strict=True))
-        if len(campaigns)
-        else {}
-    )
-    frame = rows_frame({**r, "account_id": account_of.get(r["campaign_id"])} for r in rows)
-    _summary(context, frame, start, end)
-    return WarehouseBatch(frame, account_ids=tuple(account_ids), date_range=(start, end))
+    return _campaign_ops.compose(accounts=accounts, campaigns=campaigns)
 
 
-@dg.asset(**DAILY_METRICS_ASSET, deps=[campaign_daily_metrics, campaigns])
-def creative_daily_metrics(
-    context: dg.AssetExecutionContext,
-    linkedin: LinkedInResource,
-    settings: SyncSettings,
-    warehouse: WarehouseResource,
-    accounts: pd.DataFrame,
-    creatives: pd.DataFrame,
-) -> WarehouseBatch:
+@dg.graph_asset(
+    **METRIC_GRAPH_ASSET,
+    partitions_def=daily_partitions,
+    ins=_upstream("accounts", "campaigns", "creatives", "campaign_daily_metrics"),
+)
+def creative_daily_metrics(accounts, campaigns, creatives, campaign_daily_metrics):
     """Daily metrics per creative (``DEFAULT_METRICS``).
 
-    A creative can only deliver on days its campaign delivered: on days whose campaign metrics are materialized,
-    the plan counts only those days, so fewer windows (often none) are needed.
+    A creative can only deliver on days its campaign delivered: the plan counts, on days whose campaign metrics are
+    materialized, only the creatives of campaigns that delivered, so fewer windows (often none) are needed.
     """
-    start, end = fetch_window(context, settings.lookback_days)
-    account_ids = active_account_ids(accounts, linkedin)
-    with warehouse.open() as wh:
-        campaign_rows = wh.read("campaign_daily_metrics", where_date_range=(start, end))
-        campaign_table = wh.read("campaigns")
-    known_days = _materialized_days(context, campaign_daily_metrics.key, start, end)
-    delivered = _delivery_days(campaign_rows)
-    schedules = {int(row["id"]): campaign_span(row) for row in campaign_table.to_dict("records")}
-    spans: dict[int, list[ActivitySpan]] = defaultdict(list)
-    for row in creatives.to_dict("records"):
-        span = creative_span(row, schedules.get(int(row["campaign_id"])))
-        # on days whose campaign metrics are known, a creative delivers only where its campaign did
-        days = [
-            d
-            for d in _span_days(span, start, end)
-            if d not in known_days or d in delivered.get(int(row["campaign_id"]), ())
-        ]
-        spans[int(row["account_id"])].extend(ActivitySpan(span.urn, a, b) for a, b in _runs(days))
-    plan = merge_plans(
-        *(
-            plan_daily(f"urn:li:sponsoredAccount:{a}", "CREATIVE", spans.get(a, []), start, end, DEFAULT_METRICS)
-            for a in account_ids
-        )
+    return _creative_ops.compose(
+        accounts=accounts, campaigns=campaigns, creatives=creatives, campaign_daily_metrics=campaign_daily_metrics
     )
-    rows = metrics_rows(run_plan(context, linkedin, plan, "creative daily metrics"), "creative_id")
-    owners = {int(r.id): (int(r.account_id), int(r.campaign_id)) for r in creatives.itertuples()}
-    frame = rows_frame(
-        {
-            **r,
-            "account_id": owners.get(r["creative_id"], (None, None))[0],
-            "campaign_id": owners.get(r["creative_id"], (None, None))[1],
-        }
-        for r in rows
-    )
-    _summary(context, frame, start, end)
-    return WarehouseBatch(frame, account_ids=tuple(account_ids), date_range=(start, end))
 
-
-def _materialized_days(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, start: dt.date, end: dt.date
-) -> set[dt.date]:
-    """Days in ``[start, end]`` whose partition of ``key`` has been materialized (its rows are authoritative)."""
-    keys = context.instance.get_materialized_partitions(key)
-    return {d for d in (dt.date.fromisoformat(k) for k in keys) if start <= d <= end}
-
-
-def _delivery_days(campaign_rows: pd.DataFrame) -> dict[int, set[dt.date]]:
-    days: dict[int, set[dt.date]] = defaultdict(set)
-    for campaign_id, day in zip(campaign_rows.get("campaign_id", []), campaign_rows.get("date", []), strict=True):
-        days[int(campaign_id)].add(calendar_day(day))
-    return days
-
-
-def _span_days(span: ActivitySpan, start: dt.date, end: dt.date) -> list[dt.date]:
-    first, last = max(start, span.start or start), min(end, span.end or end)
-    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def _runs(days: Sequence[dt.date]) -> Iterable[tuple[dt.date, dt.date]]:
-    """Consecutive days -> (first, last) runs."""
-    run_start = previous = None
-    for day in days:
-        if previous is None or (day - previous).days > 1:
-            if run_start is not None:
-                yield run_start, previous
-            run_start = day
-        previous = day
-    if run_start is not None:
-        yield run_start, previous
