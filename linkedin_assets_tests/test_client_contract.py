@@ -1,0 +1,258 @@
+"""The client's contract with LinkedIn, seen from LinkedIn's side (the simulator's request log) or from a transport
+that answers as LinkedIn does: what is never retried, how many requests are in flight, what is asked once, how an
+expiring token, a spent quota and an unreachable host end. Waits go through the client's injectable ``sleep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
+from linkedin_assets.linkedin.errors import LinkedInConnectionError, LinkedInHTTPError, LinkedInQuotaExhausted
+from linkedin_assets.linkedin.fields import DEFAULT_METRICS
+from linkedin_assets.linkedin.plan import AnalyticsPlan, AnalyticsQuery
+from linkedin_assets.linkedin.restli import decode_query
+from linkedin_assets_tests.ground_truth import (
+    expected_tables,
+    point_env_at,
+    read_tables,
+    assert_tables_equal,
+    sync_in_process,
+)
+
+YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+class FakeClock:
+    """The client's ``sleep``: records every wait and returns at once (yielding to the event loop)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+def config_for(sim, **overrides) -> ClientConfig:
+    values = {
+        "api_base_url": sim.api_base_url,
+        "oauth_base_url": sim.oauth_base_url,
+        "client_id": sim.client_id,
+        "client_secret": sim.client_secret,
+        "access_token": sim.access_token,
+        "refresh_token": sim.refresh_token,
+        "timeout_s": 5.0,
+    }
+    return ClientConfig(**{**values, **overrides})
+
+
+def run(config: ClientConfig, work, **client_kwargs):
+    async def main():
+        async with LinkedInClient(config, **client_kwargs) as client:
+            return await work(client), client
+
+    return asyncio.run(main())
+
+
+def daily_queries(sim, pivot: str = "CAMPAIGN") -> AnalyticsPlan:
+    """One DAILY query per account and day of the history (many small requests), two field chunks each."""
+    dataset = sim.state.dataset
+    queries = []
+    for account in dataset.accounts:
+        for offset in range(dataset.days):
+            day = dataset.history_start + dt.timedelta(days=offset)
+            for chunk in (DEFAULT_METRICS[:18], DEFAULT_METRICS[18:]):
+                queries.append(AnalyticsQuery("analytics", pivot, "DAILY", day, day, "accounts",
+                                              (f"urn:li:sponsoredAccount:{account['id']}",), chunk))  # fmt: skip
+    return AnalyticsPlan(tuple(queries))
+
+
+def in_flight_peak(records) -> int:
+    """The most requests whose ``[started, ended)`` intervals (simulator clock) overlap at one instant."""
+    records = [r for r in records if not r.endpoint.startswith("oauth.")]
+    events = sorted([(r.started, 1) for r in records] + [(r.ended, -1) for r in records])  # at a tie, an end first
+    current = peak = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+# -- never retried ----------------------------------------------------------------------------------------------
+
+
+def test_414_is_not_retried():
+    """LinkedIn answers 414 (URL too long) with a body that may not be JSON; asking again cannot help."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(414, text="<html><body>Request-URI Too Long</body></html>",
+                              headers={"content-type": "text/html"})  # fmt: skip
+
+    config = ClientConfig(api_base_url="https://api.linkedin.test/rest", access_token="AQVtoken-414-test",
+                          max_retries=6)  # fmt: skip
+    clock = FakeClock()
+    with pytest.raises(LinkedInHTTPError) as raised:
+        run(config, lambda c: c.campaigns(512345678), transport=httpx.MockTransport(answer), sleep=clock)
+    assert raised.value.status == 414
+    assert "adCampaigns" in str(raised.value) and "AQVtoken-414-test" not in str(raised.value)
+    assert len(seen) == 1 and clock.waits == []
+
+
+# -- concurrency ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_requests_in_flight_never_exceed_the_limit(make_simulator, limit):
+    """The simulator's log stamps each request's arrival and answer; at most ``limit`` overlap, and the client does
+    use the limit (else the test proves nothing)."""
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=2, creatives_per_campaign=1, days=6,
+                         seed=3, latency_ms=25)  # fmt: skip
+    plan = daily_queries(sim)
+    sim.state.reset_log()
+    _, client = run(config_for(sim, max_concurrency=limit), lambda c: c.run_analytics(plan))
+    assert len(sim.state.requests("adAnalytics")) == len(plan.queries) == 24
+    assert in_flight_peak(sim.state.request_log) == limit
+
+
+@pytest.mark.postgres
+def test_linkedin_max_concurrency_bounds_a_whole_sync(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
+    """``LINKEDIN_MAX_CONCURRENCY`` from the environment is the in-flight limit of a real sync's requests."""
+    sim = make_simulator(profile="custom", accounts=4, campaigns_per_account=3, creatives_per_campaign=2, days=5,
+                         seed=5, latency_ms=20)  # fmt: skip
+    point_env_at(monkeypatch, sim, tmp_path)
+    monkeypatch.setenv("LINKEDIN_MAX_CONCURRENCY", "2")
+    sim.state.reset_log()
+    start = sim.state.dataset.history_start
+    result = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, YESTERDAY, jobs=("linkedin_daily_sync",))
+    assert [r.success for r in result.results] == [True]
+    assert in_flight_peak(sim.state.request_log) == 2
+
+
+# -- asked once -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_syncs(pg_url, tmp_path_factory):
+    """Two full syncs of one ``small`` simulator into one schema; the request log of each."""
+    from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+
+    tmp_path = tmp_path_factory.mktemp("twice")
+    schema = f"twice_{uuid.uuid4().hex[:10]}"
+    logs = []
+    with SimulatorServer(SimulatorConfig(profile="small", seed=9)) as sim, pytest.MonkeyPatch.context() as mp:
+        point_env_at(mp, sim, tmp_path)
+        start = sim.state.dataset.history_start
+        for _ in range(2):
+            sim.state.reset_log()
+            result = sync_in_process(sim, pg_url, schema, tmp_path, start, YESTERDAY)
+            assert [r.success for r in result.results] == [True, True]
+            logs.append(list(sim.state.request_log))
+        with psycopg.connect(pg_url) as conn:
+            tables = read_tables(conn, schema, ("creatives", "demographic_values"))
+        yield sim, logs, tables
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _asked(log, endpoint: str, parameter: str) -> list[str]:
+    return [urn for r in log if r.endpoint == endpoint for urn in decode_query(r.query)[parameter]]
+
+
+@pytest.mark.postgres
+def test_each_post_is_asked_once_and_named_posts_are_not_asked_again(two_syncs):
+    sim, (first, second), tables = two_syncs
+    posts = [r["content_reference"] for r in tables["creatives"]
+             if r["name_source"] in ("post", "derived") and (r["content_reference"] or "").startswith(
+                 ("urn:li:share:", "urn:li:ugcPost:"))]  # fmt: skip
+    unnamed = {r["content_reference"] for r in tables["creatives"] if r["name_source"] == "derived"}
+    asked = _asked(first, "posts", "ids")
+    assert sorted(asked) == sorted(set(posts)), "every post behind an unnamed creative, each exactly once"
+    assert sorted(_asked(second, "posts", "ids")) == sorted(unnamed & set(posts)), "only posts still without a name"
+
+
+@pytest.mark.postgres
+def test_each_demographic_value_is_asked_once_and_resolved_ones_are_not_asked_again(two_syncs):
+    sim, (first, second), tables = two_syncs
+    values = tables["demographic_values"]
+    urns = {r["value"] for r in values if r["value"].startswith("urn:")}
+    asked = _asked(first, "adTargetingEntities", "urns")
+    assert len(asked) == len(set(asked)) and set(asked) == urns
+    assert sorted(_asked(second, "adTargetingEntities", "urns")) == sorted(
+        r["value"] for r in values if not r["resolved"] and r["value"].startswith("urn:")
+    )
+    assert any(not r["resolved"] for r in values) and any(r["resolved"] for r in values)
+
+
+# -- tokens, quota, unreachable ---------------------------------------------------------------------------------
+
+
+def test_token_expiring_mid_run_is_refreshed_once_and_the_run_continues(make_simulator, tmp_path):
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=2, creatives_per_campaign=1, days=6,
+                         seed=3, latency_ms=5)  # fmt: skip
+    plan = daily_queries(sim)
+    store = tmp_path / "tokens.json"
+
+    async def work(client: LinkedInClient):
+        accounts = await client.ad_accounts()
+        sim.state.expire_access_tokens()  # every token minted so far now answers 401 EXPIRED_ACCESS_TOKEN
+        rows = await client.run_analytics(plan)
+        return accounts, rows
+
+    sim.state.reset_log()
+    (accounts, rows), client = run(config_for(sim, max_concurrency=4, token_store_path=str(store)), work,
+                                   sleep=FakeClock())  # fmt: skip
+    assert client.stats.refreshes == 1
+    assert len(sim.state.requests("oauth.accessToken")) == 1
+    analytics = sim.state.requests("adAnalytics")
+    assert {r.status for r in analytics} <= {200, 401} and sum(r.status == 200 for r in analytics) == len(plan.queries)
+    assert len(accounts) == 2
+    truth = expected_tables(sim.state.dataset, sim.state.dataset.history_start, YESTERDAY).tables
+    got = {(int(r.pivot_value.rsplit(":", 1)[1]), r.start): r.metrics["impressions"] for r in rows}
+    assert got == {k: v["impressions"] for k, v in truth["campaign_daily_metrics"].items()}
+    assert sim.access_token not in store.read_text()
+
+
+def test_daily_quota_spent_mid_run_stops_and_says_when_to_resume(make_simulator):
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=2, creatives_per_campaign=1, days=6,
+                         seed=3)  # fmt: skip
+    plan = daily_queries(sim)
+    sim.configure(daily_quota=5)  # per endpoint and UTC day: five analytics requests pass, then 429 until midnight
+    clock = FakeClock()
+    with pytest.raises(LinkedInQuotaExhausted) as raised:
+        run(config_for(sim, max_concurrency=1, quota_exhausted_after_s=0.05), lambda c: c.run_analytics(plan),
+            sleep=clock)  # fmt: skip
+    text = str(raised.value)
+    assert "adAnalytics" in text and "00:00 UTC" in text
+    statuses = [r.status for r in sim.state.requests("adAnalytics")]
+    assert statuses[:5] == [200] * 5 and set(statuses[5:]) == {429}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "api.linkedin-assets-test.invalid"])
+def test_unreachable_api_fails_fast_naming_the_url(host):
+    """Connection refused or DNS failure: at most 2 quick retries (under 10 s of waiting), then one line naming the
+    URL, never the token."""
+    base = f"http://{host.format(port=_closed_port())}/rest"
+    clock = FakeClock()
+    config = ClientConfig(api_base_url=base, access_token="AQVtoken-unreachable", max_retries=6)
+    with pytest.raises(LinkedInConnectionError) as raised:
+        _, client = run(config, lambda c: c.ad_accounts(), sleep=clock)
+    text = str(raised.value)
+    assert text.startswith(f"cannot reach {base}/adAccountUsers") and "\n" not in text
+    assert "AQVtoken-unreachable" not in text and "?" not in text
+    assert len(clock.waits) <= 2 and sum(clock.waits) < 10
