@@ -1,0 +1,150 @@
+"""The metric assets' account shards: one step per shard, the same tables and the same requests as one shard."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from linkedin_assets.assets.common import Shard, split_accounts, sum_figures
+from linkedin_assets.cli import plan_stages, run_stage
+from linkedin_assets.definitions import build_definitions, build_resources
+from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.resources import SyncSettings
+
+METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
+VOLATILE = ["_synced_at", "_dagster_run_id"]
+SIZES = {"profile": "custom", "accounts": 3, "campaigns_per_account": 3, "creatives_per_campaign": 2, "days": 10}
+"""The ``small`` profile's sizes but three accounts: with one account every split is one shard."""
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, sim, tmp_path: Path) -> None:
+    for name, value in sim.client_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LINKEDIN_TOKEN_STORE", str(tmp_path / "tokens.json"))
+    monkeypatch.delenv("LINKEDIN_ACCOUNT_IDS", raising=False)
+
+
+def definitions(tmp_path: Path, name: str, accounts_per_step: int) -> tuple[dg.Definitions, WarehouseResource]:
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / f"{name}.duckdb"))
+    resources = build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / f"{name}-snapshots"))
+    resources["settings"] = SyncSettings(accounts_per_step=accounts_per_step)
+    return build_definitions(resources), warehouse
+
+
+def history(sim) -> tuple[dt.date, dt.date]:
+    end = sim.state.config.today - dt.timedelta(days=1)
+    return end - dt.timedelta(days=sim.state.config.sizes.days - 1), end
+
+
+def sync(sim, defs: dg.Definitions) -> tuple[list[dg.ExecuteInProcessResult], int]:
+    """Both stages of a sync of the whole history; returns the runs and the adAnalytics requests they made."""
+    sim.state.reset_log()
+    results = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for job_name, tags in plan_stages(*history(sim)):
+            results.append(run_stage(defs, instance, job_name, tags))
+    return results, sim.state.counts_by_endpoint().get("adAnalytics", 0)
+
+
+def shard_steps(results: list[dg.ExecuteInProcessResult], asset: str) -> set[str]:
+    return {
+        event.step_key
+        for result in results
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS and f"{asset}__sync_shard[" in event.step_key
+    }
+
+
+def last_metadata(results: list[dg.ExecuteInProcessResult], asset: str) -> dict:
+    events = [
+        e for r in results for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == asset
+    ]
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
+def tables(warehouse: WarehouseResource) -> dict[str, pd.DataFrame]:
+    with warehouse.open() as wh:
+        return {name: wh.read(name).drop(columns=VOLATILE) for name in METRIC_TABLES}
+
+
+def test_split_accounts():
+    assert split_accounts([3, 5, 9], 0) == [(3, 5, 9)]
+    assert split_accounts([3, 5, 9], 1) == [(3,), (5,), (9,)]
+    assert split_accounts([3, 5, 9], 2) == [(3, 5), (9,)]
+    assert split_accounts([], 2) == [()]  # one (empty) shard: the asset still materializes
+    day = dt.date(2026, 1, 1)
+    assert [Shard(ids, day, day).mapping_key for ids in ((), (7,), (3, 9))] == [
+        "no_accounts",
+        "account_7",
+        "accounts_3_to_9",
+    ]
+    assert sum_figures([{"linkedin/requests": 2, "spend_usd": 1.5, "note": "x"}, {"linkedin/requests": 3}]) == {
+        "linkedin/requests": 5,
+        "spend_usd": 1.5,
+    }
+
+
+def test_one_step_per_account_same_tables_same_requests(make_simulator, tmp_path, monkeypatch):
+    sim = make_simulator(seed=21, **SIZES)
+    point_at(monkeypatch, sim, tmp_path)
+    account_ids = sorted(a["id"] for a in sim.state.dataset.accounts)
+
+    one_defs, one_warehouse = definitions(tmp_path, "one", accounts_per_step=0)
+    dg.Definitions.validate_loadable(one_defs)
+    one_results, one_requests = sync(sim, one_defs)
+    many_defs, many_warehouse = definitions(tmp_path, "many", accounts_per_step=1)
+    many_results, many_requests = sync(sim, many_defs)
+
+    assert all(r.success for r in one_results + many_results)
+    for asset in METRIC_TABLES:
+        assert len(shard_steps(one_results, asset)) == 1
+        assert shard_steps(many_results, asset) == {
+            f"linkedin_ads__{asset}.{asset}__sync_shard[account_{a}]" for a in account_ids
+        }
+    assert many_requests == one_requests > 0
+    one, many = tables(one_warehouse), tables(many_warehouse)
+    for name in METRIC_TABLES:
+        assert len(one[name]) > 0, name
+        pd.testing.assert_frame_equal(many[name], one[name], obj=name)
+
+    for results, shards in ((one_results, 1), (many_results, len(account_ids))):
+        planned = 0
+        for asset in METRIC_TABLES:
+            metadata = last_metadata(results, asset)
+            assert metadata["shards"] == shards
+            assert metadata["dagster/row_count"] == metadata["rows_fetched"] == len(one[asset])
+            assert isinstance(metadata["spend_usd"], float) and metadata["spend_usd"] > 0
+            assert isinstance(metadata["impressions"], int) and metadata["impressions"] > 0
+            assert isinstance(metadata["clicks"], int)
+            assert metadata["linkedin/resplits"] == 0
+            assert metadata["linkedin/requests"] == metadata["linkedin/planned_requests"]
+            planned += metadata["linkedin/planned_requests"]
+        assert planned == one_requests  # every analytics request was planned: the plans' lower bound
+
+
+def test_creative_plan_comes_from_the_campaign_rows(make_simulator, tmp_path, monkeypatch):
+    """Delete one account's campaign rows: its creatives are then known not to deliver, and are not asked for."""
+    sim = make_simulator(seed=22, **SIZES)
+    point_at(monkeypatch, sim, tmp_path)
+    defs, warehouse = definitions(tmp_path, "wh", accounts_per_step=0)
+    silent, *others = sorted(a["id"] for a in sim.state.dataset.accounts)
+    daily_job, tags = plan_stages(*history(sim))[0]
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert run_stage(defs, instance, daily_job, tags).success
+        with warehouse.open() as wh:
+            wh.query(f"DELETE FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id = {silent} RETURNING 1")
+        sim.state.reset_log()
+        creative_key = dg.AssetKey(["linkedin_ads", "creative_daily_metrics"])
+        result = defs.resolve_job_def(daily_job).execute_in_process(
+            instance=instance, tags=tags, asset_selection=[creative_key], raise_on_error=False
+        )
+    assert result.success
+    asked = [r.query for r in sim.state.request_log if r.endpoint == "adAnalytics"]
+    assert asked and all("CREATIVE" in q for q in asked)
+    assert not [q for q in asked if f"sponsoredAccount%3A{silent}" in q]
+    assert all(any(f"sponsoredAccount%3A{a}" in q for q in asked) for a in others)
+    with warehouse.open() as wh:
+        creatives = wh.read("creative_daily_metrics")
+    assert silent not in set(creatives["account_id"]) and set(creatives["account_id"]) == set(others)
