@@ -240,7 +240,7 @@ def daily_estimate(
         if known is None:
             estimate.append(bound)
         else:
-            grown = math.ceil(known * (1 + margin))
+            grown = math.ceil(round(known * (1 + margin), 6))  # 50 x 1.1 is 55.000000000000007 in floats
             estimate.append(grown if known > bound else min(bound, grown))
     return estimate
 
