@@ -1,34 +1,32 @@
-"""``linkedin-assets``: run a sync from the terminal, the demo on the simulator, and the OAuth commands.
+"""linkedin-assets: syncs and the demo through the Dagster deployment, and the OAuth commands.
 
-    linkedin-assets sync [--start DATE] [--end DATE] [--accounts IDS]
+    linkedin-assets sync [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--accounts IDS] [--verbose]
     linkedin-assets demo [--profile small|medium|large] [--seed N]
     linkedin-assets auth login | status | refresh
 
-``sync`` runs the daily job (entities and daily metrics) and then the monthly one (demographics and the snapshot)
-on the project's Dagster instance, each in a child process, and prints the progress it reads from the event log.
-It waits while another sync is queued or running. Exit status: 0 success, 1 failed run, 2 bad arguments or
-configuration.
+`sync` submits two runs of the code location's jobs to the Dagster instance in $DAGSTER_HOME (default: data/dagster
+under the working directory): linkedin_daily_sync (entities and daily metrics), then linkedin_monthly_sync
+(demographics and the snapshot). They go through the run queue, so they appear in the UI like any run and wait
+while another sync runs. A dagster-daemon serving the instance (make dev) starts them; without one, this command
+starts them itself. It prints their progress from the event log. Exit status: 0 success, 1 a run failed,
+2 bad arguments or configuration.
 """
 
 import argparse
 import asyncio
 import datetime as dt
 import http.server
-import multiprocessing
 import os
 import secrets
 import sys
 import threading
-import time
-import uuid
 import webbrowser
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import dagster as dg
 import httpx
-
-INVOCATION_TAG = "linkedin_assets/cli_invocation"
 
 
 class UsageError(Exception):
@@ -52,7 +50,8 @@ def _accounts(text: str) -> str:
     try:
         return ",".join(str(a) for a in parse_account_ids(text))
     except LinkedInConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        # parse_account_ids names the variable it usually reads; here the value came from the flag
+        raise argparse.ArgumentTypeError(str(exc).replace("LINKEDIN_ACCOUNT_IDS", "--accounts", 1)) from None
 
 
 def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, dict[str, str]]]:
@@ -79,7 +78,7 @@ def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, d
 def run_stage(
     defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]
 ) -> dg.ExecuteInProcessResult:
-    """Run one sync job for the partitions its tags name, in this process, on ``instance``."""
+    """Run one sync job in this process without the queue (tests and benchmarks of the asset graph only)."""
     tags = dict(tags)
     partition = tags.pop("dagster/partition", None)
     return defs.resolve_job_def(job_name).execute_in_process(
@@ -91,14 +90,24 @@ def run_stage(
     )
 
 
-def _execute_stage(job_name: str, tags: dict[str, str]) -> None:
-    """Child process: run one job on the project's instance (its progress goes to the event log)."""
-    from linkedin_assets.definitions import defs
-    from linkedin_assets.instance import get_instance
+def run_config(accounts: str | None, verbose: bool) -> dict[str, Any]:
+    """The run config of a CLI run: ``--accounts`` for the LinkedIn resource; a quiet console logger (the event log
+    keeps everything, and this command prints its own progress)."""
+    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}}}
+    if accounts:
+        config["resources"] = {"linkedin": {"config": {"account_ids": accounts}}}
+    return config
 
-    with get_instance() as instance:
-        result = run_stage(defs, instance, job_name, tags)
-    sys.exit(0 if result.success else 1)
+
+def _step_label(step: str | None) -> str:
+    return (step or "").replace("__", "/")
+
+
+def _root_error(error: Any) -> Any:
+    """The error a person cares about: the first one in the chain not raised by Dagster itself."""
+    while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    return error
 
 
 def _describe(record: dg.EventLogEntry) -> str | None:
@@ -117,66 +126,134 @@ def _describe(record: dg.EventLogEntry) -> str | None:
         data = event.event_specific_data
         return f"{step:<24} check {data.check_name}: {'passed' if data.passed else 'FAILED'}"
     if kind == dg.DagsterEventType.STEP_FAILURE:
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
-            error = error.cause
-        return f"{step:<24} FAILED: {error.cls_name}: {error.message.strip()}" if error else f"{step:<24} FAILED"
-    if kind == dg.DagsterEventType.RUN_FAILURE:
-        return f"{step:<24} {event.message}"
-    if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS):
+        return f"{step:<24} FAILED"
+    if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
         return f"{step:<24} {event.message}"
     return None
 
 
-def stream_run(
-    instance: dg.DagsterInstance, invocation: str, process: multiprocessing.Process, echo: Callable[[str], None]
-) -> dg.DagsterRunStatus | None:
-    """Print the progress of the run tagged ``invocation`` from the event log until the child process exits."""
-    run_id, cursor = None, None
-    while True:
-        alive = process.is_alive()
-        if run_id is None:
-            runs = instance.get_runs(dg.RunsFilter(tags={INVOCATION_TAG: invocation}), limit=1)
-            run_id = runs[0].run_id if runs else None
-            if run_id:
-                echo(f"run {run_id}")
-        if run_id is not None:
+class Follower(threading.Thread):
+    """Prints a run's progress from the event log while the run executes (here or elsewhere)."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None], poll_s: float = 0.5):
+        super().__init__(daemon=True, name=f"follow-{run_id[:8]}")
+        self.instance, self.run_id, self.echo, self.poll_s = instance, run_id, echo, poll_s
+        self.cursor: str | None = None
+        self.records: list[dg.EventLogEntry] = []
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self._done.wait(self.poll_s):
+            self.drain()
+
+    def drain(self) -> None:
+        with self._lock:
             while True:
-                connection = instance.get_records_for_run(run_id, cursor=cursor, limit=500)
+                connection = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, limit=500)
                 for record in connection.records:
-                    line = _describe(record.event_log_entry)
+                    entry = record.event_log_entry
+                    self.records.append(entry)
+                    line = _describe(entry)
                     if line:
-                        stamp = dt.datetime.fromtimestamp(record.event_log_entry.timestamp, dt.UTC)
-                        echo(f"{stamp:%H:%M:%S} {line}")
-                cursor = connection.cursor
+                        self.echo(f"{dt.datetime.fromtimestamp(entry.timestamp, dt.UTC):%H:%M:%S} {line}")
+                self.cursor = connection.cursor
                 if not connection.has_more:
-                    break
-        if not alive:
-            run = instance.get_run_by_id(run_id) if run_id else None
-            return run.status if run else None
-        time.sleep(0.5)
+                    return
+
+    def finish(self) -> list[dg.EventLogEntry]:
+        """Stop following, print what is left, and return every event of the run."""
+        self._done.set()
+        if self.is_alive():
+            self.join()
+        self.drain()
+        return self.records
 
 
-def sync(start: dt.date | None, end: dt.date | None, accounts: str | None, echo: Callable[[str], None] = print) -> int:
-    """Run a whole sync; returns the exit status."""
-    from linkedin_assets.instance import get_instance, wait_for_idle_sync
+def failure_report(run: dg.DagsterRun, events: list[dg.EventLogEntry], verbose: bool) -> list[str]:
+    """One short block: what failed, why, what to do (stack traces only with ``verbose``)."""
+    from linkedin_assets.failures import what_to_do
 
+    lines = [f"{run.job_name} FAILED (run {run.run_id})"]
+    failures = [e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    for entry in failures:
+        data = entry.dagster_event.step_failure_data
+        error = _root_error(data.error)
+        user = data.user_failure_data
+        metadata = {key: value.value for key, value in (user.metadata if user else {}).items()}
+        if user is not None and user.description:
+            why = user.description
+            if error is not None and error.cls_name == "Failure" and error.cause is not None:
+                error = error.cause
+        elif error is not None:
+            why = f"{error.cls_name}: {error.message.strip()}"
+        else:
+            why = "unknown (see the run's log)"
+        where = [f"asset {_step_label(entry.step_key)}"]
+        where += [f"{key} {metadata[key]}" for key in ("account_id", "endpoint", "url", "table") if key in metadata]
+        todo = metadata.get("what to do") or what_to_do(error.cls_name if error is not None else "")
+        lines += [f"  what:  {', '.join(where)}", f"  why:   {why.splitlines()[0]}", f"  do:    {todo}"]
+        if verbose and data.error is not None:
+            lines += ["", data.error.to_string()]
+    if not failures:
+        run_failures = [
+            e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
+        ]
+        message = run_failures[-1].dagster_event.message if run_failures else f"the run ended {run.status.value}"
+        lines += [f"  why:   {message}", "  do:    Run the sync again; the run's log in the UI has the details."]
+    if not verbose:
+        lines.append("  log:   the run's page in the UI (make dev, then Runs), or this command with --verbose")
+    lines.append("exit status 1")
+    return lines
+
+
+def _describe_wait(echo: Callable[[str], None]) -> Callable[[list[dg.DagsterRun]], None]:
+    def on_wait(ahead: list[dg.DagsterRun]) -> None:
+        if ahead:
+            described = ", ".join(f"{r.run_id[:8]} ({r.job_name}, {r.status.value})" for r in ahead)
+            echo(f"queued behind {described}")
+
+    return on_wait
+
+
+def sync(
+    start: dt.date | None,
+    end: dt.date | None,
+    accounts: str | None,
+    echo: Callable[[str], None] = print,
+    verbose: bool = False,
+    require_local: bool = False,
+) -> int:
+    """Submit the sync's runs through the queue, follow them, and return the exit status."""
+    from linkedin_assets import deployment
+    from linkedin_assets.settings import load_settings
+
+    load_settings()  # a bad setting fails here, naming the variable, before any run exists
     stages = plan_stages(start, end)
-    if accounts:
-        os.environ["LINKEDIN_ACCOUNT_IDS"] = accounts
-    context = multiprocessing.get_context("spawn")
-    with get_instance() as instance:
-        for job_name, tags in stages:
-            wait_for_idle_sync(instance, log=echo)
-            invocation = uuid.uuid4().hex
-            echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
-            process = context.Process(target=_execute_stage, args=(job_name, {**tags, INVOCATION_TAG: invocation}))
-            process.start()
-            status = stream_run(instance, invocation, process, echo)
-            process.join()
-            if status != dg.DagsterRunStatus.SUCCESS:
-                echo(f"{job_name} did not succeed ({status.value if status else 'no run started'})")
-                return 1
+    config = run_config(accounts, verbose)
+    with deployment.open_instance() as instance:
+        if require_local and deployment.daemon_alive(instance):
+            raise UsageError(
+                f"a dagster-daemon serves {deployment.dagster_home()}: stop it (make dev) first, the demo's simulator "
+                "lives in this process"
+            )
+        deployment.reap_dead_runs(instance, echo)
+        with deployment.code_location(instance) as location:
+            for job_name, tags in stages:
+                run = deployment.create_run(instance, location, job_name, tags, config)
+                deployment.enqueue(instance, run)
+                echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
+                echo(f"run {run.run_id}")
+                follower = Follower(instance, run.run_id, echo)
+                follower.start()
+                try:
+                    finished = deployment.wait_or_start(instance, run.run_id, _describe_wait(echo))
+                finally:
+                    events = follower.finish()
+                if finished.status != dg.DagsterRunStatus.SUCCESS:
+                    for line in failure_report(finished, events, verbose):
+                        echo(line)
+                    return 1
     return 0
 
 
@@ -185,33 +262,53 @@ def sync(start: dt.date | None, end: dt.date | None, accounts: str | None, echo:
 
 def demo(profile: str, seed: int, echo: Callable[[str], None] = print) -> int:
     """Start the simulator, sync its whole history into the embedded warehouse, and say where the results are."""
-    from linkedin_assets.instance import data_dir
-    from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+    try:
+        from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+    except ImportError as exc:  # starlette/uvicorn are the `simulator` extra
+        raise UsageError(
+            f"the demo needs the simulator extra: pip install 'linkedin_assets[simulator]' ({exc})"
+        ) from None
+    from linkedin_assets.settings import load_settings
 
-    for name in ("LINKEDIN_ASSETS_DATABASE_URL", "DAGSTER_PG_URL", "LINKEDIN_ACCOUNT_IDS", "LINKEDIN_TOKEN_STORE"):
+    for name in (
+        "LINKEDIN_ASSETS_DATABASE_URL",
+        "LINKEDIN_ACCOUNT_IDS",
+        "LINKEDIN_TOKEN_STORE",
+        "LINKEDIN_ACCESS_TOKEN",
+    ):
         os.environ.pop(name, None)
     with SimulatorServer(SimulatorConfig(profile=profile, seed=seed)) as sim:
         os.environ.update(sim.client_env())
+        os.environ.pop("LINKEDIN_ACCESS_TOKEN", None)  # runs start from the refresh token, as in production
         end = sim.state.config.today - dt.timedelta(days=1)
         start = end - dt.timedelta(days=sim.state.config.sizes.days - 1)
         echo(f"Simulator ({profile} profile) at {sim.url}; syncing {start}..{end}")
-        status = sync(start, end, None, echo)
+        status = sync(start, end, None, echo, require_local=True)
     if status == 0:
+        from linkedin_assets.deployment import dagster_home
+
+        settings = load_settings()
         echo("")
-        echo(f"Snapshot:  {data_dir() / 'snapshots' / 'latest.json'}")
-        echo(f"Tables:    {data_dir() / 'warehouse.duckdb'} (DuckDB, schema linkedin_ads)")
-        echo(f"Runs:      {data_dir() / 'dagster'} (open the UI with `dagster dev` in the repo root)")
+        echo(f"Snapshot:  {os.path.join(settings.snapshots, 'latest.json')}")
+        echo(f"Tables:    {settings.warehouse_file} (DuckDB, schema {settings.schema_name})")
+        echo(f"Runs:      {dagster_home()} (see them in the UI: make dev, then http://127.0.0.1:3000)")
     return status
 
 
 # ---------------------------------------------------------------------------------------------------- auth
 
 
+def _token_store_path() -> str:
+    from linkedin_assets.settings import load_settings
+
+    return load_settings().token_store
+
+
 def _auth_config():
     from linkedin_assets.linkedin.client import ClientConfig
-    from linkedin_assets.resources import token_store_path
+    from linkedin_assets.settings import linkedin_env
 
-    return ClientConfig.from_env(token_store_path=token_store_path())
+    return ClientConfig.from_env(linkedin_env(), token_store_path=_token_store_path())
 
 
 def auth_login(port: int, open_browser: bool, echo: Callable[[str], None] = print, timeout_s: float = 300.0) -> int:
@@ -277,9 +374,8 @@ def auth_login(port: int, open_browser: bool, echo: Callable[[str], None] = prin
 def auth_status(echo: Callable[[str], None] = print) -> int:
     """What the token store holds: scopes, both expiries, the last refresh; never the tokens."""
     from linkedin_assets.linkedin.tokens import TokenStore
-    from linkedin_assets.resources import token_store_path
 
-    path = token_store_path()
+    path = _token_store_path()
     tokens = TokenStore(path).load()
     if tokens is None:
         echo(f"No tokens stored in {path}: run `linkedin-assets auth login`")
@@ -331,15 +427,39 @@ def auth_refresh(echo: Callable[[str], None] = print) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linkedin-assets", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    p_sync = commands.add_parser("sync", help="materialize everything for a date range, printing progress")
-    p_sync.add_argument("--start", type=_date, help="first day (default: --end)")
-    p_sync.add_argument("--end", type=_date, help="last day (default: yesterday, UTC)")
-    p_sync.add_argument("--accounts", type=_accounts, help="comma list of ad account ids (default: all visible)")
-    p_demo = commands.add_parser("demo", help="start the simulator and sync its whole history (embedded storage)")
-    p_demo.add_argument("--profile", default="small", choices=("small", "medium", "large"))
-    p_demo.add_argument("--seed", type=int, default=1)
+    parser = argparse.ArgumentParser(
+        prog="linkedin-assets",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{sync,demo,auth}")
+    p_sync = commands.add_parser(
+        "sync",
+        help="sync a date range through the Dagster run queue, printing progress",
+        description="Submit linkedin_daily_sync for the days START..END and then linkedin_monthly_sync for the "
+        "months they touch, through the run queue of the instance in $DAGSTER_HOME (default data/dagster), "
+        "and print their progress. Exit status: 0 success, 1 a run failed, 2 bad arguments or configuration.",
+    )
+    p_sync.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day, UTC (default: the --end day)")
+    p_sync.add_argument("--end", type=_date, metavar="YYYY-MM-DD", help="last day, UTC (default: yesterday)")
+    p_sync.add_argument(
+        "--accounts",
+        type=_accounts,
+        metavar="IDS",
+        help="comma-separated ad account ids or urn:li:sponsoredAccount:ID (default: every account the token sees)",
+    )
+    p_sync.add_argument("--verbose", action="store_true", help="on failure, also print the stack traces")
+    p_demo = commands.add_parser(
+        "demo",
+        help="start the simulator and sync its whole history into the embedded warehouse",
+        description="Start the LinkedIn simulator in this process and sync its whole history (every day and the "
+        "months they touch) into the DuckDB warehouse under data/, with runs in $DAGSTER_HOME (default "
+        "data/dagster). Needs the simulator extra.",
+    )
+    p_demo.add_argument(
+        "--profile", default="medium", choices=("small", "medium", "large"), help="data set size (default: medium)"
+    )
+    p_demo.add_argument("--seed", type=int, default=1, help="data set seed (default: 1)")
     p_auth = commands.add_parser("auth", help="OAuth: login, status, refresh")
     auth = p_auth.add_subparsers(dest="auth_command", required=True)
     p_login = auth.add_parser("login", help="authorize in the browser and store the tokens")
@@ -353,10 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from linkedin_assets.linkedin.errors import LinkedInError
+    from linkedin_assets.settings import SettingsError
 
     try:
         if args.command == "sync":
-            return sync(args.start, args.end, args.accounts)
+            return sync(args.start, args.end, args.accounts, verbose=args.verbose)
         if args.command == "demo":
             return demo(args.profile, args.seed)
         if args.auth_command == "login":
@@ -364,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.auth_command == "status":
             return auth_status()
         return auth_refresh()
-    except UsageError as exc:
+    except (UsageError, SettingsError) as exc:
         print(f"linkedin-assets: error: {exc}", file=sys.stderr)
         return 2
     except LinkedInError as exc:
