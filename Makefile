@@ -2,19 +2,33 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The Dagster instance (run history, schedules, logs): Dagster's own convention, a folder with a dagster.yaml.
+DAGSTER_HOME ?= $(CURDIR)/data/dagster
+export DAGSTER_HOME
 
-.PHONY: demo test bench dev lint install
+.PHONY: demo test bench dev lint install instance
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]'  # test includes the simulator and celery extras
 	touch $@
 
 install: $(BIN)/.installed
 
-demo: install  ## full sync of the built-in simulator into the embedded warehouse (no server needed)
-	$(BIN)/linkedin-assets demo
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+# The instance in DAGSTER_HOME with the project's dagster.yaml, and the linkedin_api pool limited to 1 before the
+# first run is queued (dagster.yaml's pools.default_limit only applies from the queue's second pass on). A limit
+# changed later in the UI is kept.
+instance: install $(DAGSTER_HOME)/dagster.yaml
+	@$(BIN)/dagster instance concurrency get --all | grep -q '"linkedin_api"' \
+		|| $(BIN)/dagster instance concurrency set linkedin_api 1
+
+demo: instance  ## sync the simulator's medium profile (90 days) into data/warehouse.duckdb; runs go to DAGSTER_HOME
+	$(BIN)/linkedin-assets demo --profile medium
 
 test: install  ## the whole suite (PostgreSQL at 127.0.0.1:5432, see LINKEDIN_ASSETS_TEST_PG)
 	$(BIN)/pytest
@@ -24,7 +38,7 @@ bench: install  ## benchmarks that print requests, seconds, rows/s and peak RSS
 	$(BIN)/python benchmarks/bench_warehouse.py
 	$(BIN)/python benchmarks/bench_sync.py
 
-dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
+dev: instance  ## the Dagster UI and daemon on http://127.0.0.1:3000, on the instance in DAGSTER_HOME
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install
