@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import math
 import subprocess
 import sys
 import time
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pandas as pd
 import pytest
 
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, NOT_ON_MEMBER_PIVOTS
 from linkedin_assets.linkedin.restli import encode, encode_query
 from linkedin_assets.simulator import SimulatorConfig
 from linkedin_assets.simulator.data import Dataset
-from linkedin_assets.simulator.metrics import NON_ADDITIVE
+from linkedin_assets.simulator.metrics import COST_METRICS, NON_ADDITIVE
 
 VERSION = "202510"
 ADDITIVE = [m for m in DEFAULT_METRICS if m not in NON_ADDITIVE]
@@ -588,10 +591,110 @@ def test_same_seed_same_data_other_seed_other_data():
     assert other.campaigns != a.campaigns
 
 
-def test_profiles_start_fast():
-    started = time.perf_counter()
-    Dataset(SimulatorConfig(profile="medium"))
-    assert time.perf_counter() - started < 2.0
+def test_metrics_are_generated_per_account_on_first_use():
+    ds = Dataset(SimulatorConfig(profile="large", seed=2, today=dt.date(2026, 6, 15)))
+    assert len(ds.creatives) == 10 * 200 * 4 and not ds._cache  # entities only: a large simulator starts at once
+    ds.account_metrics(ds.account_data[3])
+    assert list(ds._cache) == [(3, 0)]
+
+
+# -- raw facts: an independent computation of what the API serves -------------------------------------------------
+
+
+def _facts_by_campaign(ds: Dataset) -> pd.DataFrame:
+    """Campaign-days computed from the raw facts by the documented rules, without the endpoint's code."""
+    facts = ds.creative_day_facts()
+    with localcontext(Context(prec=60)):
+        summed = facts.groupby(["campaign_id", "date"])[ADDITIVE].sum()
+        corrections = ds.campaign_day_corrections().set_index(["campaign_id", "date"])
+        for metric in ("impressions", "clicks", "costInLocalCurrency", "costInUsd"):
+            delta = corrections[metric].groupby(level=[0, 1]).sum()
+            summed.loc[delta.index, metric] = summed.loc[delta.index, metric] + delta
+    reach = facts.groupby(["campaign_id", "date"])["approximateMemberReach"].agg(["max", "sum"])
+    summed["approximateMemberReach"] = [
+        min(impressions, max(largest, int(total * 0.8)))
+        for impressions, largest, total in zip(summed["impressions"], reach["max"], reach["sum"], strict=True)
+    ]
+    return summed
+
+
+@pytest.mark.parametrize("oddities", [False, True], ids=["plain", "oddities"])
+def test_served_rows_follow_from_the_raw_facts(make_simulator, oddities):
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=6, creatives_per_campaign=3, days=40,
+                         seed=11, oddities=oddities)  # fmt: skip
+    ds = sim.state.dataset
+    facts = ds.creative_day_facts().set_index(["creative_id", "date"])
+    by_campaign = _facts_by_campaign(ds)
+    assert (len(ds.campaign_day_corrections()) > 0) == oddities
+    for chunk in (DEFAULT_METRICS[:18], DEFAULT_METRICS[18:]):
+        fields = ["dateRange", "pivotValues", *chunk]
+        for pivot, expected in (("CREATIVE", facts), ("CAMPAIGN", by_campaign)):
+            elements = get(sim, "/adAnalytics", analytics_query(sim, pivot, fields=fields)).json()["elements"]
+            served = {(int(k[0].rsplit(":", 1)[1]), k[1]): e for e in elements for k in [key(e)]}
+            assert set(served) == set(expected.index), pivot
+            for index, element in served.items():
+                row = expected.loc[index]
+                for metric in chunk:
+                    value = Decimal(element[metric]) if metric in COST_METRICS else element[metric]
+                    assert value == row[metric], (pivot, index, metric)
+                    assert isinstance(element[metric], str if metric in COST_METRICS else int)
+
+
+def test_oddities_are_there_and_legitimate(make_simulator):
+    sim = make_simulator(profile="medium", seed=3, oddities=True)
+    ds = sim.state.dataset
+    facts = ds.creative_day_facts()
+    assert (facts["clicks"] > facts["impressions"]).any()
+    assert (facts["impressions"] > 0).all()  # rows exist only with activity, oddities or not
+    campaign_days = _facts_by_campaign(ds)
+    top = facts.groupby(["campaign_id", "date"])["impressions"].max()
+    assert (top > campaign_days["impressions"]).any()  # a creative above its campaign on a corrected day
+    served = get(sim, "/adAnalytics", analytics_query(sim, fields=["dateRange", "pivotValues", "costInUsd",
+                                                                   "costInLocalCurrency"])).json()["elements"]  # fmt: skip
+    texts = [e[f] for e in served for f in ("costInUsd", "costInLocalCurrency")]
+    dust = [t for t in texts if "E" not in t and len(t.partition(".")[2]) > 7]
+    assert dust and all(Decimal(t) > 0 for t in dust)  # "12.340000000000002"-like floating-point residues
+    assert any(t == "-2E-18" for t in texts)
+    assert ds.daily_metrics("CREATIVE").equals(Dataset(SimulatorConfig(profile="medium", seed=3, oddities=True,
+                                                                       today=ds.today)).daily_metrics("CREATIVE"))  # fmt: skip
+
+
+def test_demographics_follow_from_the_facts_and_the_member_shares(medium):
+    ds = medium.state.dataset
+    month = (ds.today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    end = (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    facts = ds.creative_day_facts()
+    facts = facts[(facts["date"] >= month) & (facts["date"] <= end)]
+    metrics = ["impressions", "clicks", "costInUsd"]
+    expected: dict[tuple[int, str], list] = {}
+    for (account, campaign), rows in facts.groupby(["account_id", "campaign_id"]):
+        units = sum(int(v.quantize(Decimal("1E-7")).scaleb(7)) for v in rows["costInUsd"])  # dust dropped
+        totals = {
+            "impressions": int(rows["impressions"].sum()),
+            "clicks": int(rows["clicks"].sum()),
+            "costInUsd": units,
+        }
+        for value, share in ds.member_shares("MEMBER_SENIORITY", campaign, month):
+            part = [math.floor(totals[m] * share) for m in metrics]
+            if part[0] >= 3:
+                bucket = expected.setdefault((account, value), [0, 0, 0])
+                bucket[:] = [a + b for a, b in zip(bucket, part, strict=True)]
+    truth = ds.demographics("MEMBER_SENIORITY", "account", month)
+    computed = {k: (i, c, Decimal(u).scaleb(-7)) for k, (i, c, u) in expected.items()}
+    assert {(int(r.entity.rsplit(":", 1)[1]), r.pivot_value): (r.impressions, r.clicks, r.costInUsd)
+            for r in truth.itertuples()} == computed  # fmt: skip
+
+
+def test_fast_and_general_aggregation_paths_agree(medium):
+    ds = medium.state.dataset
+    account = ds.account_data[2]
+    creatives = [f"urn:li:sponsoredCreative:{c}" for c in account.creative_ids.tolist()]
+    fields = ["dateRange", "pivotValues", "impressions", "costInUsd", "approximateMemberReach"]
+    by_account = get(medium, "/adAnalytics", analytics_query(
+        medium, "CAMPAIGN", fields=fields, accounts=[f"urn:li:sponsoredAccount:{account.id}"])).json()  # fmt: skip
+    by_creatives = tunnel(medium, "/adAnalytics", analytics_query(medium, "CAMPAIGN", fields=fields,
+                                                                  creatives=creatives)).json()  # fmt: skip
+    assert by_account["elements"] and by_account == by_creatives
 
 
 # -- faults, quotas, log ------------------------------------------------------------------------------------------
@@ -662,3 +765,78 @@ def test_cli_rejects_bad_arguments():
         timeout=30,
     )
     assert result.returncode == 2 and "probability" in result.stderr
+
+
+def test_request_log_shows_how_many_requests_were_in_flight(make_simulator):
+    sim = make_simulator(latency_ms=150)
+    url = sim.api_base_url + "/adAccountUsers?q=authenticatedUser"
+
+    async def burst(n: int) -> None:
+        async with httpx.AsyncClient(headers=headers(sim)) as client:
+            responses = await asyncio.gather(*(client.get(url) for _ in range(n)))
+        assert all(r.status_code == 200 for r in responses)
+
+    sim.state.reset_log()
+    asyncio.run(burst(5))
+    records = sim.state.requests("adAccountUsers")
+    assert len(records) == 5 and all(r.started < r.ended for r in records)
+    assert sim.state.max_in_flight() == 5
+    sim.state.reset_log()
+    for _ in range(3):
+        get(sim, "/adAccountUsers", "q=authenticatedUser")
+    assert sim.state.max_in_flight("adAccountUsers") == 1
+
+    admin = httpx.get(sim.admin_url + "/requests", params={"endpoint": "adAccountUsers"}).json()
+    assert admin["max_in_flight"] == 1 and len(admin["requests"]) == 3
+    assert {"started", "ended", "endpoint", "status", "query"} <= set(admin["requests"][0])
+    assert sim.access_token not in str(admin)
+    assert httpx.delete(sim.admin_url + "/requests").status_code == 200 and not sim.state.requests()
+
+
+def test_admin_knobs_and_late_data_for_out_of_process_users(make_simulator):
+    sim = make_simulator(late_data_days=3)
+    knobs = httpx.post(sim.admin_url + "/knobs", json={"rate_500": 1.0}).json()
+    assert knobs["rate_500"] == 1.0 and sim.state.config.rate_500 == 1.0
+    assert get(sim, "/adAccountUsers", "q=authenticatedUser").status_code == 500
+    assert httpx.post(sim.admin_url + "/knobs", json={"rate_500": 0.0}).status_code == 200
+    assert httpx.post(sim.admin_url + "/knobs", json={"seed": 3}).status_code == 400  # data is fixed
+    assert httpx.post(sim.admin_url + "/new-generation").json() == {"generation": 1}
+    assert sim.state.dataset.generation == 1
+
+
+def test_requests_per_second_limit_answers_429(make_simulator):
+    sim = make_simulator(requests_per_second=0.5)  # a bucket of one token, refilled every two seconds
+    with httpx.Client(headers=headers(sim)) as client:
+        statuses = [client.get(sim.api_base_url + "/adAccountUsers?q=authenticatedUser") for _ in range(4)]
+    assert statuses[0].status_code == 200
+    assert [r.status_code for r in statuses[1:]] == [429, 429, 429]
+    assert statuses[1].json()["message"] == "Resource level throttle limit for calls to this resource is reached."
+    sim.configure(requests_per_second=None)
+    assert get(sim, "/adAccountUsers", "q=authenticatedUser").status_code == 200
+
+
+def test_an_injected_timeout_ends_when_the_client_hangs_up(make_simulator):
+    sim = make_simulator(rate_timeout=1.0, timeout_s=30)
+    with pytest.raises(httpx.ReadTimeout):
+        get(sim, "/adAccountUsers", "q=authenticatedUser", timeout=0.2)
+    deadline = time.monotonic() + 10
+    while not sim.state.requests() and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the server's log entry, bounded; not a fixed wait
+    (record,) = sim.state.requests()
+    assert record.ended - record.started < 10
+
+
+def test_every_flag_is_documented_with_its_default():
+    from linkedin_assets.simulator.__main__ import build_parser
+    from linkedin_assets.simulator.config import RUNTIME_KNOBS
+
+    parser = build_parser()
+    flags = {a.dest: a for a in parser._actions if a.dest != "help"}
+    assert all(action.help for action in flags.values())
+    assert all("default" in action.help for action in flags.values() if action.default is not None or
+               action.dest in RUNTIME_KNOBS)  # fmt: skip
+    assert RUNTIME_KNOBS - {"active_versions"} <= set(flags)
+    assert {"oddities", "late_data_days", "access_token_ttl_s", "requests_per_second"} <= set(flags)
+    text = subprocess.run([sys.executable, "-m", "linkedin_assets.simulator", "--help"], capture_output=True,
+                          text=True, timeout=30, check=True).stdout  # fmt: skip
+    assert "--access-token-ttl-s" in text and "(default: 5184000" in text

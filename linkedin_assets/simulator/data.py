@@ -441,7 +441,7 @@ class Dataset:
     4. Time buckets: DAILY = the day; MONTHLY/YEARLY = the calendar month/year clipped to the requested range;
        ALL = the requested range.
     5. Demographic (``MEMBER_*``) pivots, per campaign and bucket: ``T[m]`` = the sum of metric ``m`` over the
-       creative-day facts (money in units of 1e-7 **without** dust; no corrections). For the
+       creative-day facts (money rounded to 7 places, i.e. in units of 1e-7 without dust; no corrections). For the
        ``(value, share)`` pairs of ``member_shares(pivot, campaign_id, month of the bucket start)`` each value
        gets ``floor(T[m] * share)`` (float64 product) for every metric LinkedIn reports on member pivots; rows
        with fewer than 3 impressions are dropped; the account level is the per-value sum of its campaigns'

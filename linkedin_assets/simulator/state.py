@@ -48,9 +48,8 @@ class RequestRecord:
 
 def max_in_flight(records: Iterable[RequestRecord]) -> int:
     """The largest number of requests whose ``[started, ended)`` intervals overlap at one instant."""
-    events = sorted(
-        [(r.started, 1) for r in records] + [(r.ended, -1) for r in records]  # at a tie an end comes first
-    )
+    records = list(records)
+    events = sorted([(r.started, 1) for r in records] + [(r.ended, -1) for r in records])  # a tie: end first
     current = peak = 0
     for _, step in events:
         current += step
