@@ -1,199 +1,483 @@
-"""Asset checks that run with the materializations.
+"""Asset checks: they judge what landed, they never stop LinkedIn's data from landing.
 
-The integrity checks are blocking: a failure stops the steps downstream in the same run, and the snapshot (in the
-monthly run) refuses to publish while any of them fails, because it calls the same queries.
+Which checks block, and why (who could have broken what a check guards decides it):
+
+| check | asset(s) | severity | blocks downstream |
+| --- | --- | --- | --- |
+| `clicks_within_impressions` | campaign and creative daily metrics | WARN | no |
+| `no_negative_spend` (tolerance 0.000001) | campaign and creative daily metrics | WARN | no |
+| `creative_totals_within_campaign` (tolerance 0.000001 on cost) | creative daily metrics | WARN | no |
+| `demographic_coverage` | demographic metrics | WARN | no |
+| `yesterday_present` | campaign and creative daily metrics | WARN | no |
+| `rows_of_known_entities` | campaign and creative daily metrics | ERROR | yes |
+| `rows_match_their_run` | campaign, creative and demographic metrics | ERROR | yes |
+
+* **LinkedIn's numbers: WARN, never blocking.** LinkedIn legitimately sends rows that break textbook rules: some ad
+  formats count clicks without an impression, corrections move a creative's day past its campaign's, zero-cost days
+  come as floating-point dust such as ``-2E-18``, small demographic values are dropped. The rows are what LinkedIn
+  reports, so they land as they are; the check records the rows that break its rule (``violations``, a ``sample``
+  of the first five, the ``rule``) and the snapshot lists every one of them in its ``warnings``. A blocking check
+  here would skip the assets downstream (the creative metrics, for a campaign check) on every later run too, since
+  LinkedIn sends the same rows again.
+* **The project's own consistency: ERROR and blocking.** These can only fail through a bug here, and then the
+  rows are not what the run meant to write, so the steps downstream stop and the run fails (the monthly run with the
+  snapshot is then not started). ``rows_of_known_entities``: the entity tables are written before the metrics, in the
+  same run, and the metric rows take their account and campaign from them, so a metric row of an unknown campaign or
+  creative means the entity listing or that mapping broke. ``rows_match_their_run``: a write replaces the rows of its
+  accounts inside its date range, in one transaction, so right after it every row there carries the run's
+  ``_dagster_run_id`` and their number is the number of rows written; a stale row left behind, a row lost or one
+  written twice fails it. Duplicate primary keys are not checked: both backends refuse them by constraint.
+
+What a check reads: the rows the latest materialization of its asset wrote, i.e. the ``accounts`` and the
+``date_range`` (the run's partitions plus the lookback days it rewrote) that the warehouse IO manager records as
+materialization metadata. The check context's partition range is not used: it lacks the lookback days, which the run
+rewrote too, and a checks-only run has none. So a check costs a scan of one run's range, not of the whole table.
 """
 
 import datetime as dt
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 import dagster as dg
 
-from linkedin_assets.assets.demographics import demographic_metrics
-from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.assets.common import KEY_PREFIX
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 from linkedin_assets.resources import SyncSettings
+from linkedin_assets.snapshot_schema import SnapshotWarning, plain_decimal
 from linkedin_assets.warehouse import Warehouse
 
-SPEND_NOISE = "0.000001"
-"""LinkedIn reports zero-cost days as tiny negatives such as ``-2E-18``; anything below minus this is real."""
-FRESHNESS_HOUR = int(os.environ.get("LINKEDIN_ASSETS_FRESHNESS_HOUR", "9"))
+CAMPAIGN_DAILY = "campaign_daily_metrics"
+CREATIVE_DAILY = "creative_daily_metrics"
+DEMOGRAPHICS = "demographic_metrics"
+KEYS = {table: dg.AssetKey([KEY_PREFIX, table]) for table in (CAMPAIGN_DAILY, CREATIVE_DAILY, DEMOGRAPHICS)}
+
+SPEND_NOISE = Decimal("0.000001")
+"""Money tolerance: one millionth of the currency unit. LinkedIn's dust is about 1E-18 and the smallest real amount
+is a cent (0.01), so a cost below minus this, or a creative total above its campaign's plus this, is a real oddity."""
+FRESHNESS_HOUR = 9
 """By this UTC hour, yesterday's metric partitions must be materialized."""
+MIN_COVERAGE = Decimal("0.5")
+"""Demographic rows of an account-month must cover at least half of its impressions, per pivot on average
+(LinkedIn drops values with fewer than three events)."""
 SAMPLE = 5
+"""Failing rows kept in a check's metadata."""
+
+
+# ---------------------------------------------------------------------------------------------------- scope
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows one write replaced: ``account_ids`` inside ``start..end`` (``None``: no limit on that side)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    account_ids: tuple[int, ...] | None = None
+    run_id: str | None = None
+    """The run that wrote them."""
+    rows: int | None = None
+    """How many rows it wrote."""
+
+    def where(self, alias: str, date_column: str = "date") -> tuple[str, dict[str, Any]]:
+        """SQL conditions (``TRUE`` when unlimited) and their parameters, for the table aliased ``alias``."""
+        conditions, params = ["TRUE"], {}
+        if self.start is not None and self.end is not None:
+            conditions.append(f"{alias}.{date_column} BETWEEN %(scope_start)s AND %(scope_end)s")
+            params = {"scope_start": self.start, "scope_end": self.end}
+        if self.account_ids is not None:
+            ids = ", ".join(str(int(a)) for a in self.account_ids) or "NULL"
+            conditions.append(f"{alias}.account_id IN ({ids})")
+        return " AND ".join(conditions), params
+
+    def describe(self) -> str:
+        days = f"{self.start}..{self.end}" if self.start and self.end else "every day"
+        accounts = "every account" if self.account_ids is None else f"{len(self.account_ids)} account(s)"
+        return f"{days}, {accounts}"
+
+
+def written_scope(instance: dg.DagsterInstance, key: dg.AssetKey) -> Scope | None:
+    """The scope of the latest materialization of ``key`` (``None`` before the first), from its metadata."""
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return None
+    metadata = event.asset_materialization.metadata
+    start = end = None
+    if "date_range" in metadata:
+        first, _, last = str(metadata["date_range"].value).partition("..")
+        start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    account_ids = None
+    if "accounts" in metadata:
+        account_ids = tuple(int(a) for a in str(metadata["accounts"].value).split(",") if a.strip())
+    rows = metadata["dagster/row_count"].value if "dagster/row_count" in metadata else None
+    return Scope(start, end, account_ids, event.run_id, int(rows) if rows is not None else None)
+
+
+# ---------------------------------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A plausibility rule on LinkedIn's numbers: SQL selecting the rows that break it, one row per entity and day
+    (columns ``entity_id``, ``day`` and the numbers compared)."""
+
+    check: str
+    table: str
+    entity: str
+    """``campaign``, ``creative`` or ``account``: what ``entity_id`` names."""
+    text: str
+    """The rule, as the check's metadata states it."""
+    sql: Callable[[Warehouse, Scope], tuple[str, dict[str, Any]]]
+    money: frozenset[str] = frozenset()
+    """Number columns that are money (kept exact); the others are whole numbers."""
+
+
+def _entity_key(table: str) -> str:
+    return "campaign_id" if table == CAMPAIGN_DAILY else "creative_id"
+
+
+def _clicks_sql(table: str) -> Callable[[Warehouse, Scope], tuple[str, dict[str, Any]]]:
+    def sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
+        where, params = scope.where("m")
+        return (
+            f"SELECT m.{_entity_key(table)} AS entity_id, m.date AS day, m.clicks, m.impressions "
+            f"FROM {wh.qualified(table)} m WHERE {where} AND m.clicks > m.impressions",
+            params,
+        )
+
+    return sql
+
+
+def _spend_sql(table: str) -> Callable[[Warehouse, Scope], tuple[str, dict[str, Any]]]:
+    def sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
+        where, params = scope.where("m")
+        return (
+            f"SELECT m.{_entity_key(table)} AS entity_id, m.date AS day, m.cost_in_local_currency, m.cost_in_usd "
+            f"FROM {wh.qualified(table)} m WHERE {where} "
+            f"AND (m.cost_in_local_currency < -{SPEND_NOISE} OR m.cost_in_usd < -{SPEND_NOISE})",
+            params,
+        )
+
+    return sql
+
+
+def _creative_totals_sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
+    where, params = scope.where("m")
+    return (
+        f"""SELECT c.campaign_id AS entity_id, c.date AS day,
+                   c.impressions AS campaign_impressions, s.impressions AS creative_impressions,
+                   c.clicks AS campaign_clicks, s.clicks AS creative_clicks,
+                   c.cost_in_local_currency AS campaign_cost, s.cost AS creative_cost
+            FROM (SELECT m.campaign_id, m.date, CAST(SUM(m.impressions) AS BIGINT) AS impressions,
+                         CAST(SUM(m.clicks) AS BIGINT) AS clicks, SUM(m.cost_in_local_currency) AS cost
+                  FROM {wh.qualified(CREATIVE_DAILY)} m WHERE {where} GROUP BY m.campaign_id, m.date) s
+            JOIN {wh.qualified(CAMPAIGN_DAILY)} c ON c.campaign_id = s.campaign_id AND c.date = s.date
+            WHERE s.impressions > c.impressions OR s.clicks > c.clicks
+               OR s.cost > c.cost_in_local_currency + {SPEND_NOISE}""",
+        params,
+    )
+
+
+def _coverage_sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
+    campaign_where, params = scope.where("m")
+    demographic_where, _ = scope.where("d", date_column="month")
+    pivots = len(MEMBER_PIVOTS)
+    # coverage = demographic impressions / pivots / campaign impressions, written without a division
+    return (
+        f"""SELECT c.account_id AS entity_id, c.month AS day, c.impressions AS campaign_impressions,
+                   COALESCE(d.impressions, 0) AS demographic_impressions, COALESCE(d.pivots, 0) AS pivots
+            FROM (SELECT m.account_id, CAST(date_trunc('month', m.date) AS DATE) AS month,
+                         CAST(SUM(m.impressions) AS BIGINT) AS impressions
+                  FROM {wh.qualified(CAMPAIGN_DAILY)} m WHERE {campaign_where}
+                  GROUP BY 1, 2 HAVING SUM(m.impressions) > 0) c
+            LEFT JOIN (SELECT d.account_id, d.month, COUNT(DISTINCT d.pivot) AS pivots,
+                              CAST(SUM(d.impressions) AS BIGINT) AS impressions
+                       FROM {wh.qualified(DEMOGRAPHICS)} d WHERE d.level = 'account' AND {demographic_where}
+                       GROUP BY 1, 2) d
+              ON d.account_id = c.account_id AND d.month = c.month
+            WHERE COALESCE(d.pivots, 0) < {pivots}
+               OR COALESCE(d.impressions, 0) < {MIN_COVERAGE} * {pivots} * c.impressions""",
+        params,
+    )
+
+
+def _metric_rules(table: str) -> list[Rule]:
+    entity = "campaign" if table == CAMPAIGN_DAILY else "creative"
+    return [
+        Rule("clicks_within_impressions", table, entity, "clicks <= impressions", _clicks_sql(table)),
+        Rule(
+            "no_negative_spend",
+            table,
+            entity,
+            f"cost_in_local_currency and cost_in_usd >= -{SPEND_NOISE}",
+            _spend_sql(table),
+            money=frozenset({"cost_in_local_currency", "cost_in_usd"}),
+        ),
+    ]
+
+
+RULES: list[Rule] = [
+    *_metric_rules(CAMPAIGN_DAILY),
+    *_metric_rules(CREATIVE_DAILY),
+    Rule(
+        "creative_totals_within_campaign",
+        CREATIVE_DAILY,
+        "campaign",
+        "per campaign and day: sum(creatives) <= campaign for impressions and clicks, "
+        f"and for cost_in_local_currency up to +{SPEND_NOISE}",
+        _creative_totals_sql,
+        money=frozenset({"campaign_cost", "creative_cost"}),
+    ),
+    Rule(
+        "demographic_coverage",
+        DEMOGRAPHICS,
+        "account",
+        f"every account-month with impressions has account-level rows for all {len(MEMBER_PIVOTS)} MEMBER_* pivots, "
+        f"covering at least {MIN_COVERAGE} of its impressions per pivot on average",
+        _coverage_sql,
+    ),
+]
+"""Every rule on LinkedIn's numbers (WARN checks); the snapshot lists the rows that break them."""
+
+
+def rule(check: str, table: str) -> Rule:
+    return next(r for r in RULES if r.check == check and r.table == table)
+
+
+# ---------------------------------------------------------------------------------------------------- findings
 
 
 @dataclass(frozen=True)
 class Finding:
-    """What an integrity query found: how many rows break the rule and a few of them."""
+    """What a query found: how many rows break the rule, and the first few of them."""
 
     count: int
-    sample: list[dict]
+    sample: list[dict[str, Any]]
 
     @property
     def passed(self) -> bool:
         return self.count == 0
 
 
-def _violations(wh: Warehouse, sql: str) -> Finding:
-    frame = wh.query(sql)
-    return Finding(len(frame), frame.head(SAMPLE).astype(str).to_dict("records"))
+def _plain(value: Any) -> Any:
+    """A value of a warehouse row as JSON: money as a plain decimal string, dates as ISO dates."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "item"):  # a numpy scalar
+        return _plain(value.item())
+    return value
 
 
-def clicks_over_impressions(wh: Warehouse, table: str) -> Finding:
-    key = "campaign_id" if table == "campaign_daily_metrics" else "creative_id"
-    return _violations(
-        wh, f"SELECT {key}, date, clicks, impressions FROM {wh.qualified(table)} WHERE clicks > impressions"
+def find(wh: Warehouse, sql: str, params: Mapping[str, Any], order: str = "day, entity_id") -> Finding:
+    """The number of rows ``sql`` selects and the first ``SAMPLE`` of them in ``order``, in one query."""
+    frame = wh.query(
+        f"SELECT v.*, COUNT(*) OVER () AS violations_total FROM ({sql}) v ORDER BY {order} LIMIT {SAMPLE}",
+        dict(params) or None,
     )
-
-
-def negative_spend(wh: Warehouse, table: str) -> Finding:
-    key = "campaign_id" if table == "campaign_daily_metrics" else "creative_id"
-    return _violations(
-        wh,
-        f"SELECT {key}, date, cost_in_local_currency, cost_in_usd FROM {wh.qualified(table)} "
-        f"WHERE cost_in_local_currency < -{SPEND_NOISE} OR cost_in_usd < -{SPEND_NOISE}",
-    )
-
-
-def orphan_rows(wh: Warehouse, table: str) -> Finding:
-    key, parent = ("campaign_id", "campaigns") if table == "campaign_daily_metrics" else ("creative_id", "creatives")
-    return _violations(
-        wh,
-        f"SELECT DISTINCT m.{key} FROM {wh.qualified(table)} m LEFT JOIN {wh.qualified(parent)} p ON p.id = m.{key} "
-        "WHERE p.id IS NULL",
-    )
-
-
-def creatives_exceed_campaign(wh: Warehouse) -> Finding:
-    return _violations(
-        wh,
-        f"""SELECT c.campaign_id, c.date, c.impressions AS campaign_impressions, s.impressions AS creative_impressions,
-                   c.clicks AS campaign_clicks, s.clicks AS creative_clicks
-            FROM (SELECT campaign_id, date, SUM(impressions) AS impressions, SUM(clicks) AS clicks,
-                         SUM(cost_in_local_currency) AS cost
-                  FROM {wh.qualified("creative_daily_metrics")} GROUP BY campaign_id, date) s
-            JOIN {wh.qualified("campaign_daily_metrics")} c ON c.campaign_id = s.campaign_id AND c.date = s.date
-            WHERE s.impressions > c.impressions OR s.clicks > c.clicks
-               OR s.cost > c.cost_in_local_currency + {SPEND_NOISE}""",
-    )
-
-
-INTEGRITY: dict[str, Callable[[Warehouse], Finding]] = {
-    "campaign_daily_metrics clicks <= impressions": lambda wh: clicks_over_impressions(wh, "campaign_daily_metrics"),
-    "campaign_daily_metrics no negative spend": lambda wh: negative_spend(wh, "campaign_daily_metrics"),
-    "campaign_daily_metrics rows of known campaigns": lambda wh: orphan_rows(wh, "campaign_daily_metrics"),
-    "creative_daily_metrics clicks <= impressions": lambda wh: clicks_over_impressions(wh, "creative_daily_metrics"),
-    "creative_daily_metrics no negative spend": lambda wh: negative_spend(wh, "creative_daily_metrics"),
-    "creative_daily_metrics rows of known creatives": lambda wh: orphan_rows(wh, "creative_daily_metrics"),
-    "creative totals within campaign totals": creatives_exceed_campaign,
-}
-"""Every integrity rule; the snapshot publishes only when all pass."""
-
-
-def integrity_failures(wh: Warehouse) -> dict[str, Finding]:
-    """The integrity rules the warehouse currently breaks."""
-    return {name: finding for name, rule in INTEGRITY.items() if not (finding := rule(wh)).passed}
-
-
-def _result(finding: Finding, what: str) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=finding.passed,
-        metadata={"violations": finding.count, "sample": dg.MetadataValue.json(finding.sample), "rule": what},
-    )
-
-
-def _metric_checks(asset: dg.AssetsDefinition, table: str) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=asset, name="clicks_within_impressions", blocking=True)
-    def clicks_within_impressions(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        """No day reports more clicks than impressions."""
-        with warehouse.open() as wh:
-            return _result(clicks_over_impressions(wh, table), "clicks <= impressions")
-
-    @dg.asset_check(asset=asset, name="no_negative_spend", blocking=True)
-    def no_negative_spend(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        """No negative cost beyond LinkedIn's rounding noise (such as -2E-18)."""
-        with warehouse.open() as wh:
-            return _result(negative_spend(wh, table), f"cost >= -{SPEND_NOISE}")
-
-    @dg.asset_check(asset=asset, name="rows_of_known_entities", blocking=True)
-    def rows_of_known_entities(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        """Every metric row belongs to a campaign or creative in the entity tables."""
-        with warehouse.open() as wh:
-            return _result(orphan_rows(wh, table), "metric rows reference known entities")
-
-    @dg.asset_check(asset=asset, name="yesterday_present", blocking=False)
-    def yesterday_present(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        """Yesterday's partition is materialized by ``LINKEDIN_ASSETS_FRESHNESS_HOUR`` (UTC, default 9)."""
-        return freshness_result(context.instance, asset.key, dt.datetime.now(dt.UTC))
-
-    return [clicks_within_impressions, no_negative_spend, rows_of_known_entities, yesterday_present]
-
-
-def freshness_result(instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime) -> dg.AssetCheckResult:
-    """Passes before the deadline hour, and after it only when yesterday's partition is materialized (both UTC)."""
-    now = now.astimezone(dt.UTC)
-    yesterday = (now - dt.timedelta(days=1)).date().isoformat()
-    present = yesterday in instance.get_materialized_partitions(key)
-    due = now.hour >= FRESHNESS_HOUR
-    return dg.AssetCheckResult(
-        passed=present or not due,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"yesterday": yesterday, "present": present, "deadline_hour_utc": FRESHNESS_HOUR},
-    )
-
-
-@dg.asset_check(asset=creative_daily_metrics, blocking=True)
-def creative_totals_within_campaign(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Per campaign and day, the creatives' impressions, clicks and cost never exceed the campaign's."""
-    with warehouse.open() as wh:
-        return _result(creatives_exceed_campaign(wh), "sum(creatives) <= campaign per day")
-
-
-MIN_COVERAGE = 0.5
-
-
-@dg.asset_check(asset=demographic_metrics, blocking=False)
-def demographic_coverage(warehouse: WarehouseResource, settings: SyncSettings) -> dg.AssetCheckResult:
-    """Every (account, month) with delivery has account-level rows for every MEMBER_* pivot, and they cover at least
-    half of the delivered impressions (LinkedIn drops values with fewer than three events).
-
-    Campaign-level demographics are not checked: their rows carry no account to compare with."""
-    if settings.demographics_level != "account":
-        return dg.AssetCheckResult(passed=True, metadata={"account_months": 0, "level": settings.demographics_level})
-    with warehouse.open() as wh:
-        frame = wh.query(
-            f"""SELECT c.account_id, c.month, c.impressions, COUNT(DISTINCT d.pivot) AS pivots,
-                       COALESCE(SUM(d.impressions), 0) AS demographic_impressions
-                FROM (SELECT account_id, CAST(date_trunc('month', date) AS DATE) AS month, SUM(impressions) AS impressions
-                      FROM {wh.qualified("campaign_daily_metrics")} GROUP BY 1, 2 HAVING SUM(impressions) > 0) c
-                LEFT JOIN {wh.qualified("demographic_metrics")} d
-                  ON d.account_id = c.account_id AND d.month = c.month AND d.level = 'account'
-                GROUP BY c.account_id, c.month, c.impressions"""
-        )
     if frame.empty:
-        return dg.AssetCheckResult(passed=True, metadata={"account_months": 0})
-    pivots = frame["pivots"].astype(int)
-    coverage = (
-        frame["demographic_impressions"].astype(float) / pivots.clip(lower=1) / frame["impressions"].astype(float)
+        return Finding(0, [])
+    count = int(frame["violations_total"].iloc[0])
+    rows = frame.drop(columns="violations_total").astype(object).where(frame.notna(), None)
+    return Finding(count, [{k: _plain(v) for k, v in row.items()} for row in rows.to_dict("records")])
+
+
+def violations(wh: Warehouse, r: Rule, scope: Scope) -> list[dict[str, Any]]:
+    """Every row in ``scope`` that breaks ``r`` (for the snapshot's warnings)."""
+    sql, params = r.sql(wh, scope)
+    frame = wh.query(f"SELECT * FROM ({sql}) v ORDER BY day, entity_id", params or None)
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def snapshot_warnings(wh: Warehouse, start: dt.date, end: dt.date, demographics_level: str) -> list[SnapshotWarning]:
+    """Every row of the days ``start..end`` (and of their months, for demographics) that a rule flags."""
+    warnings = []
+    for r in RULES:
+        if r.table == DEMOGRAPHICS:
+            if demographics_level != "account":
+                continue
+            scope = Scope(start.replace(day=1), end)
+        else:
+            scope = Scope(start, end)
+        for row in violations(wh, r, scope):
+            numbers = {
+                k: (Decimal(v) if k in r.money else int(v)) if v is not None else None
+                for k, v in row.items()
+                if k not in ("entity_id", "day")
+            }
+            day = row["day"]
+            warnings.append(
+                SnapshotWarning(
+                    check=r.check,
+                    asset=r.table,
+                    entity=r.entity,  # type: ignore[arg-type]
+                    entity_id=int(row["entity_id"]),
+                    day=day.date() if isinstance(day, dt.datetime) else day,
+                    numbers=numbers,
+                )
+            )
+    return warnings
+
+
+def orphan_rows(wh: Warehouse, table: str, scope: Scope) -> Finding:
+    """Metric rows in ``scope`` whose campaign or creative is not in the entity table (removed ones count as known)."""
+    key = _entity_key(table)
+    parent = "campaigns" if table == CAMPAIGN_DAILY else "creatives"
+    where, params = scope.where("m")
+    return find(
+        wh,
+        f"SELECT m.{key} AS entity_id, m.date AS day, m.account_id FROM {wh.qualified(table)} m "
+        f"LEFT JOIN {wh.qualified(parent)} p ON p.id = m.{key} WHERE {where} AND p.id IS NULL",
+        params,
     )
-    low = frame[(pivots < len(MEMBER_PIVOTS)) | (coverage < MIN_COVERAGE)]
+
+
+def unreconciled_rows(wh: Warehouse, table: str, scope: Scope) -> tuple[Finding, int]:
+    """Rows in ``scope`` not carrying the run id of the write that replaced it, and how many rows do carry it.
+
+    A row the write carried outside its scope (another account, a day outside its range, no account) is not counted,
+    so the count then falls short of the rows written."""
+    date_column = "month" if table == DEMOGRAPHICS else "date"
+    key = "entity_id" if table == DEMOGRAPHICS else _entity_key(table)
+    extra = ", m.pivot, m.value" if table == DEMOGRAPHICS else ""
+    where, params = scope.where("m", date_column)
+    params = {**params, "run_id": scope.run_id}
+    foreign = find(
+        wh,
+        f"SELECT m.{key} AS entity_id, m.{date_column} AS day{extra}, m.account_id, m._dagster_run_id "
+        f"FROM {wh.qualified(table)} m WHERE {where} AND m._dagster_run_id IS DISTINCT FROM %(run_id)s",
+        params,
+    )
+    own = wh.query(
+        f"SELECT COUNT(*) AS n FROM {wh.qualified(table)} m WHERE {where} AND m._dagster_run_id = %(run_id)s", params
+    )
+    return foreign, int(own["n"].iloc[0])
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def _result(
+    finding: Finding, text: str, scope: Scope, severity: dg.AssetCheckSeverity, passed: bool = True, **extra: Any
+) -> dg.AssetCheckResult:
+    """The check's result: failed when ``finding`` has rows (or ``passed`` is false), with them as metadata."""
     return dg.AssetCheckResult(
-        passed=low.empty,
-        severity=dg.AssetCheckSeverity.WARN,
+        passed=finding.passed and passed,
+        severity=severity,
         metadata={
-            "account_months": len(frame),
-            "min_coverage": float(coverage.min()),
-            "low": dg.MetadataValue.json(low.head(SAMPLE).astype(str).to_dict("records")),
+            "violations": finding.count,
+            "sample": dg.MetadataValue.json(finding.sample),
+            "rule": text,
+            "scope": scope.describe(),
+            **extra,
         },
     )
 
 
-asset_checks = [
-    *_metric_checks(campaign_daily_metrics, "campaign_daily_metrics"),
-    *_metric_checks(creative_daily_metrics, "creative_daily_metrics"),
-    creative_totals_within_campaign,
-    demographic_coverage,
+def _not_materialized() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, metadata={"violations": 0, "scope": "not materialized yet"})
+
+
+def _warn_check(r: Rule) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=KEYS[r.table], name=r.check, blocking=False, description=r.text)
+    def check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SyncSettings
+    ) -> dg.AssetCheckResult:
+        scope = written_scope(context.instance, KEYS[r.table])
+        if scope is None:
+            return _not_materialized()
+        if r.table == DEMOGRAPHICS and settings.demographics_level != "account":
+            # campaign-level demographic rows carry no account total to compare with
+            return dg.AssetCheckResult(passed=True, metadata={"violations": 0, "level": settings.demographics_level})
+        with warehouse.open() as wh:
+            finding = find(wh, *r.sql(wh, scope))
+        extra = {"tolerance": str(SPEND_NOISE)} if r.money else {}
+        return _result(finding, r.text, scope, dg.AssetCheckSeverity.WARN, **extra)
+
+    return check
+
+
+def _known_entities_check(table: str) -> dg.AssetChecksDefinition:
+    parent = "campaigns" if table == CAMPAIGN_DAILY else "creatives"
+
+    @dg.asset_check(asset=KEYS[table], name="rows_of_known_entities", blocking=True)
+    def rows_of_known_entities(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        """Every metric row the run wrote belongs to a campaign or creative in the entity tables (written first)."""
+        scope = written_scope(context.instance, KEYS[table])
+        if scope is None:
+            return _not_materialized()
+        with warehouse.open() as wh:
+            finding = orphan_rows(wh, table, scope)
+        return _result(finding, f"every {_entity_key(table)} is in {parent}", scope, dg.AssetCheckSeverity.ERROR)
+
+    return rows_of_known_entities
+
+
+def _run_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=KEYS[table], name="rows_match_their_run", blocking=True)
+    def rows_match_their_run(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        """The rows of the accounts and dates the latest write replaced are exactly the rows it wrote."""
+        scope = written_scope(context.instance, KEYS[table])
+        if scope is None:
+            return _not_materialized()
+        with warehouse.open() as wh:
+            foreign, own = unreconciled_rows(wh, table, scope)
+        return _result(
+            foreign,
+            "every row of the replaced accounts and dates carries the writing run's _dagster_run_id, "
+            "and as many rows carry it as the run wrote",
+            scope,
+            dg.AssetCheckSeverity.ERROR,
+            passed=scope.rows is None or own == scope.rows,
+            run_id=scope.run_id or "",
+            rows_written=scope.rows if scope.rows is not None else -1,
+            rows_with_run_id=own,
+        )
+
+    return rows_match_their_run
+
+
+def freshness_result(
+    instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime, hour: int = FRESHNESS_HOUR
+) -> dg.AssetCheckResult:
+    """Passes before the deadline hour, and after it only when yesterday's partition is materialized (both UTC)."""
+    now = now.astimezone(dt.UTC)
+    yesterday = (now - dt.timedelta(days=1)).date().isoformat()
+    present = yesterday in instance.get_materialized_partitions(key)
+    due = now.hour >= hour
+    return dg.AssetCheckResult(
+        passed=present or not due,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "yesterday": yesterday,
+            "present": present,
+            "deadline_hour_utc": hour,
+            "rule": f"yesterday's partition is materialized by {hour:02d}:00 UTC",
+        },
+    )
+
+
+def _freshness_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=KEYS[table], name="yesterday_present", blocking=False)
+    def yesterday_present(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """Yesterday's partition is materialized by 09:00 UTC (``FRESHNESS_HOUR``)."""
+        return freshness_result(context.instance, KEYS[table], dt.datetime.now(dt.UTC))
+
+    return yesterday_present
+
+
+asset_checks: list[dg.AssetChecksDefinition] = [
+    *(_warn_check(r) for r in RULES),
+    *(_freshness_check(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY)),
+    *(_known_entities_check(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY)),
+    *(_run_check(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY, DEMOGRAPHICS)),
 ]

@@ -1,7 +1,12 @@
 """The JSON snapshot: one nested document (accounts -> campaigns -> creatives, with daily metrics and
 demographics) for a rolling window, as Pydantic models. ``docs/snapshot.schema.json`` is its published JSON Schema.
 
-Money is serialised as a decimal string (exact), dates as ISO dates, and no token or secret is ever part of it.
+Money is serialised as a plain decimal string (exact, never a float and never exponent notation: ``"0"``,
+``"12.34"``), dates as ISO dates, and no token or secret is ever part of it. Rows that a check on LinkedIn's numbers
+flags stay in the document as LinkedIn sent them; ``warnings`` names each of them.
+
+Version 1.1 (from 1.0): adds ``warnings``; money strings are plain decimals without trailing zeros (1.0 wrote
+``"0E-18"``-style strings).
 """
 
 from __future__ import annotations
@@ -10,9 +15,9 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, create_model
 
 from linkedin_assets.linkedin.fields import (
     DECIMAL_METRICS,
@@ -22,13 +27,40 @@ from linkedin_assets.linkedin.fields import (
     snake_case,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "snapshot.schema.json"
+MONEY_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
+
+
+def plain_decimal(value: Decimal) -> str:
+    """``Decimal`` -> its exact value as a plain decimal string: ``0E-18`` -> ``"0"``, ``1.2300`` -> ``"1.23"``,
+    ``1E+2`` -> ``"100"``, ``-2E-18`` -> ``"-0.000000000000000002"``.
+
+    ``format(value, "f")`` never rounds (``Decimal.normalize`` would, to the context's 28 digits), so only the
+    trailing zeros of the fraction and the sign of zero are dropped.
+    """
+    if not value.is_finite():
+        raise ValueError(f"money must be a finite number, got {value}")
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "0") else text
+
+
+Money = Annotated[
+    Decimal,
+    PlainSerializer(plain_decimal, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": MONEY_PATTERN, "description": "Exact decimal, plain notation: 0, 12.34, -0.5"},
+        mode="serialization",
+    ),
+]
+"""An amount of money: a ``Decimal`` in Python, a plain decimal string in JSON."""
 
 
 def _metric_fields(metrics: tuple[str, ...]) -> dict[str, Any]:
-    def kind(m: str) -> type:
-        return Decimal if m in DECIMAL_METRICS else float if m in FLOAT_METRICS else int
+    def kind(m: str) -> Any:
+        return Money if m in DECIMAL_METRICS else float if m in FLOAT_METRICS else int
 
     return {snake_case(m): (kind(m) | None, None) for m in metrics}
 
@@ -97,14 +129,32 @@ class SnapshotWindow(_Strict):
     end: dt.date
 
 
+class SnapshotWarning(_Strict):
+    """A row in the window that a check on LinkedIn's numbers flags; the row itself is in the document unchanged."""
+
+    check: str = Field(description="The asset check's name, e.g. clicks_within_impressions.")
+    asset: str = Field(description="The checked table, e.g. campaign_daily_metrics.")
+    entity: Literal["campaign", "creative", "account"]
+    entity_id: int
+    day: dt.date = Field(description="The day of the row (for monthly demographics: the first day of the month).")
+    numbers: dict[str, int | Money | None] = Field(description="The values the rule compared, by column name.")
+
+
 class Snapshot(_Strict):
     """The whole document written to ``data/snapshots/<UTC timestamp>.json`` and ``latest.json``."""
 
-    schema_version: str = Field(default=SCHEMA_VERSION, description="Bumped on any incompatible change.")
+    schema_version: str = Field(
+        default=SCHEMA_VERSION,
+        description="major.minor: the minor part grows when fields are added or a format is tightened, "
+        "the major part on any change that breaks a reader.",
+    )
     generated_at: dt.datetime
     dagster_run_id: str | None
     window: SnapshotWindow
     accounts: list[AccountSnapshot]
+    warnings: list[SnapshotWarning] = Field(
+        description="Rows in the window whose numbers break a plausibility rule (a WARN check); published, not refused."
+    )
 
 
 def json_schema() -> dict[str, Any]:

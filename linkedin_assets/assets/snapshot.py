@@ -1,7 +1,13 @@
-"""The JSON snapshot, built from what the warehouse holds so the two never disagree."""
+"""The JSON snapshot, built from what the warehouse holds so the two never disagree.
+
+It publishes LinkedIn's rows as they are, with a ``warnings`` entry for each row a check on LinkedIn's numbers flags
+(``checks.RULES``). It refuses only when the project's own tables disagree: a metric row of an unknown campaign or
+creative in the window would silently fall out of the nested document.
+"""
 
 import datetime as dt
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -11,7 +17,7 @@ from linkedin_assets.assets.common import GROUP, KEY_PREFIX
 from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
 from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
 from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
-from linkedin_assets.checks import integrity_failures
+from linkedin_assets.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, Scope, orphan_rows, snapshot_warnings
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
 from linkedin_assets.linkedin.plan import calendar_day
@@ -25,7 +31,9 @@ from linkedin_assets.snapshot_schema import (
     DemographicRow,
     Metrics,
     Snapshot,
+    SnapshotWarning,
     SnapshotWindow,
+    plain_decimal,
 )
 
 METRIC_COLUMNS = [snake_case(m) for m in DEFAULT_METRICS]
@@ -54,20 +62,22 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
     end = dt.date.fromisoformat(daily_partitions.get_last_partition_key() or dt.date.today().isoformat())
     start = end - dt.timedelta(days=settings.snapshot_days - 1)
     with warehouse.open() as wh:
-        failures = integrity_failures(wh)
-        if failures:
+        orphans = {
+            t: f for t in (CAMPAIGN_DAILY, CREATIVE_DAILY) if not (f := orphan_rows(wh, t, Scope(start, end))).passed
+        }
+        if orphans:
             raise dg.Failure(
-                description="Not publishing a snapshot of data that fails integrity checks: "
-                + "; ".join(f"{name} ({finding.count} violation(s))" for name, finding in failures.items()),
-                metadata={name: dg.MetadataValue.json(f.sample) for name, f in failures.items()},
+                description="Not publishing a snapshot that would drop metric rows of unknown campaigns or creatives: "
+                + "; ".join(f"{table}: {finding.count} row(s)" for table, finding in orphans.items()),
+                metadata={table: dg.MetadataValue.json(finding.sample) for table, finding in orphans.items()},
             )
-        document = build_snapshot(wh, start, end, context.run.run_id)
+        warnings = snapshot_warnings(wh, start, end, settings.demographics_level)
+        document = build_snapshot(wh, start, end, context.run.run_id, warnings)
     n_campaigns = sum(len(a.campaigns) for a in document.accounts)
     n_creatives = sum(len(c.creatives) for a in document.accounts for c in a.campaigns)
-    n_days = sum(len(c.daily_metrics) for a in document.accounts for c in a.campaigns)
-    totals = _sum_totals([c.totals for a in document.accounts for c in a.campaigns])
     context.log.info(
-        f"Snapshot {start}..{end}: {len(document.accounts)} account(s), {n_campaigns} campaign(s), {n_creatives} creative(s)"
+        f"Snapshot {start}..{end}: {len(document.accounts)} account(s), {n_campaigns} campaign(s), "
+        f"{n_creatives} creative(s), {len(warnings)} warning(s)"
     )
     context.add_output_metadata(
         {
@@ -75,19 +85,44 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
             "accounts": len(document.accounts),
             "campaigns": n_campaigns,
             "creatives": n_creatives,
-            "summary": dg.MetadataValue.md(
-                f"**{start} to {end}**: {len(document.accounts)} accounts, {n_campaigns} campaigns, {n_creatives} creatives, "
-                f"{n_days} campaign-days.\n\n| metric | total |\n| --- | ---: |\n"
-                + "\n".join(f"| {k} | {v} |" for k, v in totals.items())
-            ),
+            "warnings": len(warnings),
+            "summary": dg.MetadataValue.md(summary_markdown(document)),
         }
     )
     return document
 
 
-def _sum_totals(items: list[Any]) -> dict[str, Any]:
-    keys = ("impressions", "clicks", "cost_in_local_currency", "cost_in_usd", "external_website_conversions")
-    return {k: sum((getattr(m, k) or 0) for m in items) for k in keys}
+def summary_markdown(document: Snapshot) -> str:
+    """One line per account over the window: campaigns, creatives, impressions, clicks, spend, warnings."""
+    owner = {}
+    for a in document.accounts:
+        owner[("account", a.id)] = a.id
+        for c in a.campaigns:
+            owner[("campaign", c.id)] = a.id
+            owner.update({("creative", creative.id): a.id for creative in c.creatives})
+    warned: dict[int | None, int] = defaultdict(int)
+    for w in document.warnings:
+        warned[owner.get((w.entity, w.entity_id))] += 1
+    lines = [
+        f"**{document.window.start} to {document.window.end}** (spend rounded to cents; exact in the JSON)",
+        "",
+        "| account | campaigns | creatives | impressions | clicks | spend | warnings |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for a in document.accounts:
+        totals = [c.totals for c in a.campaigns]
+        impressions = sum(t.impressions or 0 for t in totals)
+        clicks = sum(t.clicks or 0 for t in totals)
+        spend = sum((t.cost_in_local_currency or Decimal(0) for t in totals), Decimal(0))
+        name = (a.name or "").replace("|", "\\|")
+        lines.append(
+            f"| {a.id} {name} | {len(a.campaigns)} | {sum(len(c.creatives) for c in a.campaigns)} | "
+            f"{impressions:,} | {clicks:,} | {plain_decimal(spend.quantize(CENT))} {a.currency or ''} | {warned[a.id]} |"
+        )
+    return "\n".join(lines)
+
+
+CENT = Decimal("0.01")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -103,7 +138,9 @@ def _daily_metrics(wh: Any, table: str, key: str, start: dt.date, end: dt.date) 
     return {entity: sorted(rows, key=lambda m: m.date) for entity, rows in days.items()}
 
 
-def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) -> Snapshot:
+def build_snapshot(
+    wh: Any, start: dt.date, end: dt.date, run_id: str | None, warnings: list[SnapshotWarning]
+) -> Snapshot:
     """Read the warehouse tables and nest them; raises ``pydantic.ValidationError`` on anything malformed."""
     account_rows = _records(wh.read("accounts"))
     group_names = {r["id"]: r["name"] for r in _records(wh.read("campaign_groups"))}
@@ -175,6 +212,7 @@ def build_snapshot(wh: Any, start: dt.date, end: dt.date, run_id: str | None) ->
             )
             for r in sorted(account_rows, key=lambda r: r["id"])
         ],
+        warnings=warnings,
     )
 
 
