@@ -269,14 +269,21 @@ def creative_rows_per_day(
     authoritative (e.g. the materialized partitions of ``campaign_daily_metrics``). Other days are left out.
     """
     known = set(known_days)
+    if not known:
+        return {}
+    first, last = min(known), max(known)
     by_campaign: dict[int, list[ActivitySpan]] = defaultdict(list)
     for campaign_id, span in creatives:
         by_campaign[int(campaign_id)].append(span)
+    live: dict[int, list[int]] = {}  # campaign -> its live creatives per day of [first, last], built on first use
     counts = dict.fromkeys(known, 0)
     for campaign_id, value in campaign_days:
         day = calendar_day(value)
         if day in known:
-            counts[day] += sum(1 for span in by_campaign.get(int(campaign_id), ()) if span.days_in(day, day))
+            campaign = int(campaign_id)
+            if campaign not in live:
+                live[campaign] = _daily_counts(by_campaign.get(campaign, ()), first, last)
+            counts[day] += live[campaign][(day - first).days]
     return counts
 
 
