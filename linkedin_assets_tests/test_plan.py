@@ -283,6 +283,24 @@ def test_creative_rows_per_day_counts_live_creatives_of_delivering_campaigns():
     assert known == {days(1): 1, days(2): 3, days(3): 0}
 
 
+@given(st.data())
+def test_creative_rows_per_day_equals_counting_each_row_by_hand(data):
+    offsets = st.none() | st.integers(-5, 40)
+    creatives = [
+        (c, ActivitySpan(f"urn:li:sponsoredCreative:{i}", *(days(1 + o) if o is not None else None for o in pair)))
+        for i, (c, pair) in enumerate(data.draw(st.lists(st.tuples(st.integers(0, 5), st.tuples(offsets, offsets)))))
+    ]
+    rows = data.draw(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 40)), unique=True))
+    campaign_days = [(c, days(1 + o)) for c, o in rows]
+    known = data.draw(st.sets(st.integers(0, 40))).union({0})
+    known_days = [days(1 + o) for o in known]
+    by_hand = dict.fromkeys(known_days, 0)
+    for campaign, day in campaign_days:
+        if day in by_hand:
+            by_hand[day] += sum(1 for c, span in creatives if c == campaign and span.days_in(day, day))
+    assert creative_rows_per_day(creatives, campaign_days, known_days) == by_hand
+
+
 def test_an_account_whose_known_days_have_no_rows_costs_nothing():
     spans = always_active(40, "sponsoredCreative")
     silent = dict.fromkeys((days(1 + i) for i in range(30)), 0)
