@@ -7,11 +7,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import psycopg
 import pytest
@@ -22,6 +23,7 @@ from linkedin_assets.warehouse import (
     SyncLockBusy,
     Warehouse,
     WarehouseError,
+    columns,
     metric_columns,
     open_warehouse,
 )
@@ -492,3 +494,64 @@ def test_postgres_going_away_mid_copy_rolls_back_and_names_the_table(pg_url: str
     assert "\n" not in message and password not in message and "postgres:***@" in message
     with open_warehouse(pg_url, pg_schema) as again:
         pd.testing.assert_frame_equal(again.read("campaign_daily_metrics"), before)
+
+
+def test_every_column_type_in_every_form_a_frame_carries(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny blocks, so rows of one frame are laid out in several blocks (and a block has NULLs, another none).
+    monkeypatch.setattr(columns, "_BLOCK_BYTES", 700)
+    n = 12
+    created = [datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=UTC) + timedelta(days=i) for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1, dtype=np.int64),
+            "account_id": [10] * n,
+            "campaign_group_id": [None if i % 5 == 0 else 100 + i for i in range(n)],
+            "name": ["", "Zoë 🚀 | Brand", "plain"] * 4,
+            "status": pd.array(["ACTIVE", None, "PAUSED"] * 4, dtype="string"),
+            "daily_budget_amount": [Decimal("-2E-18"), None, Decimal("12345678901234567890.123456789012345678")] * 4,
+            "unit_cost_amount": [1, 250, 3] * 4,
+            "total_budget_amount": [0.1, float("nan"), 2.5] * 4,
+            "test": [True, False, None] * 4,
+            "audience_expansion_enabled": np.array([True, False] * 6),
+            "serving_statuses": [["RUNNABLE"], None, [], ["ACCOUNT_SERVING_HOLD", "Zoë"]] * 3,
+            "created_time": pd.Series(created).dt.tz_convert("Europe/Berlin"),
+            "last_modified_time": pd.Series([None if i % 4 == 0 else created[i] for i in range(n)], dtype=object),
+            "run_schedule_start": [created[i].isoformat() for i in range(n)],
+        }
+    )
+    wh.write("campaigns", frame, account_ids=[10], date_range=None, run_id="r1")
+    rows = wh.read("campaigns")
+
+    assert rows["id"].tolist() == list(range(1, n + 1))
+    assert rows["campaign_group_id"].tolist() == [pd.NA if i % 5 == 0 else 100 + i for i in range(n)]
+    assert rows["name"].tolist() == frame["name"].tolist()
+    assert rows["status"].tolist() == ["ACTIVE", pd.NA, "PAUSED"] * 4
+    assert rows["daily_budget_amount"].tolist() == frame["daily_budget_amount"].tolist()
+    assert rows["unit_cost_amount"].tolist() == [Decimal(1), Decimal(250), Decimal(3)] * 4
+    assert rows["total_budget_amount"].tolist() == [Decimal("0.1"), None, Decimal("2.5")] * 4
+    assert rows["test"].tolist() == [True, False, pd.NA] * 4
+    assert rows["audience_expansion_enabled"].tolist() == [True, False] * 6
+    assert rows["serving_statuses"].tolist() == frame["serving_statuses"].tolist()
+    assert rows["created_time"].tolist() == created
+    assert [None if pd.isna(t) else t for t in rows["last_modified_time"]] == [
+        None if i % 4 == 0 else created[i] for i in range(n)
+    ]
+    assert rows["run_schedule_start"].tolist() == created
+
+
+def test_dates_in_every_form(wh: Warehouse) -> None:
+    days = [date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1)]
+    forms = {
+        1: days,
+        2: [d.isoformat() for d in days],
+        3: pd.to_datetime(days),
+        4: pd.to_datetime(days).tz_localize("America/New_York"),
+        5: [datetime(d.year, d.month, d.day, 23, 59) for d in days],
+    }
+    frames = [
+        pd.DataFrame({"campaign_id": [c] * 3, "date": list(form), "account_id": [10] * 3, "impressions": [1, 2, 3]})
+        for c, form in forms.items()
+    ]
+    wh.write("campaign_daily_metrics", iter(frames), account_ids=[10], date_range=None, run_id="r1")
+    rows = wh.read("campaign_daily_metrics")
+    assert rows["date"].tolist() == days * len(forms)
