@@ -1,7 +1,8 @@
 """Test harness: ``dagster-webserver`` and ``dagster-daemon`` as subprocesses, driven through GraphQL.
 
 ``linkedin_deployment`` starts both for the real code location (``linkedin_assets.definitions``) on a PostgreSQL
-instance of their own, with a simulator as LinkedIn and a PostgreSQL warehouse schema.
+instance of their own (``deploy/dagster-postgres.yaml`` in a fresh ``DAGSTER_HOME``, set up as ``make dev`` does),
+with a simulator as LinkedIn and a PostgreSQL warehouse schema.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ import httpx
 import psycopg
 
 from linkedin_assets.definitions import DATABASE_URL_ENV
-from linkedin_assets.instance import DATA_DIR_ENV, PG_URL_ENV, REPO_ROOT
+from linkedin_assets.settings import ENV, LINKEDIN_POOL
 from linkedin_assets.simulator import SimulatorServer
 from linkedin_assets_tests.ground_truth import assert_warehouse_matches
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR_ENV = ENV["data_dir"]
+PG_URL_ENV = "DAGSTER_PG_URL"
+REPOSITORY_LABEL = "__repository__@linkedin_assets"
+"""The tag Dagster gives runs of the code location (how the UI lists a job's runs)."""
 DEFINITIONS_MODULE = "linkedin_assets.definitions"
 ADMIN_URL = os.environ.get("LINKEDIN_ASSETS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
@@ -51,6 +57,17 @@ query Runs($limit: Int) {
   runsOrError(limit: $limit) {
     __typename
     ... on Runs { results { runId jobName status startTime endTime tags { key value } assetSelection { path } } }
+    ... on Error { message }
+  }
+}"""
+# The filter of the UI's job page (its Runs tab): the job's name and the code location's repository label.
+_JOB_RUNS = """
+query JobRuns($filter: RunsFilter!) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs {
+      results { runId jobName status tags { key value } repositoryOrigin { repositoryLocationName repositoryName } }
+    }
     ... on Error { message }
   }
 }"""
@@ -114,19 +131,36 @@ def fresh_pg_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def set_pool_limit(env: Mapping[str, str]) -> None:
+    """Limit the linkedin_api pool to 1 with the stock CLI, as ``make dev`` does before the first run."""
+    subprocess.run(
+        [str(BIN_DIR / "dagster"), "instance", "concurrency", "set", LINKEDIN_POOL, "1"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
 @contextmanager
 def isolated_dagster_home(root: Path) -> Iterator[DagsterHome]:
-    """A DAGSTER_HOME under ``root`` with the repo's dagster.yaml, its own data dir and its own storage database."""
+    """A DAGSTER_HOME under ``root`` with deploy/dagster-postgres.yaml on a fresh database, and its own data dir."""
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO_ROOT / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
     with fresh_pg_database() as url:
-        yield DagsterHome(home, {"DAGSTER_HOME": str(home), DATA_DIR_ENV: str(root / "data"), PG_URL_ENV: url})
+        env = {
+            "DAGSTER_HOME": str(home),
+            DATA_DIR_ENV: str(root / "data"),
+            PG_URL_ENV: url.replace("postgresql://", "postgresql+psycopg2://", 1),
+        }
+        set_pool_limit(env)
+        yield DagsterHome(home, env)
 
 
 @contextmanager
 def open_instance(home: DagsterHome) -> Iterator[dg.DagsterInstance]:
-    """The instance of ``home`` in this process (storage is chosen from ``home.env`` while it loads)."""
+    """The instance of ``home`` in this process (its dagster.yaml reads ``home.env`` while it loads)."""
     saved = {key: os.environ.get(key) for key in home.env}
     os.environ.update(home.env)
     try:
@@ -399,6 +433,14 @@ class DagsterServices:
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first, with ``tags`` as a dict."""
         result = self.graphql(_RUNS, {"limit": limit})["runsOrError"]
+        if result["__typename"] != "Runs":
+            raise GraphQLError(f"{result['__typename']}: {result.get('message')}")
+        return [{**run, "tags": {tag["key"]: tag["value"] for tag in run["tags"]}} for run in result["results"]]
+
+    def job_runs(self, job_name: str) -> list[dict[str, Any]]:
+        """The runs the UI's job page lists for ``job_name`` (same filter), newest first, ``tags`` as a dict."""
+        run_filter = {"pipelineName": job_name, "tags": [{"key": ".dagster/repository", "value": REPOSITORY_LABEL}]}
+        result = self.graphql(_JOB_RUNS, {"filter": run_filter})["runsOrError"]
         if result["__typename"] != "Runs":
             raise GraphQLError(f"{result['__typename']}: {result.get('message')}")
         return [{**run, "tags": {tag["key"]: tag["value"] for tag in run["tags"]}} for run in result["results"]]

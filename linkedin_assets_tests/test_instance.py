@@ -1,196 +1,279 @@
-"""The repo's dagster.yaml: storage selection, data directory, pool limits, and run history across restarts."""
+"""DAGSTER_HOME decides the instance (stock storages), settings come from the environment, and the CLI's queue rules.
 
+``linkedin_assets.deployment`` is the CLI's side of the deployment: these tests drive its queue rule and its reaper
+on a real SQLite instance with real processes (a dead one is a child that has exited).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.dagster_run import RunOpConcurrency
-from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.runs import SqliteRunStorage
-from dagster._core.storage.schedules import SqliteScheduleStorage
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from linkedin_assets.instance import (
-    LINKEDIN_POOL,
-    REPO_ROOT,
-    SYNC_TAG,
-    data_dir,
-    get_instance,
-    in_flight_syncs,
-    postgres_url,
-    wait_for_idle_sync,
-)
-from linkedin_assets.partitions import daily_partitions
-from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
-from linkedin_assets_tests.dagster_services import fresh_pg_database, linkedin_deployment
+from linkedin_assets import deployment
+from linkedin_assets.settings import LINKEDIN_POOL, SYNC_TAG, SettingsError, load_settings
+from linkedin_assets_tests.dagster_services import REPO_ROOT, fresh_pg_database
+
+# ------------------------------------------------------------------------------------------------ the instance
 
 
 @pytest.fixture
-def sqlite_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
-    monkeypatch.setenv("LINKEDIN_ASSETS_DATA_DIR", str(tmp_path))
-    with get_instance() as instance:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DAGSTER_HOME holding the repo's dagster.yaml, as ``make dev`` prepares it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def instance(home: Path):
+    with deployment.open_instance() as instance:
         yield instance
 
 
-@dg.asset(pool=LINKEDIN_POOL)
-def campaigns() -> None:
-    """Stands for an API asset: the instance tests need a run, not LinkedIn."""
+def test_dagster_home_decides_the_instance_with_stock_sqlite_storage(instance: dg.DagsterInstance, home: Path):
+    assert Path(instance.root_directory) == home
+    assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+    assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+    assert (home / "history" / "runs.db").is_file()
+    config = instance.get_concurrency_config()
+    assert config.pool_config.pool_granularity.value == "run"
+    assert config.run_queue_config.tag_concurrency_limits == [{"key": SYNC_TAG, "limit": 1}]
+    assert instance.run_monitoring_enabled
+    assert not instance.telemetry_enabled
+    assert not deployment.daemon_alive(instance)
 
 
-def _materialize_campaigns(instance: dg.DagsterInstance) -> str:
-    result = dg.materialize([campaigns], instance=instance, tags={SYNC_TAG: "true"})
-    assert result.success
-    return result.run_id
-
-
-def test_without_pg_url_storage_is_sqlite_under_the_data_dir(sqlite_instance: dg.DagsterInstance, tmp_path: Path):
-    assert isinstance(sqlite_instance.run_storage, SqliteRunStorage)
-    assert isinstance(sqlite_instance.event_log_storage, SqliteEventLogStorage)
-    assert isinstance(sqlite_instance.schedule_storage, SqliteScheduleStorage)
-    assert (tmp_path / "dagster" / "history" / "runs.db").is_file()
-    assert sqlite_instance.root_directory == str(tmp_path / "dagster")
-    assert sqlite_instance.compute_log_manager._base_dir == str(tmp_path / "dagster" / "storage")
-
-    run_id = _materialize_campaigns(sqlite_instance)
-    with get_instance() as reopened:
-        run = reopened.get_run_by_id(run_id)
-        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
-        assert run.tags[SYNC_TAG] == "true"
+def test_without_dagster_home_the_instance_is_data_dagster_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert deployment.dagster_home() == tmp_path / "data" / "dagster"
 
 
 @pytest.mark.postgres
-def test_with_pg_url_storage_is_postgres_and_the_password_stays_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("LINKEDIN_ASSETS_DATA_DIR", str(tmp_path))
+def test_postgres_instance_config_uses_stock_storage_and_hides_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home = tmp_path / "pg_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
     with fresh_pg_database() as url:
         # Trust auth ignores the password, which only has to stay out of what the instance shows.
-        monkeypatch.setenv("DAGSTER_PG_URL", url.replace("postgres@", "postgres:pw-s3cret@", 1))
-        with get_instance() as instance:
-            assert isinstance(instance.run_storage, PostgresRunStorage)
-            assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
-            assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+        secret_url = url.replace("postgresql://postgres@", "postgresql+psycopg2://postgres:pw-s3cret@", 1)
+        monkeypatch.setenv("DAGSTER_PG_URL", secret_url)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert "pw-s3cret" not in instance.info_str()
-            assert "pw-s3cret" not in repr(instance.get_ref())
-            run_id = _materialize_campaigns(instance)
-        with get_instance() as reopened:
-            assert reopened.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
-    assert not (tmp_path / "dagster" / "history").exists()
+            result = dg.materialize([api_asset], instance=instance, tags={SYNC_TAG: "true"})
+            assert result.success
+        with dg.DagsterInstance.from_config(str(home)) as reopened:
+            assert reopened.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
+    assert not (home / "history").exists()
 
 
-def test_pool_limit_exists_before_any_run(sqlite_instance: dg.DagsterInstance):
-    # The queue daemon ignores a pool without a limit row; default_limit alone creates it too late.
-    limits = {pool.name: pool.limit for pool in sqlite_instance.event_log_storage.get_pool_limits()}
-    assert limits[LINKEDIN_POOL] == 1
+@dg.asset(pool=LINKEDIN_POOL)
+def api_asset() -> None:
+    """Stands for an asset that calls LinkedIn: the instance tests need a run, not LinkedIn."""
 
 
-def test_pool_limit_set_by_the_user_is_kept(sqlite_instance: dg.DagsterInstance):
-    sqlite_instance.event_log_storage.set_concurrency_slots(LINKEDIN_POOL, 3)
-    with get_instance() as reopened:
-        limits = {pool.name: pool.limit for pool in reopened.event_log_storage.get_pool_limits()}
-    assert limits[LINKEDIN_POOL] == 3
+# ------------------------------------------------------------------------------------------------ settings
 
 
-def test_concurrency_settings_come_from_the_repo_yaml(sqlite_instance: dg.DagsterInstance):
-    config = sqlite_instance.get_concurrency_config()
-    assert config.pool_config.pool_granularity.value == "run"
-    assert config.run_queue_config.tag_concurrency_limits == [{"key": SYNC_TAG, "limit": 1}]
-    assert not sqlite_instance.telemetry_enabled
+def test_settings_are_read_from_the_environment_when_asked():
+    env = {
+        "LINKEDIN_ASSETS_LOOKBACK_DAYS": "7",
+        "LINKEDIN_ASSETS_SNAPSHOT_DAYS": "30",
+        "LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL": "campaign",
+        "LINKEDIN_ASSETS_START_DATE": "2024-02-01",
+        "LINKEDIN_ASSETS_EXECUTOR": "multiprocess",
+        "LINKEDIN_ASSETS_ACCOUNTS_PER_STEP": "5",
+        "LINKEDIN_REQUESTS_PER_SECOND": "2.5",
+        "LINKEDIN_ASSETS_DATA_DIR": "/srv/linkedin",
+        "LINKEDIN_ASSETS_SCHEDULE_CRON": "30 4 * * 1-5",
+    }
+    settings = load_settings(env)
+    assert (settings.lookback_days, settings.snapshot_days, settings.demographics_level) == (7, 30, "campaign")
+    assert (settings.start_date, settings.executor, settings.accounts_per_step) == ("2024-02-01", "multiprocess", 5)
+    assert settings.requests_per_second == 2.5
+    assert settings.warehouse_file == "/srv/linkedin/warehouse.duckdb"
+    assert settings.token_store == "/srv/linkedin/linkedin_tokens.json"
+    assert settings.schedule_cron == "30 4 * * 1-5"
+    defaults = load_settings({})
+    assert (defaults.lookback_days, defaults.snapshot_days, defaults.demographics_level) == (30, 90, "account")
+    assert (defaults.executor, defaults.accounts_per_step, defaults.requests_per_second) == ("in_process", 0, None)
+
+
+def test_state_paths_default_to_the_working_directory_not_the_package(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.warehouse_file == str(tmp_path / "data" / "warehouse.duckdb")
+    assert settings.snapshots == str(tmp_path / "data" / "snapshots")
+    assert settings.token_store == str(tmp_path / "data" / "linkedin_tokens.json")
 
 
 @pytest.mark.parametrize(
-    ("given", "expected"),
+    ("variable", "value"),
     [
-        ("postgresql://u:p@h:5432/d", "postgresql+psycopg2://u:p@h:5432/d"),
-        ("postgres://u@h/d", "postgresql+psycopg2://u@h/d"),
-        ("postgresql+psycopg2://u@h/d", "postgresql+psycopg2://u@h/d"),
-        ("", None),
+        ("LINKEDIN_ASSETS_LOOKBACK_DAYS", "a week"),
+        ("LINKEDIN_ASSETS_SNAPSHOT_DAYS", "0"),
+        ("LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL", "member"),
+        ("LINKEDIN_ASSETS_START_DATE", "2024-13-01"),
+        ("LINKEDIN_ASSETS_EXECUTOR", "dask"),
+        ("LINKEDIN_ASSETS_ACCOUNTS_PER_STEP", "-1"),
+        ("LINKEDIN_REQUESTS_PER_SECOND", "0"),
     ],
 )
-def test_postgres_url_forces_psycopg2(monkeypatch: pytest.MonkeyPatch, given: str, expected: str | None):
-    monkeypatch.setenv("DAGSTER_PG_URL", given)
-    assert postgres_url() == expected
+def test_a_bad_setting_names_its_variable(variable: str, value: str):
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
 
 
-def test_postgres_url_rejects_a_non_url_without_echoing_it(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DAGSTER_PG_URL", "host=h password=secret")
-    with pytest.raises(ValueError, match="DAGSTER_PG_URL") as error:
-        postgres_url()
-    assert "secret" not in str(error.value)
-
-
-def test_relative_data_dir_is_taken_from_the_repo_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LINKEDIN_ASSETS_DATA_DIR", "elsewhere/data")
-    assert data_dir() == REPO_ROOT / "elsewhere" / "data"
-    monkeypatch.delenv("LINKEDIN_ASSETS_DATA_DIR")
-    assert data_dir() == REPO_ROOT / "data"
-
-
-def _add_run(instance: dg.DagsterInstance, job_name: str, status: dg.DagsterRunStatus, **kwargs) -> dg.DagsterRun:
-    return instance.add_run(dg.DagsterRun(job_name=job_name, status=status, **kwargs))
-
-
-def test_in_flight_syncs_finds_tagged_job_and_pool_runs(sqlite_instance: dg.DagsterInstance):
-    started = dg.DagsterRunStatus.STARTED
-    tagged = _add_run(sqlite_instance, "token_refresh", started, tags={SYNC_TAG: "true"})
-    by_job = _add_run(sqlite_instance, "linkedin_daily_sync", dg.DagsterRunStatus.NOT_STARTED)
-    pool = RunOpConcurrency(
-        root_key_counts={LINKEDIN_POOL: 1}, has_unconstrained_root_nodes=False, all_pools={LINKEDIN_POOL}
+def _in_a_fresh_process(code: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=120
     )
-    ui_materialize = _add_run(sqlite_instance, "__ASSET_JOB", dg.DagsterRunStatus.STARTING, run_op_concurrency=pool)
-    _add_run(sqlite_instance, "__ASSET_JOB", started)
-    _add_run(sqlite_instance, "other_job", started)
-    _add_run(sqlite_instance, "linkedin_daily_sync", dg.DagsterRunStatus.SUCCESS, tags={SYNC_TAG: "true"})
-
-    found = {run.run_id for run in in_flight_syncs(sqlite_instance)}
-
-    assert found == {tagged.run_id, by_job.run_id, ui_materialize.run_id}
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
 
 
-def test_wait_for_idle_sync_returns_once_the_sync_ends(sqlite_instance: dg.DagsterInstance):
-    run = _add_run(sqlite_instance, "linkedin_daily_sync", dg.DagsterRunStatus.STARTED)
-    messages: list[str] = []
+def test_the_code_location_takes_its_settings_from_the_environment_it_loads_in(tmp_path: Path):
+    code = """
+import json
+import dagster as dg
+from linkedin_assets.definitions import defs
+from linkedin_assets.partitions import daily_partitions
+settings = defs.resources["settings"]
+linkedin = defs.resources["linkedin"]
+print(json.dumps({
+    "first_day": daily_partitions.get_first_partition_key(),
+    "lookback": settings.lookback_days, "snapshot": settings.snapshot_days,
+    "level": settings.demographics_level, "per_step": settings.accounts_per_step,
+    "secret_is_env_var": isinstance(linkedin.client_secret, dg.EnvVar),
+    "secret_shown_as": linkedin.client_secret.env_var_name,
+    "rps": linkedin.requests_per_second,
+    "duckdb": defs.resources["warehouse"].duckdb_path,
+    "executor": defs.resolve_job_def("linkedin_daily_sync").executor_def.name,
+    "cron": [s.cron_schedule for s in defs.schedules][0],
+}))
+"""
+    import json
 
-    def log(message: str) -> None:
-        messages.append(message)
-        sqlite_instance.report_run_canceled(run)
+    out = json.loads(
+        _in_a_fresh_process(
+            code,
+            LINKEDIN_ASSETS_START_DATE="2024-03-05",
+            LINKEDIN_ASSETS_LOOKBACK_DAYS="3",
+            LINKEDIN_ASSETS_SNAPSHOT_DAYS="14",
+            LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL="campaign",
+            LINKEDIN_ASSETS_ACCOUNTS_PER_STEP="2",
+            LINKEDIN_CLIENT_SECRET="s3cret-value",
+            LINKEDIN_REQUESTS_PER_SECOND="4",
+            LINKEDIN_ASSETS_DATA_DIR=str(tmp_path),
+            LINKEDIN_ASSETS_EXECUTOR="multiprocess",
+            LINKEDIN_ASSETS_SCHEDULE_CRON="15 3 * * *",
+        )
+    )
+    assert out == {
+        "first_day": "2024-03-05",
+        "lookback": 3,
+        "snapshot": 14,
+        "level": "campaign",
+        "per_step": 2,
+        "secret_is_env_var": True,
+        "secret_shown_as": "LINKEDIN_CLIENT_SECRET",
+        "rps": 4.0,
+        "duckdb": str(tmp_path / "warehouse.duckdb"),
+        "executor": "multiprocess",
+        "cron": "15 3 * * *",
+    }
 
-    wait_for_idle_sync(sqlite_instance, poll_s=0.01, log=log)
 
-    assert len(messages) == 1 and run.run_id in messages[0]
-    assert not in_flight_syncs(sqlite_instance)
-
-
-def test_wait_for_idle_sync_does_not_wait_without_syncs(sqlite_instance: dg.DagsterInstance):
-    _add_run(sqlite_instance, "other_job", dg.DagsterRunStatus.STARTED)
-    messages: list[str] = []
-    wait_for_idle_sync(sqlite_instance, poll_s=0.01, log=messages.append)
-    assert messages == []
+def test_the_production_import_path_needs_no_simulator():
+    code = """
+import sys
+import linkedin_assets.definitions, linkedin_assets.cli, linkedin_assets.deployment
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn") or ".simulator" in m))
+"""
+    assert _in_a_fresh_process(code) == "[]"
 
 
-@pytest.mark.slow
-@pytest.mark.postgres
-def test_run_history_survives_a_restart_on_postgres(tmp_path: Path, pg_url: str):
-    yesterday = daily_partitions.get_last_partition_key()
-    with (
-        SimulatorServer(SimulatorConfig(profile="small", seed=43)) as sim,
-        linkedin_deployment(tmp_path, sim, pg_url) as deployment,
-    ):
-        services = deployment.services
-        run_id = services.launch_job("linkedin_daily_sync", partition_key=yesterday)
-        assert services.wait_for_run(run_id) == "SUCCESS"
-        deployment.assert_synced(written_by=run_id)
+# ------------------------------------------------------------------------------------------------ queue and reaper
 
-        services.restart()
 
-        info = services.graphql("{ instance { info } }")["instance"]["info"]
-        assert "PostgresRunStorage" in info
-        (run,) = [run for run in services.list_runs() if run["runId"] == run_id]
-        assert run["jobName"] == "linkedin_daily_sync"
-        assert run["status"] == "SUCCESS"
-        assert run["tags"][SYNC_TAG] == "true"
-        assert run["tags"]["dagster/partition"] == yesterday
-        events = services.logs_for_run(run_id)
-        messages = [event["message"] for event in events]
-        assert any(message.startswith("Found 1 ad account(s)") for message in messages), messages
-        assert "RunSuccessEvent" in {event["__typename"] for event in events}
+def _dead_process() -> str:
+    """The identity a process had: a child that ran and exited."""
+    child = subprocess.run(
+        [sys.executable, "-c", "from linkedin_assets.deployment import this_process; print(this_process())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return child.stdout.strip()
+
+
+def _run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, job: str = "linkedin_daily_sync", **tags: str):
+    """A run in ``status``; queued runs are made as the CLI makes them (Dagster requires an origin for those)."""
+    if status != dg.DagsterRunStatus.QUEUED:
+        return instance.add_run(dg.DagsterRun(job_name=job, status=status, tags=tags))
+    with deployment.code_location(instance) as location:
+        run = deployment.create_run(instance, location, job, {}, {})
+    deployment.enqueue(instance, run)
+    instance.add_run_tags(run.run_id, tags)
+    return instance.get_run_by_id(run.run_id)
+
+
+def test_reaper_fails_runs_whose_process_is_gone_and_cancels_their_queued_runs(instance: dg.DagsterInstance):
+    started, queued = dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.QUEUED
+    dead = _dead_process()
+    killed = _run(instance, started, **{SYNC_TAG: "true", deployment.PROCESS_TAG: dead})
+    orphan = _run(instance, queued, **{SYNC_TAG: "true", deployment.SUBMITTER_TAG: dead})
+    alive = _run(instance, started, **{SYNC_TAG: "true", deployment.PROCESS_TAG: deployment.this_process()})
+    remote = _run(instance, started, **{deployment.PROCESS_TAG: "another-host:1:1"})
+    by_daemon = _run(instance, started, **{SYNC_TAG: "true"})
+    lines: list[str] = []
+
+    ended = deployment.reap_dead_runs(instance, lines.append)
+
+    assert sorted(ended) == sorted([killed.run_id, orphan.run_id])
+    status = {
+        run.run_id: instance.get_run_by_id(run.run_id).status for run in (killed, orphan, alive, remote, by_daemon)
+    }
+    assert status == {
+        killed.run_id: dg.DagsterRunStatus.FAILURE,
+        orphan.run_id: dg.DagsterRunStatus.CANCELED,
+        alive.run_id: started,
+        remote.run_id: started,
+        by_daemon.run_id: started,
+    }
+    assert any(killed.run_id[:8] in line and "is gone" in line for line in lines)
+
+
+def test_queue_rule_waits_for_syncs_and_pool_runs_in_progress_and_earlier_live_syncs(instance: dg.DagsterInstance):
+    queued = dg.DagsterRunStatus.QUEUED
+    me = deployment.this_process()
+    earlier_dead = _run(instance, queued, **{SYNC_TAG: "true", deployment.SUBMITTER_TAG: _dead_process()})
+    mine = _run(instance, queued, **{SYNC_TAG: "true", deployment.SUBMITTER_TAG: me})
+    assert deployment.blockers(instance, mine) == []  # a queued run nobody will start does not hold the queue
+
+    other_job = _run(instance, dg.DagsterRunStatus.STARTED, job="unrelated")
+    assert deployment.blockers(instance, mine) == []
+    pool_run = _run(instance, dg.DagsterRunStatus.STARTED, job="__ASSET_JOB", **{deployment.POOL_TAG: "true"})
+    assert [r.run_id for r in deployment.blockers(instance, mine)] == [pool_run.run_id]
+    instance.report_run_failed(pool_run)
+
+    later = _run(instance, queued, **{SYNC_TAG: "true", deployment.SUBMITTER_TAG: me})
+    assert [r.run_id for r in deployment.blockers(instance, later)] == [mine.run_id]
+    assert deployment.try_start(instance, later.run_id) is None
+    started = deployment.try_start(instance, mine.run_id)
+    assert started is not None and started.status == dg.DagsterRunStatus.STARTING
+    assert started.tags[deployment.PROCESS_TAG] == me
+    assert [r.run_id for r in deployment.blockers(instance, later)] == [mine.run_id]
+    assert {earlier_dead.run_id, other_job.run_id}.isdisjoint(r.run_id for r in deployment.blockers(instance, later))
