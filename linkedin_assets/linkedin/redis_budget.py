@@ -180,9 +180,19 @@ class RedisBudget:
 
     async def pause(self, seconds: float) -> None:
         """Nobody, in any process, is granted a slot for ``seconds``; the caller waits them out as well."""
-        self._client()
-        await self._scripts["pause"](keys=[self._keys[2]], args=[max(int(seconds * 1000), 1)])
+        await self.hold(seconds)
         await self._sleep(seconds)
+
+    # -- operator controls ------------------------------------------------------------------------------------------
+    async def hold(self, seconds: float) -> int:
+        """Stop every process from starting LinkedIn requests for ``seconds`` (an existing longer pause stays);
+        returns the pause's end (Redis server time, ms). Requests already in flight finish."""
+        self._client()
+        return int(await self._scripts["pause"](keys=[self._keys[2]], args=[max(int(seconds * 1000), 1)]))
+
+    async def resume(self) -> None:
+        """End the shared pause now; waiters notice within 0.5 s."""
+        await self._client().delete(self._keys[2])
 
     # -- inspection (tests, logs) ---------------------------------------------------------------------------------
     async def leases(self) -> int:
@@ -217,8 +227,9 @@ class RedisBudget:
                 self.last_grant_ms = int(now_ms)
                 return lease
             if wait_ms >= 0:
-                # a pause or the rate: the script knows exactly when the next start is allowed
-                await self._sleep(max(wait_ms, 1) / 1000)
+                # a pause or the rate: the script knows when the next start is allowed; ask again after at most
+                # 0.5 s all the same, so that a pause lifted by an operator (``reset``) is noticed soon
+                await self._sleep(min(max(wait_ms, 1) / 1000, 0.5))
             else:
                 # every slot is taken: a release can come at any moment; the oldest lease expires at -wait_ms at the
                 # latest. Jitter keeps waiters of different processes from asking in lock-step.
