@@ -33,7 +33,6 @@ from linkedin_assets.snapshot_schema import (
     Snapshot,
     SnapshotWarning,
     SnapshotWindow,
-    plain_decimal,
 )
 
 METRIC_COLUMNS = [snake_case(m) for m in DEFAULT_METRICS]
@@ -92,6 +91,9 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
     return document
 
 
+CENT = Decimal("0.01")
+
+
 def summary_markdown(document: Snapshot) -> str:
     """One line per account over the window: campaigns, creatives, impressions, clicks, spend, warnings."""
     owner = {}
@@ -117,12 +119,9 @@ def summary_markdown(document: Snapshot) -> str:
         name = (a.name or "").replace("|", "\\|")
         lines.append(
             f"| {a.id} {name} | {len(a.campaigns)} | {sum(len(c.creatives) for c in a.campaigns)} | "
-            f"{impressions:,} | {clicks:,} | {plain_decimal(spend.quantize(CENT))} {a.currency or ''} | {warned[a.id]} |"
+            f"{impressions:,} | {clicks:,} | {spend.quantize(CENT):,f} {a.currency or ''} | {warned[a.id]} |"
         )
     return "\n".join(lines)
-
-
-CENT = Decimal("0.01")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
