@@ -1,203 +1,496 @@
-"""A full sync of a simulator profile's whole history through Dagster into PostgreSQL, measured end to end.
+"""A first sync of a simulator profile's whole history into PostgreSQL, run the way a user runs it, measured end to end.
 
-Starts the simulator in this process, runs the daily job over the profile's days and then the monthly job (as
-``linkedin-assets sync`` does, but in-process on an ephemeral instance), and prints the requests made per endpoint
-against the plans' lower bound, the wall time per stage and per step, the rows/s of the warehouse writes of the
-metric tables beside a plain ``COPY`` of the same rows, and peak RSS.
+The simulator runs in a process of its own (``python -m linkedin_assets.simulator``); the sync is the command a user
+types, ``linkedin-assets sync --start ... --end ...``, in a subprocess with ``DAGSTER_HOME`` set to a fresh directory
+holding the repo's ``dagster.yaml`` and the environment the simulator printed. Printed per run:
 
-    .venv/bin/python benchmarks/bench_sync.py [--profile medium] [--latency-ms 100] [--pg-url URL] [--keep]
+- wall seconds; CPU seconds and peak RSS of the sync's processes (the command and every process it starts: CPU from
+  ``getrusage(RUSAGE_CHILDREN)``, peak RSS per process from ``/proc/<pid>/status`` ``VmHWM`` and the largest sum over
+  the process tree at one moment, sampled every 0.2 s), beside the simulator's own CPU and peak RSS;
+- requests per endpoint as the simulator counted them, the ``adAnalytics`` requests against the plans' figure (the
+  ``linkedin/planned_requests`` metadata) and against a lower bound computed from the simulator's data alone (per
+  account and pivot: field chunks x ``ceil(rows / 14,999)``), the element-cap re-asks and the most requests in flight;
+- per metric table: rows, seconds the write path was busy (``write_seconds`` metadata: converting, COPYing,
+  upserting, committing; the time spent waiting for LinkedIn is left out) and rows/s, beside a plain text
+  ``COPY ... FROM`` of the same rows into an empty, unindexed ``LIKE`` copy of the table.
 
-The tables go to a throwaway schema in ``--pg-url`` (default ``$LINKEDIN_ASSETS_BENCH_PG`` or
-``postgresql://postgres@127.0.0.1:5432/postgres``), dropped afterwards unless ``--keep``.
+    .venv/bin/python benchmarks/bench_sync.py --profile medium|large [--latency-ms 20] [--half-history]
+        [--incremental] [--pg-url URL] [--pythonpath DIR] [--keep]
+
+``--half-history`` runs the same profile over half its days too (memory must be flat in history length) and prints the
+two side by side; ``--incremental`` (default for ``medium``) then runs the daily incremental sync of the last day
+(plus the 30-day lookback) on the first run's warehouse. ``--pythonpath DIR`` runs the sync from another checkout
+(e.g. ``git worktree add /tmp/before <commit>``), for before/after figures; the simulator is always this checkout's.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import math
 import os
 import resource
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 import uuid
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dagster as dg
-import pandas as pd
 import psycopg
 
-from linkedin_assets.cli import plan_stages, run_stage
-from linkedin_assets.definitions import build_definitions, build_resources
-from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
-from linkedin_assets.warehouse import backends
-from linkedin_assets.warehouse.backends import quote
-
+REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("LINKEDIN_ASSETS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
-CLIENT_COUNTERS = ("requests", "retries", "throttled", "server_errors", "timeouts", "refreshes", "resplits")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+ELEMENT_CAP = 15_000
+FIELDS_PER_REQUEST = 18  # 20 names in `fields`, two of them dateRange and pivotValues
+
+
+# ---------------------------------------------------------------------------------------------------- /proc
+
+
+def _status(pid: int) -> dict[str, str]:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def _kib(value: str | None) -> int:
+    return int(value.split()[0]) if value else 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def _children_of() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _tree(root: int) -> list[int]:
+    tree, out, todo = _children_of(), [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(tree.get(pid, ()))
+    return out
+
+
+def _cmd(pid: int) -> str:
+    try:
+        parts = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [p.decode(errors="replace") for p in parts if p]
+    words = [Path(words[0]).name, *words[1:]] if words else ["?"]
+    return " ".join(words)[:70]
 
 
 @dataclass
-class TableWrites:
-    """The ``Warehouse.write`` calls of one table: their batches and the seconds they took."""
+class Measured:
+    """One command's figures."""
 
-    seconds: float = 0.0
-    batches: list[pd.DataFrame] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    max_rss_kib: int = 0
+    """``ru_maxrss`` of the reaped descendants: the largest single process."""
+    peak_tree_kib: int = 0
+    """The largest sum of VmRSS over the process tree at one sample."""
+    processes: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """pid -> (command, VmHWM KiB)."""
+    returncode: int = 0
+    output: str = ""
 
     @property
-    def rows(self) -> int:
-        return sum(len(batch) for batch in self.batches)
+    def peak_process_kib(self) -> int:
+        return max([self.max_rss_kib, *(hwm for _, hwm in self.processes.values())])
 
 
-@contextmanager
-def timed_writes() -> Iterator[dict[str, TableWrites]]:
-    """Time every ``PostgresWarehouse.write`` while the block runs, keeping each batch for the plain COPY."""
-    writes: dict[str, TableWrites] = defaultdict(TableWrites)
-    real_write = backends.PostgresWarehouse.write
-
-    def write(self, table, frame, **kwargs):
-        started = time.perf_counter()
-        result = real_write(self, table, frame, **kwargs)
-        writes[table].seconds += time.perf_counter() - started
-        writes[table].batches.append(frame)
-        return result
-
-    backends.PostgresWarehouse.write = write
-    try:
-        yield writes
-    finally:
-        backends.PostgresWarehouse.write = real_write
+def run_measured(command: list[str], env: dict[str, str], cwd: Path) -> Measured:
+    """Run ``command`` to completion, sampling its process tree; CPU from RUSAGE_CHILDREN (this script's only child
+    at that moment: the simulator is a child too, but it is only reaped at the end)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+") as out:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        measured = _sample(process)
+        out.seek(0)
+        measured.output = out.read()
+    measured.wall_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    measured.cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    measured.max_rss_kib = after.ru_maxrss
+    measured.returncode = process.returncode
+    return measured
 
 
-def plain_copy(url: str, schema: str, table: str, batches: Sequence[pd.DataFrame]) -> float:
-    """Seconds to ``COPY ... FROM STDIN`` the batches' rows into an empty, unindexed copy of ``table``."""
-    target = f"{quote(schema)}.{quote('plain_' + table)}"
+def _sample(process: subprocess.Popen) -> Measured:
+    measured = Measured()
+    while process.poll() is None:
+        total = 0
+        for pid in _tree(process.pid):
+            status = _status(pid)
+            if not status:
+                continue
+            total += _kib(status.get("VmRSS"))
+            name, hwm = measured.processes.get(pid, (_cmd(pid), 0))
+            measured.processes[pid] = (name, max(hwm, _kib(status.get("VmHWM"))))
+        measured.peak_tree_kib = max(measured.peak_tree_kib, total)
+        time.sleep(0.2)
+    return measured
+
+
+# ---------------------------------------------------------------------------------------------------- simulator
+
+
+@dataclass
+class Simulator:
+    process: subprocess.Popen
+    url: str
+    env: dict[str, str]
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=120) as response:
+            return json.loads(response.read())
+
+    def reset_log(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/_sim/requests", method="DELETE"), timeout=60)
+
+    def requests(self) -> tuple[Counter, int]:
+        body = self.get("/_sim/requests")
+        counts = Counter(r["endpoint"] for r in body["requests"])
+        return counts, int(body.get("max_in_flight", 0))
+
+    def cpu_s(self) -> float:
+        return _cpu_seconds(self.process.pid)
+
+    def peak_kib(self) -> int:
+        return _kib(_status(self.process.pid).get("VmHWM"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_simulator(sizes: dict[str, int], latency_ms: float, seed: int) -> Simulator:
+    port = free_port()
+    command = [sys.executable, "-m", "linkedin_assets.simulator", "--port", str(port), "--profile", "custom",
+               "--seed", str(seed), "--latency-ms", str(latency_ms),
+               *(f"--{name.replace('_', '-')}={value}" for name, value in sizes.items())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    printed: dict[str, str] = {}
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].strip().partition("=")
+            printed[name] = value
+        elif not line.strip() and printed:
+            break
+    if process.poll() is not None or not printed:
+        raise SystemExit(f"the simulator did not start: {' '.join(command)}")
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/_sim/requests", timeout=5)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return Simulator(process, url, printed)
+
+
+def lower_bound(sizes: dict[str, int], seed: int, start: dt.date, end: dt.date, months: bool) -> int:
+    """The fewest adAnalytics requests that can fetch the simulator's rows in ``[start, end]``, from its data alone."""
+    from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
+    from linkedin_assets.simulator.config import SimulatorConfig
+    from linkedin_assets.simulator.data import Dataset
+
+    dataset = Dataset(SimulatorConfig(profile="custom", seed=seed, **sizes))
+    first, last = (start - dataset.history_start).days, (end - dataset.history_start).days
+    chunks = math.ceil(len(DEFAULT_METRICS) / FIELDS_PER_REQUEST)
+    demographic_chunks = math.ceil(len(DEMOGRAPHIC_METRICS) / FIELDS_PER_REQUEST)
+    bound = 0
+    for account in dataset.account_data:
+        metrics = dataset.account_metrics(account)
+        delivered = False
+        for pivot in ("CAMPAIGN", "CREATIVE"):
+            days = metrics.daily_table(pivot)["day"]
+            rows = int(((days >= first) & (days <= last)).sum())
+            bound += chunks * math.ceil(rows / (ELEMENT_CAP - 1))
+            delivered = delivered or rows > 0
+        if months and delivered:
+            bound += demographic_chunks * len(MEMBER_PIVOTS)  # one request per MEMBER_* pivot at the least
+        metrics.tables.clear()
+    return bound
+
+
+# ---------------------------------------------------------------------------------------------------- the sync
+
+
+@dataclass
+class Run:
+    label: str
+    measured: Measured
+    sim_cpu_s: float
+    sim_peak_kib: int
+    requests: Counter
+    max_in_flight: int
+    bound: int
+    metadata: dict[str, dict[str, float]]
+    copies: dict[str, tuple[int, float]]
+
+
+def materialization_metadata(dagster_home: Path, since: float) -> dict[str, dict[str, float]]:
+    """The numeric metadata of each metric asset's latest materialization recorded after ``since``."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    out: dict[str, dict[str, float]] = {}
+    with dg.DagsterInstance.get() as instance:
+        for table in METRIC_TABLES:
+            event = instance.get_latest_materialization_event(dg.AssetKey(["linkedin_ads", table]))
+            if event is None or event.timestamp < since or event.asset_materialization is None:
+                continue
+            out[table] = {
+                k: v.value for k, v in event.asset_materialization.metadata.items() if isinstance(v.value, int | float)
+            }
+    return out
+
+
+def plain_copies(url: str, schema: str, directory: Path) -> dict[str, tuple[int, float]]:
+    """Rows and seconds of a plain text ``COPY ... FROM`` of each metric table's rows into an empty ``LIKE`` copy."""
+    out = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {target} (LIKE {quote(schema)}.{quote(table)})")
-        started = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cursor:
-            for batch in batches:
-                names = ", ".join(map(quote, batch.columns))
-                rows = batch.astype(object).where(batch.notna(), None).itertuples(index=False, name=None)
-                with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-        return time.perf_counter() - started
+        for table in METRIC_TABLES:
+            source, target = f'"{schema}"."{table}"', f'"{schema}"."plain_{table}"'
+            dump = directory / f"{table}.copy"
+            with dump.open("wb") as file, conn.cursor().copy(f"COPY {source} TO STDOUT") as copy:
+                for chunk in copy:
+                    file.write(chunk)
+            conn.execute(f"CREATE TABLE {target} (LIKE {source})")
+            started = time.perf_counter()
+            with conn.transaction(), dump.open("rb") as file, conn.cursor().copy(f"COPY {target} FROM STDIN") as copy:
+                while chunk := file.read(1 << 20):
+                    copy.write(chunk)
+            seconds = time.perf_counter() - started
+            (rows,) = conn.execute(f"SELECT count(*) FROM {target}").fetchone()
+            conn.execute(f"DROP TABLE {target}")
+            dump.unlink()
+            out[table] = (rows, seconds)
+    return out
 
 
-def point_at(sim: SimulatorServer, token_store: Path) -> None:
-    """The ``LINKEDIN_*`` environment for ``sim`` (all accounts) and a private token store."""
-    os.environ.update(sim.client_env(), LINKEDIN_TOKEN_STORE=str(token_store))
-    os.environ.pop("LINKEDIN_ACCOUNT_IDS", None)
+def sync_command(pythonpath: str | None) -> list[str]:
+    script = Path(sys.executable).parent / "linkedin-assets"
+    if pythonpath is None and script.exists():
+        return [str(script), "sync"]
+    return [sys.executable, "-m", "linkedin_assets.cli", "sync"]
 
 
-def last_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
-    """Metadata of each asset's last materialization in the run (a range run repeats it on every partition)."""
-    by_asset = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.materialization
-        by_asset[materialization.asset_key.to_user_string()] = {
-            key: value.value for key, value in materialization.metadata.items()
-        }
-    return by_asset
+def run_sync(
+    label: str,
+    sim: Simulator,
+    home: Path,
+    schema: str,
+    args: argparse.Namespace,
+    start: dt.date,
+    end: dt.date,
+    bound: int,
+) -> Run:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
+    env.update(sim.env)
+    env.update(
+        DAGSTER_HOME=str(home / "dagster"),
+        LINKEDIN_ASSETS_DATABASE_URL=args.pg_url,
+        LINKEDIN_ASSETS_SCHEMA=schema,
+        LINKEDIN_ASSETS_DATA_DIR=str(home / "data"),
+        LINKEDIN_TOKEN_STORE=str(home / "data" / "tokens.json"),
+        LINKEDIN_ASSETS_START_DATE=(end - dt.timedelta(days=400)).isoformat(),
+    )
+    if args.pythonpath:
+        env["PYTHONPATH"] = args.pythonpath
+    command = [*sync_command(args.pythonpath), "--start", start.isoformat(), "--end", end.isoformat()]
+    sim.reset_log()
+    sim_cpu = sim.cpu_s()
+    since = time.time()
+    measured = run_measured(command, env, home / "work")
+    requests, in_flight = sim.requests()
+    if args.show_output:
+        print(f"--- {label}: {' '.join(command)}\n{measured.output}---")
+    if measured.returncode != 0:
+        print(measured.output[-4000:])
+        raise SystemExit(f"{label}: `{' '.join(command)}` exited {measured.returncode}")
+    metadata = materialization_metadata(home / "dagster", since)
+    return Run(label, measured, sim.cpu_s() - sim_cpu, sim.peak_kib(), requests, in_flight, bound, metadata, {})
 
 
-def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
-    """Seconds of each step that succeeded, as Dagster measured them."""
-    return {
-        event.step_key.removeprefix("linkedin_ads__"): event.step_success_data.duration_ms / 1000
-        for event in result.all_events
-        if event.event_type == dg.DagsterEventType.STEP_SUCCESS
-    }
+def first_sync(label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str) -> list[Run]:
+    """A first sync of the whole history, then (``args.incremental``) the daily incremental run."""
+    sim = start_simulator(sizes, args.latency_ms, args.seed)
+    home = Path(tempfile.mkdtemp(prefix="bench_sync_"))
+    try:
+        (home / "dagster").mkdir()
+        (home / "work").mkdir()
+        if (REPO / "dagster.yaml").exists():
+            shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
+        today = dt.datetime.now(dt.UTC).date()
+        end = today - dt.timedelta(days=1)
+        start = end - dt.timedelta(days=sizes["days"] - 1)
+        runs = [run_sync(label, sim, home, schema, args, start, end, lower_bound(sizes, args.seed, start, end, True))]
+        runs[0].copies = plain_copies(args.pg_url, schema, home)
+        if args.incremental:
+            lookback = end - dt.timedelta(days=29)
+            bound = lower_bound(sizes, args.seed, lookback, end, True)
+            runs.append(run_sync(f"{label}: daily incremental", sim, home, schema, args, end, end, bound))
+        return runs
+    finally:
+        sim.process.terminate()
+        sim.process.wait()
+        shutil.rmtree(home, ignore_errors=True)
 
 
-def mib(kilobytes: int) -> str:
-    return f"{kilobytes / 1024:,.0f} MiB"
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:,.0f} MiB"
+
+
+def report(runs: list[Run]) -> None:
+    width = 26
+    names = [r.label for r in runs]
+    print("\n" + f"{'':<28}" + "".join(f"{n[:width]:>{width}}" for n in names))
+
+    def line(title: str, values: list[str]) -> None:
+        print(f"{title:<28}" + "".join(f"{v:>{width}}" for v in values))
+
+    line("wall s", [f"{r.measured.wall_s:.1f}" for r in runs])
+    line("CPU s (sync processes)", [f"{r.measured.cpu_s:.1f}" for r in runs])
+    line("peak RSS, one process", [mib(r.measured.peak_process_kib) for r in runs])
+    line("peak RSS, tree at once", [mib(r.measured.peak_tree_kib) for r in runs])
+    line("simulator CPU s", [f"{r.sim_cpu_s:.1f}" for r in runs])
+    line("simulator peak RSS", [mib(r.sim_peak_kib) for r in runs])
+    line("requests, all endpoints", [str(sum(r.requests.values())) for r in runs])
+    planned = [int(sum(m.get("linkedin/planned_requests", 0) for m in r.metadata.values())) for r in runs]
+    line("adAnalytics made", [str(r.requests.get("adAnalytics", 0)) for r in runs])
+    line("adAnalytics planned", [str(p) for p in planned])
+    line("adAnalytics lower bound", [str(r.bound) for r in runs])
+    resplits = [int(sum(m.get("linkedin/resplits", 0) for m in r.metadata.values())) for r in runs]
+    line(
+        "cap re-asks (% analytics)",
+        [
+            f"{s} ({100 * s / max(1, r.requests.get('adAnalytics', 0)):.1f} %)"
+            for s, r in zip(resplits, runs, strict=True)
+        ],
+    )
+    line("max requests in flight", [str(r.max_in_flight) for r in runs])
+    for table in METRIC_TABLES:
+        line(f"{table[:22]} rows", [str(int(r.metadata.get(table, {}).get("dagster/row_count", 0))) for r in runs])
+    print("\nper process (VmHWM):")
+    for r in runs:
+        print(f"  {r.label}:")
+        for pid, (name, hwm) in sorted(r.measured.processes.items()):
+            print(f"    {pid:>7} {mib(hwm):>10}  {name}")
+    for r in runs:
+        if not r.copies:
+            continue
+        print(f"\nwarehouse writes of {r.label} (write path busy, LinkedIn waits left out) vs a plain COPY:")
+        print(f"  {'table':<24}{'rows':>10}{'write s':>9}{'rows/s':>10}{'COPY s':>9}{'rows/s':>10}{'ratio':>7}")
+        for table in METRIC_TABLES:
+            rows, copy_s = r.copies.get(table, (0, 0.0))
+            write_s = float(r.metadata.get(table, {}).get("write_seconds", float("nan")))
+            if not rows:
+                print(f"  {table:<24}{rows:>10}  (nothing written)")
+                continue
+            print(
+                f"  {table:<24}{rows:>10}{write_s:>9.2f}{rows / write_s:>10,.0f}{copy_s:>9.2f}{rows / copy_s:>10,.0f}"
+                f"{write_s / copy_s:>7.1f}"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="medium", choices=("small", "medium", "large"))
-    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="simulator latency per request (default 20)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--half-history", action="store_true", help="also sync half the days, side by side")
+    parser.add_argument(
+        "--incremental",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="then run the daily incremental sync (default: on for medium)",
+    )
     parser.add_argument("--pg-url", default=PG_URL)
-    parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed)")
+    parser.add_argument("--pythonpath", help="run the sync from this checkout (before/after figures)")
+    parser.add_argument("--keep", action="store_true", help="keep the schemas (their names are printed)")
+    parser.add_argument("--show-output", action="store_true", help="print what the sync command printed")
     args = parser.parse_args()
+    if args.incremental is None:
+        args.incremental = args.profile == "medium"
 
-    schema = f"bench_sync_{uuid.uuid4().hex[:10]}"
-    config = SimulatorConfig(profile=args.profile, seed=1, latency_ms=args.latency_ms)
-    stages: list[tuple[str, float, dg.ExecuteInProcessResult]] = []
+    from linkedin_assets.simulator.config import PROFILES
+
+    profile = PROFILES[args.profile]
+    sizes = {
+        "accounts": profile.accounts,
+        "campaigns_per_account": profile.campaigns_per_account,
+        "creatives_per_campaign": profile.creatives_per_campaign,
+        "days": profile.days,
+    }
+    print(
+        f"profile={args.profile} ({profile.accounts} accounts x {profile.campaigns_per_account} campaigns x "
+        f"{profile.creatives_per_campaign} creatives, {profile.days} days) latency={args.latency_ms:.0f} ms "
+        f"sync={'PYTHONPATH=' + args.pythonpath if args.pythonpath else 'this checkout'}"
+    )
+    variants = [(args.profile, sizes)]
+    if args.half_history:
+        variants.append((f"{args.profile}, half history", {**sizes, "days": sizes["days"] // 2}))
+    runs: list[Run] = []
+    schemas = []
     try:
-        with (
-            tempfile.TemporaryDirectory() as directory,
-            SimulatorServer(config) as sim,
-            timed_writes() as writes,
-            dg.DagsterInstance.ephemeral() as instance,
-        ):
-            point_at(sim, Path(directory) / "tokens.json")
-            warehouse = WarehouseResource(database_url=args.pg_url, schema_name=schema)
-            defs = build_definitions(build_resources(warehouse=warehouse, snapshot_dir=directory))
-            end = config.today - dt.timedelta(days=1)
-            start = end - dt.timedelta(days=config.sizes.days - 1)
-            sizes = config.sizes
-            print(
-                f"profile={args.profile} ({sizes.accounts} accounts x {sizes.campaigns_per_account} campaigns x "
-                f"{sizes.creatives_per_campaign} creatives, {start}..{end}) latency={args.latency_ms:.0f} ms "
-                f"concurrency={os.environ.get('LINKEDIN_MAX_CONCURRENCY', '4')} schema={schema}"
-            )
-            for job_name, tags in plan_stages(start, end):
-                started = time.perf_counter()
-                result = run_stage(defs, instance, job_name, tags)
-                stages.append((job_name, time.perf_counter() - started, result))
-                if not result.success:
-                    break
-            made = sim.state.counts_by_endpoint()
-            copies = {table: plain_copy(args.pg_url, schema, table, writes[table].batches) for table in METRIC_TABLES}
+        for label, variant in variants:
+            schema = f"bench_sync_{uuid.uuid4().hex[:10]}"
+            schemas.append(schema)
+            runs += first_sync(label, variant, args, schema)
+            args.incremental = False  # once, on the full history
     finally:
         if not args.keep:
             with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {quote(schema)} CASCADE")
-
-    metadata = {asset: values for _, _, result in stages for asset, values in last_metadata(result).items()}
-    planned = sum(int(values.get("linkedin/planned_requests", 0)) for values in metadata.values())
-    client = {name: sum(int(v.get(f"linkedin/{name}", 0)) for v in metadata.values()) for name in CLIENT_COUNTERS}
-
-    print(f"\n{'endpoint':<24}{'requests':>10}")
-    for endpoint, count in sorted(made.items()):
-        print(f"{endpoint:<24}{count:>10}")
-    print(f"{'total':<24}{sum(made.values()):>10}")
-    print(f"adAnalytics: {made.get('adAnalytics', 0)} made, plans' lower bound {planned}")
-    print("client: " + ", ".join(f"{name} {count}" for name, count in client.items()))
-
-    print(f"\n{'stage / step':<56}{'seconds':>10}")
-    for job_name, seconds, result in stages:
-        print(f"{job_name:<56}{seconds:>10.2f}{'' if result.success else '  FAILED'}")
-        for step, step_s in step_seconds(result).items():
-            print(f"  {step:<54}{step_s:>10.2f}")
-    print(f"{'total':<56}{sum(seconds for _, seconds, _ in stages):>10.2f}")
-
-    print(f"\n{'table':<24}{'rows':>8}{'write s':>9}{'rows/s':>10}{'COPY s':>9}{'rows/s':>10}{'ratio':>7}")
-    for table in METRIC_TABLES:
-        rows, seconds, copy_s = writes[table].rows, writes[table].seconds, copies[table]
-        if not rows:
-            print(f"{table:<24}{rows:>8}  (nothing written)")
-            continue
-        print(
-            f"{table:<24}{rows:>8}{seconds:>9.3f}{rows / seconds:>10,.0f}{copy_s:>9.3f}{rows / copy_s:>10,.0f}"
-            f"{seconds / copy_s:>7.1f}"
-        )
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(
-        f"\npeak RSS: {mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}"
-        + (f", children {mib(children)}" if children else "")
-    )
-    if args.keep:
-        print(f"kept schema {schema}")
-    return 0 if stages and all(result.success for _, _, result in stages) else 1
+                for schema in schemas:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        else:
+            print(f"kept schemas {', '.join(schemas)}")
+    report(runs)
+    if args.half_history and len(runs) >= 2:
+        full = next(r for r in runs if r.label == args.profile)
+        half = next(r for r in runs if "half" in r.label)
+        ratio = full.measured.peak_tree_kib / max(1, half.measured.peak_tree_kib)
+        print(f"\npeak RSS full / half history: {ratio:.2f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -58,9 +58,7 @@ def shard_steps(results: list[dg.ExecuteInProcessResult], asset: str) -> set[str
 
 
 def last_metadata(results: list[dg.ExecuteInProcessResult], asset: str) -> dict:
-    events = [
-        e for r in results for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == asset
-    ]
+    events = [e for r in results for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == asset]
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 

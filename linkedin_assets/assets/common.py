@@ -11,12 +11,12 @@ the other in one process (and the accounts of a shard concurrently, under the cl
 is a step a different worker can take.
 """
 
-
 import asyncio
 import contextlib
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -169,7 +169,7 @@ class AnalyticsStream:
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         rows = impressions = clicks = 0
-        spend = 0.0
+        spend = waited = 0.0
         if not self.plan.queries:
             self.metadata.update(_figures(rows, spend, impressions, clicks))
             return
@@ -182,7 +182,9 @@ class AnalyticsStream:
         thread.start()
         try:
             while True:
+                started = time.perf_counter()
                 item = items.get()
+                waited += time.perf_counter() - started
                 self._relay(handler)
                 if item is _END:
                     break
@@ -198,6 +200,7 @@ class AnalyticsStream:
                 yield frame
                 del frame
             self.metadata.update(_figures(rows, spend, impressions, clicks))
+            self.metadata["linkedin_wait_seconds"] = waited
         finally:
             stop.set()
             while thread.is_alive():  # unblock a producer waiting for room in the queue
@@ -403,8 +406,12 @@ def shard_ops(
     ) -> Iterator[dg.Output]:
         """Fetch the shard's rows from LinkedIn while the warehouse IO manager writes them (one transaction)."""
         batch = sync(context, shard, linkedin, settings, warehouse)
+        started = time.perf_counter()
         yield dg.Output(batch, "written")  # handle_output runs here: the stream is consumed and written
-        yield dg.Output(dict(batch.metadata), "figures")
+        figures = dict(batch.metadata)
+        # the write path's own time (convert, COPY, upsert, commit): the whole write minus the waits for LinkedIn
+        figures["write_seconds"] = time.perf_counter() - started - figures.get("linkedin_wait_seconds", 0.0)
+        yield dg.Output(figures, "figures")
 
     @dg.op(name=f"{asset}__summarize", out=dg.Out(io_manager_key="warehouse_io"))
     def summarize(

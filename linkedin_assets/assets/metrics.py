@@ -70,9 +70,7 @@ def metrics_frame(
     return pd.DataFrame(columns)
 
 
-def materialized_days(
-    instance: dg.DagsterInstance, key: dg.AssetKey, start: dt.date, end: dt.date
-) -> set[dt.date]:
+def materialized_days(instance: dg.DagsterInstance, key: dg.AssetKey, start: dt.date, end: dt.date) -> set[dt.date]:
     """Days in ``[start, end]`` whose partition of ``key`` has been materialized (its rows are authoritative)."""
     keys = instance.get_materialized_partitions(key)
     return {d for d in (dt.date.fromisoformat(k) for k in keys) if start <= d <= end}
@@ -242,4 +240,3 @@ def creative_daily_metrics(accounts, campaigns, creatives, campaign_daily_metric
     return _creative_ops.compose(
         accounts=accounts, campaigns=campaigns, creatives=creatives, campaign_daily_metrics=campaign_daily_metrics
     )
-

@@ -594,7 +594,12 @@ class LinkedInClient:
             raise LinkedInConnectionError(_safe_url(url), reason) from None
         self.stats.retries += 1
         self.logger.info(
-            "cannot reach %s: %s; retry %d/%d in %.1f s", _safe_url(url), reason, attempt, len(delays), delays[attempt - 1]
+            "cannot reach %s: %s; retry %d/%d in %.1f s",
+            _safe_url(url),
+            reason,
+            attempt,
+            len(delays),
+            delays[attempt - 1],
         )
         await self._sleep(delays[attempt - 1])
 
