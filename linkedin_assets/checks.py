@@ -57,8 +57,6 @@ KEYS = {table: dg.AssetKey([KEY_PREFIX, table]) for table in (CAMPAIGN_DAILY, CR
 SPEND_NOISE = Decimal("0.000001")
 """Money tolerance: one millionth of the currency unit. LinkedIn's dust is about 1E-18 and the smallest real amount
 is a cent (0.01), so a cost below minus this, or a creative total above its campaign's plus this, is a real oddity."""
-FRESHNESS_HOUR = 9
-"""By this UTC hour, yesterday's metric partitions must be materialized."""
 MIN_COVERAGE = Decimal("0.5")
 """Demographic rows of an account-month must cover at least half of its impressions, per pivot on average
 (LinkedIn drops values with fewer than three events)."""
@@ -447,7 +445,7 @@ def _run_check(table: str) -> dg.AssetChecksDefinition:
 
 
 def freshness_result(
-    instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime, hour: int = FRESHNESS_HOUR
+    instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime, hour: int
 ) -> dg.AssetCheckResult:
     """Passes before the deadline hour, and after it only when yesterday's partition is materialized (both UTC)."""
     now = now.astimezone(dt.UTC)
@@ -468,9 +466,9 @@ def freshness_result(
 
 def _freshness_check(table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=KEYS[table], name="yesterday_present", blocking=False)
-    def yesterday_present(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        """Yesterday's partition is materialized by 09:00 UTC (``FRESHNESS_HOUR``)."""
-        return freshness_result(context.instance, KEYS[table], dt.datetime.now(dt.UTC))
+    def yesterday_present(context: dg.AssetCheckExecutionContext, settings: SyncSettings) -> dg.AssetCheckResult:
+        """Yesterday's partition is materialized by ``SyncSettings.freshness_hour_utc`` (default 09:00 UTC)."""
+        return freshness_result(context.instance, KEYS[table], dt.datetime.now(dt.UTC), settings.freshness_hour_utc)
 
     return yesterday_present
 

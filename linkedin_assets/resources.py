@@ -102,6 +102,13 @@ class SyncSettings(dg.ConfigurableResource):
         description="Accounts per metric step (shard). 0: all accounts in one step, the cheapest on one machine; "
         "with the Celery executor, N spreads the shards over the workers.",
     )
+    freshness_hour_utc: int = Field(
+        default=9,
+        ge=0,
+        le=23,
+        description="UTC hour by which yesterday's metric partitions must be materialized (the yesterday_present "
+        "checks warn after it).",
+    )
 
 
 class TokenStoreResource(dg.ConfigurableResource):
