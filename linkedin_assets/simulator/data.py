@@ -403,9 +403,10 @@ class AccountMetrics:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.rows.values()) + sum(
-            a.nbytes for t in self.tables.values() for a in t.values()
-        )
+        """Bytes held (an array shared by ``rows`` and a table counts once)."""
+        arrays = {id(a): a for a in self.rows.values()}
+        arrays.update((id(a), a) for t in self.tables.values() for a in t.values())
+        return sum(a.nbytes for a in arrays.values())
 
     def daily_table(self, pivot: str) -> dict[str, np.ndarray]:
         """The DAILY report of every entity of ``pivot`` over the whole history, sorted by day (cached)."""

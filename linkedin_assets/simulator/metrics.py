@@ -54,9 +54,13 @@ def format_decimal(value: Decimal) -> str:
 
 
 def format_money(units: int, dust: int = 0) -> str:
-    """``format_decimal(to_decimal(units, dust))``: the JSON string of one money value."""
+    """``format_decimal(to_decimal(units, dust))``: the JSON string of one money value (fast for plain units)."""
     if not dust:
-        return "0.0" if not units else str(Decimal(units).scaleb(-7, _EXACT).normalize(_EXACT))
+        if not units:
+            return "0.0"
+        whole, fraction = divmod(abs(units), UNITS_PER_CURRENCY)
+        if fraction and (whole or fraction >= 10):  # plain notation, as BigDecimal prints it (exponent >= -6)
+            return f"{'-' if units < 0 else ''}{whole}.{fraction:07d}".rstrip("0")
     return format_decimal(to_decimal(units, dust))
 
 
