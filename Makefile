@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DAGSTER_HOME ?= $(CURDIR)/data/dagster
 export DAGSTER_HOME
 
-.PHONY: demo test bench dev lint install instance
+.PHONY: demo test bench dev lint install instance workers
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,21 @@ bench: install  ## benchmarks that print requests, seconds, rows/s and peak RSS
 
 dev: instance  ## the Dagster UI and daemon on http://127.0.0.1:3000, on the instance in DAGSTER_HOME
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# Two Celery workers for runs with LINKEDIN_ASSETS_EXECUTOR=celery (docs/scaling.md), started by Dagster's own command.
+# They load the code location, so they need its environment (LINKEDIN_*, a PostgreSQL warehouse in
+# LINKEDIN_ASSETS_DATABASE_URL: DuckDB takes one writer process), and reach the run's instance (here DAGSTER_HOME on
+# this machine; across machines a PostgreSQL instance). Broker/backend: CELERY_BROKER_URL/CELERY_BACKEND_URL, default
+# the local RabbitMQ and Redis. Ctrl-C stops both.
+CELERY_WORKER = PATH="$(CURDIR)/$(BIN):$$PATH" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-pyamqp://guest@127.0.0.1//}" \
+	CELERY_BACKEND_URL="$${CELERY_BACKEND_URL:-redis://127.0.0.1:6379/0}" \
+	$(BIN)/dagster-celery worker start -A dagster_celery.app -y deploy/celery-worker.yaml -i linkedin_assets.definitions
+workers: instance  ## two Celery workers (dagster-celery worker start) for LINKEDIN_ASSETS_EXECUTOR=celery
+	@trap 'kill 0' INT TERM; \
+	$(CELERY_WORKER) -n linkedin-worker-1 & \
+	$(CELERY_WORKER) -n linkedin-worker-2 & \
+	wait
 
 lint: install
 	$(BIN)/ruff check linkedin_assets linkedin_assets_tests benchmarks
