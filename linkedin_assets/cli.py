@@ -90,10 +90,10 @@ def run_stage(
     )
 
 
-def run_config(accounts: str | None, verbose: bool) -> dict[str, Any]:
-    """The run config of a CLI run: ``--accounts`` for the LinkedIn resource; a quiet console logger (the event log
-    keeps everything, and this command prints its own progress)."""
-    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}}}
+def run_config(accounts: str | None) -> dict[str, Any]:
+    """The run config of a CLI run: ``--accounts`` for the LinkedIn resource; a silent console logger when the run
+    executes in this process (the event log keeps everything; this command prints its own progress and failures)."""
+    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if accounts:
         config["resources"] = {"linkedin": {"config": {"account_ids": accounts}}}
     return config
@@ -230,7 +230,7 @@ def sync(
 
     load_settings()  # a bad setting fails here, naming the variable, before any run exists
     stages = plan_stages(start, end)
-    config = run_config(accounts, verbose)
+    config = run_config(accounts)
     with deployment.open_instance() as instance:
         if require_local and deployment.daemon_alive(instance):
             raise UsageError(

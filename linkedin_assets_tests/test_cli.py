@@ -1,43 +1,77 @@
-"""``linkedin-assets``: progress lines from the event log, exit codes, and the auth commands."""
+"""``linkedin-assets``: runs through the queue with the code location's origin, progress, failures, crash safety.
+
+Every test runs the real command in a subprocess, with ``DAGSTER_HOME`` and the data directory in a temporary folder
+and no daemon: the command starts its own queued runs.
+"""
 
 import datetime as dt
 import itertools
-import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 
+from linkedin_assets.deployment import PROCESS_TAG
+from linkedin_assets_tests.dagster_services import REPO_ROOT, REPOSITORY_LABEL
+
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+SYNC_JOBS = ["linkedin_daily_sync", "linkedin_monthly_sync"]
 
 
-def cli_env(sim, data_dir: Path, **extra: str) -> dict[str, str]:
+def cli_env(sim, root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user who ran ``make dev``'s set-up in ``root``: DAGSTER_HOME with the repo's dagster.yaml."""
+    home = root / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
-    env.update(sim.client_env(), LINKEDIN_ASSETS_DATA_DIR=str(data_dir), **extra)
+    env.update(sim.client_env(), DAGSTER_HOME=str(home), LINKEDIN_ASSETS_DATA_DIR=str(root / "data"), **extra)
     env.pop("LINKEDIN_ACCESS_TOKEN")  # runs start from the refresh token
     return env
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "linkedin_assets.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "linkedin_assets.cli", *args]
 
 
-def test_sync_prints_progress_from_the_event_log_and_succeeds(make_simulator, tmp_path):
+def run_cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def instance_of(env: dict[str, str]) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+
+def runs_of(env: dict[str, str]) -> list[dg.DagsterRun]:
+    """The instance's runs, oldest first."""
+    with instance_of(env) as instance:
+        return list(reversed(instance.get_runs()))
+
+
+def wait_for(predicate, what: str, timeout: float = 120.0, poll_s: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll_s)
+    return value
+
+
+def test_sync_submits_runs_of_the_code_location_and_prints_progress(make_simulator, tmp_path):
     sim = make_simulator(profile="small", seed=21)
+    env = cli_env(sim, tmp_path)
     start = YESTERDAY - dt.timedelta(days=2)
-    done = run_cli("sync", "--start", start.isoformat(), "--end", YESTERDAY.isoformat(), env=cli_env(sim, tmp_path))
+    done = run_cli("sync", "--start", start.isoformat(), "--end", YESTERDAY.isoformat(), env=env, cwd=tmp_path)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     expected_in_order = [
         "== linkedin_daily_sync",
         "Found 1 ad account(s)",
-        "campaigns",
-        "Planned",
         "materialized linkedin_ads/campaign_daily_metrics",
         "check clicks_within_impressions: passed",
         "== linkedin_monthly_sync",
@@ -47,41 +81,94 @@ def test_sync_prints_progress_from_the_event_log_and_succeeds(make_simulator, tm
     positions = [out.find(text) for text in expected_in_order]
     assert -1 not in positions, [t for t, p in zip(expected_in_order, positions, strict=True) if p < 0]
     assert positions == sorted(positions)
-    assert (tmp_path / "snapshots" / "latest.json").exists()
+    assert (tmp_path / "data" / "snapshots" / "latest.json").exists()
     assert sim.refresh_token not in out + done.stderr and sim.client_secret not in out + done.stderr
+    assert "Traceback" not in out + done.stderr
+
+    runs = runs_of(env)
+    assert [run.job_name for run in runs] == SYNC_JOBS
+    for run in runs:
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.remote_job_origin is not None and run.remote_job_origin.location_name == "linkedin_assets"
+        assert run.run_id in out
+        # what the UI's job page asks for: the job's runs of this code location
+        with instance_of(env) as instance:
+            listed = instance.get_runs(
+                dg.RunsFilter(job_name=run.job_name, tags={".dagster/repository": REPOSITORY_LABEL})
+            )
+        assert [r.run_id for r in listed] == [run.run_id]
+    # the instance is DAGSTER_HOME's; the data went to the data directory; the package got nothing
+    assert (Path(env["DAGSTER_HOME"]) / "history" / "runs.db").is_file()
+    assert not (REPO_ROOT / "linkedin_assets" / "data").exists()
 
 
-def test_sync_with_a_dead_refresh_token_fails_and_says_how_to_reauthorize(make_simulator, tmp_path):
+def test_a_failed_sync_prints_one_short_block_and_the_trace_only_with_verbose(make_simulator, tmp_path):
     sim = make_simulator(profile="small", seed=22)
     sim.state.revoke_refresh_tokens()
-    done = run_cli("sync", env=cli_env(sim, tmp_path))
-    assert done.returncode == 1
-    assert "auth login" in done.stdout
-    assert sim.refresh_token not in done.stdout + done.stderr
+    env = cli_env(sim, tmp_path)
+    done = run_cli("sync", env=env, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    block = done.stdout[done.stdout.index("linkedin_daily_sync FAILED") :]
+    assert "what:  asset linkedin_ads/accounts" in block
+    assert "why:   " in block and "LinkedInAuthError" in block
+    assert "do:    Re-authorize with `linkedin-assets auth login`" in block
+    assert block.rstrip().endswith("exit status 1")
+    assert len(block.splitlines()) <= 8, block
+    assert "Traceback" not in output
+    assert sim.refresh_token not in output and sim.client_secret not in output
+
+    verbose = run_cli("sync", "--verbose", env=env, cwd=tmp_path)
+    assert verbose.returncode == 1
+    assert 'File "' in verbose.stdout and "raise LinkedInAuthError" in verbose.stdout  # the stack trace
+    assert sim.refresh_token not in verbose.stdout + verbose.stderr
+    # the text the CLI printed is the step's failure message in the event log (the UI shows the same)
+    with instance_of(env) as instance:
+        failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=1)[0]
+        failures = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    messages = [record.dagster_event.step_failure_data.error.to_string() for record in failures]
+    why = next(line for line in block.splitlines() if line.startswith("  why:")).removeprefix("  why:   ")
+    assert any(why.split(": ", 1)[-1][:60] in message for message in messages), (why, messages)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["sync", "--start", "2025-02-30"], "is not a date"),
-        (["sync", "--accounts", "12,abc"], "abc"),
+        (["sync", "--start", "2025-02-30"], "is not a date (expected YYYY-MM-DD)"),
+        (["sync", "--accounts", "12,abc"], "--accounts: 'abc'"),
         (["sync", "--start", "2026-11-20", "--end", "2026-11-10"], "is after"),
         (["sync", "--start", "1999-01-01", "--end", "1999-01-02"], "outside the daily partitions"),
         (["frobnicate"], "invalid choice"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_culprit(args, message, tmp_path):
-    done = run_cli(*args, env={**os.environ, "LINKEDIN_ASSETS_DATA_DIR": str(tmp_path)}, timeout=60)
-    assert done.returncode == 2
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "LINKEDIN_ASSETS_DATA_DIR": str(tmp_path)}
+    done = run_cli(*args, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "LINKEDIN_ASSETS_LOOKBACK_DAYS": "lots"}
+    done = run_cli("sync", env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert "LINKEDIN_ASSETS_LOOKBACK_DAYS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_is_plain_text_with_date_formats(tmp_path):
+    done = run_cli("sync", "--help", env=dict(os.environ), cwd=tmp_path, timeout=60)
+    assert done.returncode == 0
+    assert "YYYY-MM-DD" in done.stdout and "DAGSTER_HOME" in done.stdout
+    assert "``" not in done.stdout and ":class:" not in done.stdout
 
 
 def test_auth_login_status_and_refresh_against_the_simulator(make_simulator, tmp_path):
     sim = make_simulator(profile="small", seed=23)
     env = cli_env(sim, tmp_path)
     login = subprocess.Popen(
-        [sys.executable, "-m", "linkedin_assets.cli", "auth", "login", "--port", "0", "--no-browser"],
+        command("auth", "login", "--port", "0", "--no-browser"),
         env=env,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -100,12 +187,12 @@ def test_auth_login_status_and_refresh_against_the_simulator(make_simulator, tmp
         login.kill()
     assert login.returncode == 0, out + err
     assert "Tokens stored" in out and "Refresh token:  present" in out
-    store = tmp_path / "linkedin_tokens.json"
+    store = tmp_path / "data" / "linkedin_tokens.json"
     assert oct(store.stat().st_mode & 0o777) == "0o600"
-    status = run_cli("auth", "status", env=env, timeout=60)
+    status = run_cli("auth", "status", env=env, cwd=tmp_path, timeout=60)
     assert status.returncode == 0 and "Scopes:" in status.stdout and "(login)" in status.stdout
     before = store.read_text()
-    refreshed = run_cli("auth", "refresh", env=env, timeout=60)
+    refreshed = run_cli("auth", "refresh", env=env, cwd=tmp_path, timeout=60)
     assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
     assert "(refresh)" in refreshed.stdout and store.read_text() != before
     for text in (status.stdout, refreshed.stdout, out, err):
@@ -114,45 +201,77 @@ def test_auth_login_status_and_refresh_against_the_simulator(make_simulator, tmp
             assert f'"{token}"' not in text
 
 
-def _step_spans(data_dir: Path) -> list[tuple[float, float, str]]:
-    """(first step start, last step end, job) of every successful run under ``data_dir``, read in a fresh process."""
-    code = """
-import itertools
-import json
-import dagster as dg
-from linkedin_assets.instance import get_instance
-kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-with get_instance() as instance:
-    spans = []
-    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
-        stamps = [e.timestamp for e in instance.all_logs(run.run_id, of_type=kinds)]
-        spans.append((min(stamps), max(stamps), run.job_name))
-print(json.dumps(spans))
-"""
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "LINKEDIN_ASSETS_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return sorted(tuple(span) for span in json.loads(out.stdout.strip().splitlines()[-1]))
+def _step_spans(env: dict[str, str]) -> list[tuple[float, float, str]]:
+    """(first step start, last step end, job) of every successful run of the instance."""
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    with instance_of(env) as instance:
+        spans = []
+        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
+            stamps = [e.timestamp for e in instance.all_logs(run.run_id, of_type=kinds)]
+            spans.append((min(stamps), max(stamps), run.job_name))
+    return sorted(spans)
+
+
+def _statuses(env: dict[str, str]) -> dict[str, dg.DagsterRunStatus]:
+    return {run.run_id: run.status for run in runs_of(env)}
 
 
 @pytest.mark.slow
-def test_two_syncs_at_once_run_one_after_the_other(make_simulator, tmp_path):
-    sim = make_simulator(profile="small", seed=24, latency_ms=20)
+def test_a_sync_started_while_another_runs_waits_queued(make_simulator, tmp_path):
+    sim = make_simulator(profile="small", seed=24, latency_ms=30)
     env = cli_env(sim, tmp_path)
-    start = (YESTERDAY - dt.timedelta(days=1)).isoformat()
-    command = [sys.executable, "-m", "linkedin_assets.cli", "sync", "--start", start]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    outputs = [process.communicate(timeout=400)[0] for process in (first, second)]
+    args = command("sync", "--start", (YESTERDAY - dt.timedelta(days=1)).isoformat())
+    first = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        running = wait_for(
+            lambda: [r for r in runs_of(env) if r.status == dg.DagsterRunStatus.STARTED], "the first sync to start"
+        )
+        second = subprocess.Popen(
+            args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        # the second run exists and waits in the queue while the first one runs
+        seen = wait_for(
+            lambda: (
+                (statuses := _statuses(env)).get(running[0].run_id) == dg.DagsterRunStatus.STARTED
+                and sum(s == dg.DagsterRunStatus.QUEUED for s in statuses.values()) >= 1
+            ),
+            "a queued run beside the running one",
+        )
+        assert seen
+        outputs = [process.communicate(timeout=400)[0] for process in (first, second)]
+    finally:
+        for process in (first, locals().get("second")):
+            if process is not None and process.poll() is None:
+                process.kill()
     assert [first.returncode, second.returncode] == [0, 0], outputs
-    # one of them waited: for the other's queued or running run, or for the warehouse's sync lock
-    assert any("Waiting for LinkedIn sync run" in o or "holds the sync lock" in o for o in outputs), outputs
-    spans = _step_spans(tmp_path)
+    assert "queued behind" in outputs[1], outputs[1]
+    spans = _step_spans(env)
     assert [job for *_, job in spans].count("linkedin_daily_sync") == 2 and len(spans) == 4
     for (_, end, _), (begin, _, _) in itertools.pairwise(spans):
         assert begin >= end, f"two syncs executed steps at the same time: {spans}"
+
+
+@pytest.mark.slow
+def test_a_sync_killed_with_sigkill_does_not_block_the_next(make_simulator, tmp_path):
+    sim = make_simulator(profile="small", seed=25, latency_ms=50)
+    env = cli_env(sim, tmp_path)
+    killed = subprocess.Popen(
+        command("sync"), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        (started,) = wait_for(
+            lambda: [r for r in runs_of(env) if r.status == dg.DagsterRunStatus.STARTED], "the sync to start"
+        )
+        assert str(killed.pid) in started.tags[PROCESS_TAG]
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)  # the sync's only process: the run executes inside it
+        killed.wait()
+    assert _statuses(env)[started.run_id] == dg.DagsterRunStatus.STARTED  # nothing marked it: no daemon runs
+
+    done = run_cli("sync", env=env, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Run {started.run_id[:8]}" in done.stdout and "Marked failed" in done.stdout
+    statuses = _statuses(env)
+    assert statuses[started.run_id] == dg.DagsterRunStatus.FAILURE
+    assert list(statuses.values()).count(dg.DagsterRunStatus.SUCCESS) == 2
