@@ -288,6 +288,12 @@ class _SqlWarehouse:
     def _index_staging(self, staging: str, spec: TableSpec) -> None:
         """Prepare the loaded staging table for the key joins that follow (a no-op where the engine needs none)."""
 
+    def _upsert(self, insert: str, params: Mapping[str, Any], count_existing: str) -> int:
+        """Run the ``INSERT ... ON CONFLICT`` statement; the number of rows it updated rather than inserted."""
+        _, ((existing,),) = self._fetch(count_existing)
+        self._execute(insert, params)
+        return int(existing)
+
     # schema
     def ensure_schema(self) -> None:
         """Create the schema and tables, and add any column defined in code but missing from the database."""
@@ -369,14 +375,12 @@ class _SqlWarehouse:
                                 self.on_frame_staged(spec.name, len(frame))
                     del frame  # release it before the producer makes the next one
                 self._index_staging(staging, spec)
-                _, ((existing,),) = self._fetch(
-                    f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}"
-                )
-                self._execute(
+                existing = self._upsert(
                     f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
                     f"SELECT {', '.join(select)} FROM {staging} "
                     f"ON CONFLICT ({', '.join(map(quote, spec.primary_key))}) DO UPDATE SET {', '.join(updates)}",
                     params,
+                    f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}",
                 )
                 removed = 0
                 absent = f"NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {key_match})"
@@ -493,8 +497,19 @@ class PostgresWarehouse(_SqlWarehouse):
     def _index_staging(self, staging: str, spec: TableSpec) -> None:
         # Without a key, a first sync's DELETE/UPDATE ... NOT EXISTS (no statistics on the target yet) is planned
         # as a nested loop over the whole staging table per target row: 22 s instead of 60 ms for 17k rows.
-        self._execute(f"ALTER TABLE {staging} ADD PRIMARY KEY ({', '.join(map(quote, spec.primary_key))})")
-        self._execute(f"ANALYZE {staging}")
+        key = ", ".join(map(quote, spec.primary_key))
+        self._execute(f"ALTER TABLE {staging} ADD PRIMARY KEY ({key})")
+        self._execute(f"ANALYZE {staging} ({key})")  # the joins only use the key: 3 columns' statistics, not 39
+
+    def _upsert(self, insert: str, params: Mapping[str, Any], count_existing: str) -> int:
+        # One pass instead of a join to count first: a row the statement inserted has no xmax yet; a row it updated
+        # carries this transaction's id as xmax (PostgreSQL's tuple header; the known idiom for ON CONFLICT).
+        _, ((existing,),) = self._fetch(
+            f"WITH upserted AS ({insert} RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE NOT inserted) FROM upserted",
+            params,
+        )
+        return int(existing)
 
     def _create_staging(self, staging: str, columns: list[Column]) -> None:
         # Money is staged as its exact decimal text and cast to NUMERIC by the upsert: PostgreSQL parses the text in
