@@ -72,7 +72,11 @@ class LinkedInResource(dg.ConfigurableResource):
             from linkedin_assets.linkedin.redis_budget import RedisBudget  # the celery extra: imported on use
 
             return RedisBudget(
-                self.redis_url, max_concurrency=config.max_concurrency, requests_per_second=self.requests_per_second
+                self.redis_url,
+                max_concurrency=config.max_concurrency,
+                requests_per_second=self.requests_per_second,
+                # LinkedIn's limits are per application: one budget per OAuth client id (not a secret)
+                namespace=f"linkedin_assets:budget:{config.client_id or 'default'}",
             )
         return LocalBudget(config.max_concurrency, self.requests_per_second)
 
