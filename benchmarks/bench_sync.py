@@ -15,12 +15,13 @@ holding the repo's ``dagster.yaml`` and the environment the simulator printed. P
   ``COPY ... FROM`` of the same rows into an empty, unindexed ``LIKE`` copy of the table.
 
     .venv/bin/python benchmarks/bench_sync.py --profile medium|large [--latency-ms 20] [--half-history]
-        [--incremental] [--pg-url URL] [--pythonpath DIR] [--keep]
+        [--incremental] [--pg-url URL] [--python PATH] [--keep]
 
 ``--half-history`` runs the same profile over half its days too (memory must be flat in history length) and prints the
 two side by side; ``--incremental`` (default for ``medium``) then runs the daily incremental sync of the last day
-(plus the 30-day lookback) on the first run's warehouse. ``--pythonpath DIR`` runs the sync from another checkout
-(e.g. ``git worktree add /tmp/before <commit>``), for before/after figures; the simulator is always this checkout's.
+(plus the 30-day lookback) on the first run's warehouse. ``--python PATH`` runs the sync with another interpreter,
+e.g. a copy of the venv whose ``linkedin_assets`` is another checkout (``git worktree add /tmp/before <commit>``), for
+before/after figures; the simulator is always this checkout's.
 """
 
 from __future__ import annotations
@@ -304,11 +305,13 @@ def plain_copies(url: str, schema: str, directory: Path) -> dict[str, tuple[int,
     return out
 
 
-def sync_command(pythonpath: str | None) -> list[str]:
-    script = Path(sys.executable).parent / "linkedin-assets"
-    if pythonpath is None and script.exists():
-        return [str(script), "sync"]
-    return [sys.executable, "-m", "linkedin_assets.cli", "sync"]
+def sync_command(python: str | None) -> list[str]:
+    """``linkedin-assets sync``: the console script next to the interpreter, else ``python -m linkedin_assets.cli``."""
+    interpreter = Path(python or sys.executable)
+    script = interpreter.parent / "linkedin-assets"
+    if script.exists():
+        return [str(interpreter), str(script), "sync"]
+    return [str(interpreter), "-m", "linkedin_assets.cli", "sync"]
 
 
 def run_sync(
@@ -331,9 +334,7 @@ def run_sync(
         LINKEDIN_TOKEN_STORE=str(home / "data" / "tokens.json"),
         LINKEDIN_ASSETS_START_DATE=(end - dt.timedelta(days=400)).isoformat(),
     )
-    if args.pythonpath:
-        env["PYTHONPATH"] = args.pythonpath
-    command = [*sync_command(args.pythonpath), "--start", start.isoformat(), "--end", end.isoformat()]
+    command = [*sync_command(args.python), "--start", start.isoformat(), "--end", end.isoformat()]
     sim.reset_log()
     sim_cpu = sim.cpu_s()
     since = time.time()
@@ -445,7 +446,7 @@ def main() -> int:
         help="then run the daily incremental sync (default: on for medium)",
     )
     parser.add_argument("--pg-url", default=PG_URL)
-    parser.add_argument("--pythonpath", help="run the sync from this checkout (before/after figures)")
+    parser.add_argument("--python", help="interpreter that runs the sync (another checkout, for before/after figures)")
     parser.add_argument("--keep", action="store_true", help="keep the schemas (their names are printed)")
     parser.add_argument("--show-output", action="store_true", help="print what the sync command printed")
     args = parser.parse_args()
@@ -464,7 +465,7 @@ def main() -> int:
     print(
         f"profile={args.profile} ({profile.accounts} accounts x {profile.campaigns_per_account} campaigns x "
         f"{profile.creatives_per_campaign} creatives, {profile.days} days) latency={args.latency_ms:.0f} ms "
-        f"sync={'PYTHONPATH=' + args.pythonpath if args.pythonpath else 'this checkout'}"
+        f"sync={args.python or sys.executable}"
     )
     variants = [(args.profile, sizes)]
     if args.half_history:

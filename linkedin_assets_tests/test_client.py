@@ -625,3 +625,23 @@ def test_windows_are_yielded_one_by_one_with_bounded_read_ahead(make_simulator):
     everything = [r for rows in got for r in rows]
     for pivot in ("CAMPAIGN", "CREATIVE"):
         assert as_truth(everything, pivot) == ground_truth(sim, pivot)
+
+
+def test_analytics_element_fast_path_agrees_with_the_model():
+    from linkedin_assets.linkedin.models import _parse_analytics_element, parse_analytics_element
+
+    metrics = ("impressions", "costInUsd", "averageDwellTime", "clicks")
+    day = {"year": 2026, "month": 3, "day": 9}
+    good = {"pivotValues": ["urn:li:sponsoredCampaign:7"], "dateRange": {"start": day, "end": day},
+            "impressions": 12, "costInUsd": "1.5E+3", "averageDwellTime": 2}  # fmt: skip
+    lax = {**good, "dateRange": {"start": {**day, "year": "2026"}, "end": day}, "impressions": "12"}
+    for element in (good, lax):
+        parsed = parse_analytics_element(element, metrics)
+        assert parsed == _parse_analytics_element(element, metrics)
+        assert parsed.metrics == {"impressions": 12, "costInUsd": Decimal("1500"), "averageDwellTime": 2.0,
+                                  "clicks": None}  # fmt: skip
+        assert type(parsed.metrics["averageDwellTime"]) is float
+    for bad, field in (({"costInUsd": "NaN"}, "costInUsd"), ({"impressions": 1.5}, "impressions"),
+                       ({"dateRange": {"start": day}}, "dateRange")):  # fmt: skip
+        with pytest.raises(LinkedInPayloadError, match=rf"urn:li:sponsoredCampaign:7.*{field}"):
+            parse_analytics_element({**good, **bad}, metrics)

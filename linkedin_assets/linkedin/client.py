@@ -406,15 +406,9 @@ class LinkedInClient:
         for elements in results:
             for element in elements:
                 merged.setdefault((element.pivot_values, element.start, element.end), {}).update(element.metrics)
+        pivot, facet_urns = key.pivot, key.facet_urns
         return [
-            AnalyticsRow.model_construct(
-                pivot_values=list(pivot_values),
-                start=start,
-                end=end,
-                metrics={name: metrics.get(name) for name in names},
-                pivot=key.pivot,
-                facet_urns=key.facet_urns,
-            )
+            AnalyticsRow(list(pivot_values), start, end, {name: metrics.get(name) for name in names}, pivot, facet_urns)
             for (pivot_values, start, end), metrics in sorted(merged.items(), key=lambda item: (item[0][1], item[0][0]))
         ]
 
