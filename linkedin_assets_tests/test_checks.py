@@ -116,8 +116,8 @@ class Data:
 def stand_ins(data: Data) -> list[dg.AssetsDefinition]:
     """Assets with the keys of the real ones (same partitions, same IO manager) that write ``data``."""
 
-    def batch(frame: pd.DataFrame, account_ids=None) -> WarehouseBatch:
-        return WarehouseBatch(frame, account_ids=account_ids or tuple(ACCOUNTS))
+    def batch(frame: pd.DataFrame) -> WarehouseBatch:
+        return WarehouseBatch(frame, account_ids=tuple(ACCOUNTS))
 
     @dg.asset(key=["linkedin_ads", "accounts"], io_manager_key="warehouse_io")
     def accounts() -> WarehouseBatch:
@@ -176,7 +176,7 @@ def stand_ins(data: Data) -> list[dg.AssetsDefinition]:
 
     @dg.asset(key=["linkedin_ads", "demographic_values"], io_manager_key="warehouse_io")
     def demographic_values() -> WarehouseBatch:
-        return batch(pd.DataFrame(columns=["value", "pivot", "name"]), account_ids=())
+        return batch(pd.DataFrame(columns=["value", "pivot", "name"]))
 
     return [
         accounts,
