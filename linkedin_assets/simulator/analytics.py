@@ -439,7 +439,7 @@ def ground_truth_daily(dataset: Dataset, pivot: str) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "pivot_value": [URN_PREFIX[pivot] + str(v) for v in table[ID_COLUMN[pivot]].tolist()],
-            "date": [dataset.date_of(d) for d in table["day"].tolist()],
+            "date": dataset.dates_of(table["day"]),
         }
     )
     for metric in GENERATED_METRICS:

@@ -564,6 +564,10 @@ class Dataset:
     def date_of(self, day_index: int) -> dt.date:
         return self.history_start + dt.timedelta(days=int(day_index))
 
+    def dates_of(self, day_indices: np.ndarray) -> np.ndarray:
+        """``date_of`` for an array: an object array of ``datetime.date``."""
+        return (np.datetime64(self.history_start, "D") + day_indices.astype("timedelta64[D]")).astype(object)
+
     # -- raw facts (independent ground truth) ---------------------------------------------------------------------
     def _fact_frame(self, corrections: bool) -> pd.DataFrame:
         parts = []
@@ -577,7 +581,7 @@ class Dataset:
                     "campaign_group_id": rows["group_id"][keep],
                     "campaign_id": rows["campaign_id"][keep],
                     **({} if corrections else {"creative_id": rows["creative_id"][keep]}),
-                    "date": [self.date_of(d) for d in rows["day"][keep].tolist()],
+                    "date": self.dates_of(rows["day"][keep]),
                 }
             )
             for metric in metrics:
