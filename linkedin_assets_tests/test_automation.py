@@ -18,17 +18,16 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
-from linkedin_assets import schedules
+import linkedin_assets.definitions
 from linkedin_assets.assets.metrics import campaign_daily_metrics
 from linkedin_assets.cli import plan_stages, run_stage
-from linkedin_assets.definitions import defs
-from linkedin_assets.instance import SYNC_TAG
+from linkedin_assets.definitions import build_definitions, build_resources, defs
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.linkedin.tokens import TokenSet, TokenStore
 from linkedin_assets.resources import TokenStoreResource
-from linkedin_assets.schedules import daily_sync_schedule
 from linkedin_assets.sensors import RANGE_END, RANGE_START, monthly_after_daily_sync, token_refresh_sensor
+from linkedin_assets.settings import SYNC_TAG, load_settings
 from linkedin_assets_tests.test_assets import YESTERDAY, definitions, point_at
 
 UTC = dt.UTC
@@ -36,6 +35,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REASON_TAG = "linkedin_assets/reason"
 
 # ------------------------------------------------------------------------------------------------- schedule
+
+
+daily_sync_schedule = defs.resolve_schedule_def("daily_sync_schedule")
 
 
 def test_schedule_tick_requests_the_day_before_with_a_stable_run_key():
@@ -60,15 +62,18 @@ def test_schedule_tick_requests_the_day_before_with_a_stable_run_key():
 
 
 def test_schedule_cron_defaults_to_six_utc_and_follows_the_environment(monkeypatch):
-    assert daily_sync_schedule.execution_timezone == "UTC"
-    try:
-        monkeypatch.delenv("LINKEDIN_ASSETS_SCHEDULE_CRON", raising=False)
-        assert importlib.reload(schedules).daily_sync_schedule.cron_schedule == "0 6 * * *"
-        monkeypatch.setenv("LINKEDIN_ASSETS_SCHEDULE_CRON", "30 4 * * 1-5")
-        assert importlib.reload(schedules).daily_sync_schedule.cron_schedule == "30 4 * * 1-5"
-    finally:
-        monkeypatch.undo()
-        importlib.reload(schedules)
+    def cron() -> str:
+        settings = load_settings()
+        schedule = build_definitions(build_resources(settings=settings), settings).resolve_schedule_def(
+            "daily_sync_schedule"
+        )
+        assert schedule.execution_timezone == "UTC"
+        return schedule.cron_schedule
+
+    monkeypatch.delenv("LINKEDIN_ASSETS_SCHEDULE_CRON", raising=False)
+    assert cron() == "0 6 * * *"
+    monkeypatch.setenv("LINKEDIN_ASSETS_SCHEDULE_CRON", "30 4 * * 1-5")
+    assert cron() == "30 4 * * 1-5"
 
 
 # ------------------------------------------------------------------------------------------------- token sensor
@@ -143,20 +148,17 @@ def test_new_token_with_fresh_metrics_skips_and_advances(instance, tmp_path):
     assert cursor == stamp
 
 
-def test_new_token_while_a_sync_is_in_flight_waits_without_advancing(instance, tmp_path):
+def test_new_token_while_a_sync_is_in_flight_requests_a_run_the_queue_holds(instance, tmp_path):
     tokens = tmp_path / "tokens.json"
-    save_token(tokens, dt.datetime.now(UTC))
-    run = create_run_for_test(
+    stamp = save_token(tokens, dt.datetime.now(UTC))
+    create_run_for_test(
         instance, job_name=monthly_sync_job.name, status=dg.DagsterRunStatus.STARTED, tags={SYNC_TAG: "true"}
     )
-    result, cursor = evaluate(instance, tokens, "2026-01-01T00:00:00+00:00")
-    assert isinstance(result, dg.SkipReason)
-    assert "already queued or running" in result.skip_message
-    assert cursor == "2026-01-01T00:00:00+00:00"
-
-    instance.report_run_failed(run)
-    request, _ = evaluate(instance, tokens, cursor)
+    request, cursor = evaluate(instance, tokens, "2026-01-01T00:00:00+00:00")
+    # no in-flight check of its own: the requested run carries the sync tag, so the queue starts it afterwards
     assert isinstance(request, dg.RunRequest)
+    assert cursor == stamp
+    assert daily_sync_job.tags[SYNC_TAG] == "true"
 
 
 def test_new_token_after_a_sync_failed_for_auth_names_the_failure(make_simulator, tmp_path, monkeypatch):
@@ -195,7 +197,12 @@ telemetry:
 @contextmanager
 def sensor_daemon(instance: dg.DagsterInstance) -> Iterator[Callable[[dt.datetime], None]]:
     """The sensor daemon's loop over the project's code location, as ``dagster-daemon`` runs it; yields a function
-    that makes one pass at a given time."""
+    that makes one pass at a given time.
+
+    The code location reads its settings (the token store's path among them) when it loads; a real daemon's code
+    server loads it in the environment of the test, so it is loaded afresh here too.
+    """
+    importlib.reload(linkedin_assets.definitions)
     origin = InProcessCodeLocationOrigin(
         LoadableTargetOrigin(
             executable_path=sys.executable, module_name="linkedin_assets.definitions", working_directory=str(REPO_ROOT)

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from linkedin_assets.instance import SYNC_TAG
+from linkedin_assets.settings import SYNC_TAG
 from linkedin_assets.partitions import daily_partitions
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
 from linkedin_assets_tests.dagster_services import (
@@ -26,7 +26,7 @@ LINKEDIN_ASSETS = [["linkedin_ads", name] for name in ("accounts", "campaigns", 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LinkedInDeployment]:
-    """One deployment for the module; the pool limit exists from the first dequeue pass (see test_instance)."""
+    """One deployment for the module; the pool limit is set before the first run, as `make dev` does."""
     with (
         SimulatorServer(SimulatorConfig(profile="small", seed=42)) as sim,
         linkedin_deployment(tmp_path_factory.mktemp("concurrency"), sim, pg_url) as deployment,
