@@ -163,6 +163,7 @@ def _spend_sql(table: str) -> Callable[[Warehouse, Scope], tuple[str, dict[str, 
 
 def _creative_totals_sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
     where, params = scope.where("m")
+    campaign_where, _ = scope.where("c")  # the same scope on both sides lets the planner filter before the join
     return (
         f"""SELECT c.campaign_id AS entity_id, c.date AS day,
                    c.impressions AS campaign_impressions, s.impressions AS creative_impressions,
@@ -172,8 +173,9 @@ def _creative_totals_sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, An
                          CAST(SUM(m.clicks) AS BIGINT) AS clicks, SUM(m.cost_in_local_currency) AS cost
                   FROM {wh.qualified(CREATIVE_DAILY)} m WHERE {where} GROUP BY m.campaign_id, m.date) s
             JOIN {wh.qualified(CAMPAIGN_DAILY)} c ON c.campaign_id = s.campaign_id AND c.date = s.date
-            WHERE s.impressions > c.impressions OR s.clicks > c.clicks
-               OR s.cost > c.cost_in_local_currency + {SPEND_NOISE}""",
+            WHERE {campaign_where}
+              AND (s.impressions > c.impressions OR s.clicks > c.clicks
+                   OR s.cost > c.cost_in_local_currency + {SPEND_NOISE})""",
         params,
     )
 
