@@ -187,7 +187,7 @@ def add_oddities(rows: dict[str, np.ndarray], rng: np.random.Generator) -> dict[
     """Legitimate oddities LinkedIn sends, in place on one account's creative-day rows (``--oddities``).
 
     - clicks > impressions on about 0.5 % of rows (at least one): some formats count clicks without an impression;
-    - floating-point dust on about 2 % of money values (at least one): ``"12.340000000000002"``-like strings;
+    - floating-point dust on about 2 % of money values (at least one): ``"16.569714100000001"``-like strings;
     - a tiny negative ``costInLocalCurrency`` (``"-2E-18"``) on some zero-cost rows.
 
     Returns the dust arrays ``{"dust_<money metric>": int64}`` (units of 1e-18) to add to the money columns.
@@ -203,27 +203,23 @@ def add_oddities(rows: dict[str, np.ndarray], rng: np.random.Generator) -> dict[
     rows["clicks"][odd] += extra
     rows["totalEngagements"][odd] += extra
     for metric in ("costInLocalCurrency", "costInUsd"):
-        units = rows[metric]
-        candidates = np.flatnonzero(units >= UNITS_PER_CURRENCY // 10)  # >= 0.1: repr() keeps <= 17 places
-        if not len(candidates):
-            continue
-        chosen = candidates[rng.random(len(candidates)) < 0.02]
-        if not len(chosen):
-            chosen = candidates[:1]
-        shifts = rng.choice([0.1, 0.2, 0.7, 1.1, 3.3], len(chosen))
-        for i, shift in zip(chosen.tolist(), shifts.tolist(), strict=True):
-            value = float(units[i]) / UNITS_PER_CURRENCY
-            text = repr((value + shift) - shift)  # float arithmetic, as a spreadsheet or a JVM double would do
-            residue = _EXACT.subtract(Decimal(text), Decimal(int(units[i])).scaleb(-7, _EXACT)).scaleb(18, _EXACT)
-            if residue == residue.to_integral_value() and abs(residue) < DUST_PER_UNIT:
-                dust[f"dust_{metric}"][i] = int(residue)
-        for i in candidates.tolist() if not dust[f"dust_{metric}"].any() else ():
-            text = repr((float(units[i]) / UNITS_PER_CURRENCY + 0.2) - 0.2)  # guarantee one dusty value
-            residue = _EXACT.subtract(Decimal(text), Decimal(int(units[i])).scaleb(-7, _EXACT)).scaleb(18, _EXACT)
-            if residue and residue == residue.to_integral_value() and abs(residue) < DUST_PER_UNIT:
-                dust[f"dust_{metric}"][i] = int(residue)
+        units, residues = rows[metric], dust[f"dust_{metric}"]
+        candidates = np.flatnonzero(units >= UNITS_PER_CURRENCY // 10)  # >= 0.1: 17 digits keep <= 17 places
+        for i in candidates[rng.random(len(candidates)) < 0.02].tolist():
+            residues[i] = _float_residue(int(units[i]))
+        for i in candidates.tolist() if not residues.any() else ():  # at least one dusty value
+            if residue := _float_residue(int(units[i])):
+                residues[i] = residue
                 break
     zero = np.flatnonzero(rows["costInLocalCurrency"] == 0)
     if len(zero):
         dust["dust_costInLocalCurrency"][zero[rng.random(len(zero)) < 0.05]] = GLITCH_DUST
     return dust
+
+
+def _float_residue(units: int) -> int:
+    """Dust (1e-18 units) of the amount as a double printed with 17 significant digits, as a JVM or a
+    spreadsheet might (``16.5697141`` -> ``"16.569714100000001"``); 0 when it does not fit 18 places."""
+    text = f"{units / UNITS_PER_CURRENCY:.17g}"
+    residue = _EXACT.subtract(Decimal(text), Decimal(units).scaleb(-7, _EXACT)).scaleb(18, _EXACT)
+    return int(residue) if residue == residue.to_integral_value() and abs(residue) < DUST_PER_UNIT else 0
