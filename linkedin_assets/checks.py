@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from linkedin_assets.assets.common import KEY_PREFIX
 from linkedin_assets.io_managers.warehouse import WarehouseResource
@@ -242,10 +243,6 @@ RULES: list[Rule] = [
 """Every rule on LinkedIn's numbers (WARN checks); the snapshot lists the rows that break them."""
 
 
-def rule(check: str, table: str) -> Rule:
-    return next(r for r in RULES if r.check == check and r.table == table)
-
-
 # ---------------------------------------------------------------------------------------------------- findings
 
 
@@ -274,24 +271,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def find(wh: Warehouse, sql: str, params: Mapping[str, Any], order: str = "day, entity_id") -> Finding:
-    """The number of rows ``sql`` selects and the first ``SAMPLE`` of them in ``order``, in one query."""
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def find(wh: Warehouse, sql: str, params: Mapping[str, Any]) -> Finding:
+    """The number of rows ``sql`` selects and the first ``SAMPLE`` of them by day and entity, in one query."""
     frame = wh.query(
-        f"SELECT v.*, COUNT(*) OVER () AS violations_total FROM ({sql}) v ORDER BY {order} LIMIT {SAMPLE}",
+        f"SELECT v.*, COUNT(*) OVER () AS violations_total FROM ({sql}) v ORDER BY day, entity_id LIMIT {SAMPLE}",
         dict(params) or None,
     )
     if frame.empty:
         return Finding(0, [])
     count = int(frame["violations_total"].iloc[0])
-    rows = frame.drop(columns="violations_total").astype(object).where(frame.notna(), None)
-    return Finding(count, [{k: _plain(v) for k, v in row.items()} for row in rows.to_dict("records")])
+    rows = _records(frame.drop(columns="violations_total"))
+    return Finding(count, [{k: _plain(v) for k, v in row.items()} for row in rows])
 
 
 def violations(wh: Warehouse, r: Rule, scope: Scope) -> list[dict[str, Any]]:
     """Every row in ``scope`` that breaks ``r`` (for the snapshot's warnings)."""
     sql, params = r.sql(wh, scope)
-    frame = wh.query(f"SELECT * FROM ({sql}) v ORDER BY day, entity_id", params or None)
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return _records(wh.query(f"SELECT * FROM ({sql}) v ORDER BY day, entity_id", params or None))
 
 
 def snapshot_warnings(wh: Warehouse, start: dt.date, end: dt.date, demographics_level: str) -> list[SnapshotWarning]:
