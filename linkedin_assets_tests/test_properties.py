@@ -357,8 +357,9 @@ def test_campaign_pages_give_every_campaign_once_or_a_named_error(items, page_si
         asyncio.run(main())
     text = str(raised.value)
     assert "AQVtoken-prop" not in text
-    if bad_field is not None:
-        assert f"field '{bad_field}'" in text and str(items[-1]["id"]) in text, text
+    if bad_field is not None:  # names the entity kind (campaign <id>), the id and the field
+        assert text.startswith(("campaign ", "adCampaigns")) and str(items[-1]["id"]) in text, text
+        assert f"field '{bad_field}'" in text, text
     else:
         assert "adCampaigns" in text, text
     if fault == "non_json":
