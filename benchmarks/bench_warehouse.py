@@ -163,6 +163,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--frame-rows", type=int, default=5_000)
     parser.add_argument("--backend", choices=["postgres", "duckdb", "both"], default="both")
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help="comma-separated subset of: one frame, streamed, plain (an older warehouse takes no stream)",
+    )
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--where", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,14 +176,15 @@ def main() -> None:
         print(json.dumps(run_case(args.backend, args.case, args.rows, args.frame_rows, args.where)))
         return
 
+    cases = [case for case in CASES if case in args.cases.split(",")]
     print(f"{args.rows:,} rows x {len(synthetic_metrics(1).columns)} columns; load average {os.getloadavg()[0]:.1f}")
     if args.backend in ("postgres", "both"):
-        schemas = {case: f"bench_{uuid.uuid4().hex[:10]}" for case in CASES}
+        schemas = {case: f"bench_{uuid.uuid4().hex[:10]}" for case in cases}
         try:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 for schema in schemas.values():
                     conn.execute(f'CREATE SCHEMA "{schema}"')
-            report("postgres", [r for case in CASES for r in _child("postgres", case, args, schemas[case])])
+            report("postgres", [r for case in cases for r in _child("postgres", case, args, schemas[case])])
         finally:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 for schema in schemas.values():
@@ -186,7 +192,7 @@ def main() -> None:
 
     if args.backend in ("duckdb", "both"):
         with tempfile.TemporaryDirectory() as directory:
-            results = [r for case in CASES for r in _child("duckdb", case, args, f"{directory}/{uuid.uuid4().hex}.db")]
+            results = [r for case in cases for r in _child("duckdb", case, args, f"{directory}/{uuid.uuid4().hex}.db")]
             report("duckdb", results)
 
 

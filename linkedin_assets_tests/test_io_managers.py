@@ -190,6 +190,31 @@ def test_shard_steps_write_and_the_graph_asset_records_their_sum(
     assert len(rows) == 186 and set(rows["account_id"]) == {10, 20, 30}
 
 
+@dg.asset(key_prefix="failing", name="campaign_daily_metrics", io_manager_key="warehouse_io")
+def failing_stream() -> WarehouseBatch:
+    def frames() -> Iterator[pd.DataFrame]:
+        yield from shard_frames((10,), {})
+        raise RuntimeError("LinkedIn stopped answering after the first window")
+
+    return WarehouseBatch(frames(), (10, 20), JANUARY)
+
+
+def test_a_stream_that_fails_mid_way_fails_the_step_and_changes_nothing(
+    resource: WarehouseResource, instance: dg.DagsterInstance
+) -> None:
+    dg.materialize([streamed_metrics], resources=resources(resource), instance=instance)
+    with resource.open() as warehouse:
+        before = warehouse.read("campaign_daily_metrics")
+
+    result = dg.materialize([failing_stream], resources=resources(resource), instance=instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "LinkedIn stopped answering" in str(failure.step_failure_data.error)
+    assert not result.get_asset_materialization_events()
+    with resource.open() as warehouse:
+        pd.testing.assert_frame_equal(warehouse.read("campaign_daily_metrics"), before)
+
+
 def test_handle_output_refuses_other_values(tmp_path: Path, instance: dg.DagsterInstance) -> None:
     @dg.asset(key_prefix="linkedin_ads", name="campaigns", io_manager_key="warehouse_io")
     def bare_frame() -> pd.DataFrame:

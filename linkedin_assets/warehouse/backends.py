@@ -1,8 +1,9 @@
 """Two warehouse backends behind one protocol: PostgreSQL (psycopg 3) and an embedded DuckDB file.
 
 Both run the same SQL for the upsert, the removal marking and the range replacement; they differ only in how a
-batch reaches the staging table (``COPY`` for PostgreSQL, a registered DataFrame for DuckDB), in type names and in
-locking.
+batch reaches the staging table (binary ``COPY`` for PostgreSQL, a registered DataFrame for DuckDB), in type names and
+in locking. A batch is a stream of frames staged one at a time inside the write's one transaction, so a write holds
+one frame (plus the conversion of at most ``CHUNK_ROWS`` of its rows), however long the stream.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Warehouse(Protocol):
     """The tables of ``schema.TABLES`` in one database schema."""
 
     schema: str
+    on_frame_staged: Callable[[str, int], None] | None
 
     def qualified(self, table: str) -> str: ...
     def ensure_schema(self) -> None: ...
