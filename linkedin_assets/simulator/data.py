@@ -521,7 +521,12 @@ class Dataset:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            metrics = AccountMetrics(self._build_rows(account, key[1]))
+            try:
+                metrics = AccountMetrics(self._build_rows(account, key[1]))
+            except BaseException:
+                with self._lock:
+                    self._building.pop(key, None)
+                raise
             with self._lock:
                 self._cache[key] = metrics
                 self._building.pop(key, None)
