@@ -118,7 +118,6 @@ def fault_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
 
 def kill_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
     from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
-    from linkedin_assets_tests.ground_truth import request_lower_bound
     from linkedin_assets_tests.test_crash_safety import CrashHarness
 
     rng = random.Random(args.seed)
@@ -128,10 +127,16 @@ def kill_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
     with SimulatorServer(config) as sim, tempfile.TemporaryDirectory() as tmp:
         harness = CrashHarness(sim, pg_url, Path(tmp))
         try:
-            bound = request_lower_bound(sim.state.dataset, harness.expected())
-            total = sum(v for k, v in bound.items() if ":" not in k)
+            # an uninterrupted sync first: how many requests and seconds a whole sync takes, so that the kills
+            # spread over all of it (start-up, both runs, writes, the snapshot)
+            sim.state.reset_log()
+            code, output, duration = harness.run_to_end()
+            total = len(sim.state.request_log)
+            print(f"uninterrupted sync: exit {code} in {duration:.1f} s, {total} requests", flush=True)
+            if code != 0:
+                print(output[-3000:], flush=True)
             for n in range(args.kill_trials):
-                trial = harness.trial(rng, total)
+                trial = harness.trial(rng, total, duration)
                 row = {
                     "trial": n + 1,
                     "moment": trial.moment,

@@ -142,9 +142,10 @@ class CrashHarness:
                               timeout=timeout_s, start_new_session=True)  # fmt: skip
         return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
-    def kill_at(self, rng: random.Random, total_requests: int) -> tuple[str, int, float]:
+    def kill_at(self, rng: random.Random, total_requests: int, duration_s: float = 6.0) -> tuple[str, int, float]:
         """Start a sync and SIGKILL its group at a moment drawn from ``rng``: after the Nth request the simulator
-        answered (somewhere in the whole sync), or N ms after start (start-up, planning, writes)."""
+        answered (1 <= N <= ``total_requests``), or N ms after start (up to ``duration_s``: start-up, planning,
+        writes, the snapshot)."""
         self.sim.state.reset_log()
         process = self.spawn()
         started = time.monotonic()
@@ -154,7 +155,7 @@ class CrashHarness:
             while len(self.sim.state.request_log) < target and process.poll() is None:
                 time.sleep(0.002)
         else:
-            delay = rng.uniform(0.2, 6.0)
+            delay = rng.uniform(0.2, duration_s)
             moment = f"after {delay * 1000:.0f} ms"
             while time.monotonic() - started < delay and process.poll() is None:
                 time.sleep(0.002)
@@ -202,8 +203,8 @@ class CrashHarness:
         with psycopg.connect(self.pg_url) as conn:
             return read_tables(conn, self.schema, tables)
 
-    def trial(self, rng: random.Random, total_requests: int) -> KillTrial:
-        moment, requests, elapsed = self.kill_at(rng, total_requests)
+    def trial(self, rng: random.Random, total_requests: int, duration_s: float = 6.0) -> KillTrial:
+        moment, requests, elapsed = self.kill_at(rng, total_requests, duration_s)
         self.check_files()
         code, output, recovery = self.run_to_end()
         self.check_files()
