@@ -74,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--seed", type=int, default=1, help="the data is a pure function of the seed (default: %(default)s)"
     )
-    data.add_argument("--accounts", type=_positive, help="override the profile's number of ad accounts")
-    data.add_argument("--campaigns-per-account", type=_positive, help="override the profile's campaigns per account")
-    data.add_argument("--creatives-per-campaign", type=_positive, help="override the profile's creatives per campaign")
-    data.add_argument("--days", type=_positive, help="override the profile's days of history")
+    data.add_argument("--accounts", type=_positive, help="number of ad accounts (default: the profile's)")
+    data.add_argument("--campaigns-per-account", type=_positive, help="campaigns per account (default: the profile's)")
+    data.add_argument(
+        "--creatives-per-campaign", type=_positive, help="creatives per campaign (default: the profile's)"
+    )
+    data.add_argument("--days", type=_positive, help="days of history (default: the profile's)")
     data.add_argument(
         "--today",
         type=dt.date.fromisoformat,
