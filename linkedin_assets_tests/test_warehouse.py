@@ -555,3 +555,16 @@ def test_dates_in_every_form(wh: Warehouse) -> None:
     wh.write("campaign_daily_metrics", iter(frames), account_ids=[10], date_range=None, run_id="r1")
     rows = wh.read("campaign_daily_metrics")
     assert rows["date"].tolist() == days * len(forms)
+
+
+@pytest.mark.parametrize("error", [psycopg.OperationalError, duckdb.IOException])
+def test_the_streams_own_database_errors_pass_through(wh: Warehouse, error: type[Exception]) -> None:
+    before = _seeded(wh)
+
+    def frames() -> Iterator[pd.DataFrame]:
+        yield daily((1, "2024-01-01", 10, 7))
+        raise error("the producer's own query failed")
+
+    with pytest.raises(error, match="the producer's own query failed"):
+        wh.write("campaign_daily_metrics", frames(), account_ids=[10], date_range=None, run_id="r2")
+    pd.testing.assert_frame_equal(wh.read("campaign_daily_metrics"), before)

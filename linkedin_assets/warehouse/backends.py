@@ -276,8 +276,9 @@ class _SqlWarehouse:
         """Load one frame (its ``columns``, already validated) into ``staging``."""
         raise NotImplementedError
 
-    def _write_failures(self, table: str) -> AbstractContextManager[None]:
-        """Turn the database's errors during a write into one-line ``WarehouseError``s naming the table."""
+    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> AbstractContextManager[None]:
+        """Turn the database's errors during a write into one-line ``WarehouseError``s naming the table (not the
+        exceptions in ``passthrough``: the stream's own)."""
         raise NotImplementedError
 
     def _staged(self, column: Column) -> str:
@@ -358,11 +359,20 @@ class _SqlWarehouse:
         updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.column_names if c not in spec.primary_key]
 
         stream: Iterator[Any] = iter((frames,)) if isinstance(frames, pd.DataFrame) else iter(frames)
+        from_stream: list[BaseException] = []  # the producer's own errors pass through as they are
+
+        def pull() -> Any:
+            try:
+                return next(stream, _END)
+            except BaseException as exc:
+                from_stream.append(exc)
+                raise
+
         rows = staged_frames = 0
         try:
-            with self._write_failures(spec.name), self._transaction():
+            with self._write_failures(spec.name, from_stream), self._transaction():
                 self._create_staging(staging, staged)
-                while (frame := next(stream, _END)) is not _END:
+                while (frame := pull()) is not _END:
                     if not isinstance(frame, pd.DataFrame):
                         raise WarehouseError(
                             f"batch for table {spec.name!r}: expected DataFrames, got {type(frame).__name__}"
@@ -501,7 +511,7 @@ class PostgresWarehouse(_SqlWarehouse):
         # as a nested loop over the whole staging table per target row: 22 s instead of 60 ms for 17k rows.
         key = ", ".join(map(quote, spec.primary_key))
         self._execute(f"ALTER TABLE {staging} ADD PRIMARY KEY ({key})")
-        self._execute(f"ANALYZE {staging} ({key})")  # the joins only use the key: 3 columns' statistics, not 39
+        self._execute(f"ANALYZE {staging} ({key})")  # the joins use only the key: its statistics, not all 39 columns
 
     def _upsert(self, insert: str, params: Mapping[str, Any], count_existing: str) -> int:
         # One pass instead of a join to count first: a row the statement inserted has no xmax yet; a row it updated
@@ -515,7 +525,7 @@ class PostgresWarehouse(_SqlWarehouse):
 
     def _create_staging(self, staging: str, columns: list[Column]) -> None:
         # Money is staged as its exact decimal text and cast to NUMERIC by the upsert: PostgreSQL parses the text in
-        # C, where building NUMERIC's binary form would take a Python call per value (the largest cost of a COPY).
+        # C, where building NUMERIC's binary form here would take a Python call per value.
         definitions = ", ".join(
             f"{quote(c.name)} {'TEXT' if c.type == 'numeric' else self._types[c.type]}" for c in columns
         )
@@ -536,10 +546,12 @@ class PostgresWarehouse(_SqlWarehouse):
             copy.write(PG_BINARY_TRAILER)
 
     @contextmanager
-    def _write_failures(self, table: str) -> Iterator[None]:
+    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> Iterator[None]:
         try:
             yield
         except psycopg.Error as exc:
+            if any(exc is own for own in passthrough):
+                raise
             where = f"{self.schema}.{table} on {redact_url(self._url)}"
             if self._conn.closed or self._conn.broken:
                 raise WarehouseError(
@@ -645,10 +657,12 @@ class DuckDBWarehouse(_SqlWarehouse):
                 self._conn.unregister("_batch")
 
     @contextmanager
-    def _write_failures(self, table: str) -> Iterator[None]:
+    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> Iterator[None]:
         try:
             yield
         except duckdb.Error as exc:
+            if any(exc is own for own in passthrough):
+                raise
             raise WarehouseError(
                 f"DuckDB refused the write to {self.schema}.{table} in {self.path}: {_first_line(exc)} "
                 "(the transaction was rolled back: the table is unchanged)"
