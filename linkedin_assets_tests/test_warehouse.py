@@ -20,7 +20,6 @@ import pytest
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
 from linkedin_assets.warehouse import (
     TABLES,
-    SyncLockBusy,
     Warehouse,
     WarehouseError,
     columns,
@@ -297,34 +296,6 @@ def test_read_filters_by_dates_and_accounts(wh: Warehouse) -> None:
         f"SELECT sum(impressions) AS total FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id = %(a)s",
         {"a": 10},
     )["total"].tolist() == [7]
-
-
-_TRY_LOCK = """
-import sys
-from linkedin_assets.warehouse import SyncLockBusy, open_warehouse
-url, schema, path = sys.argv[1] or None, sys.argv[2], sys.argv[3]
-try:
-    with open_warehouse(url, schema, path).sync_lock(wait=False):
-        pass
-except SyncLockBusy:
-    sys.exit(3)
-"""
-
-
-def _lock_from_another_process(target: Target) -> int:
-    args = [target.database_url or "", target.schema, str(target.duckdb_path)]
-    return subprocess.run([sys.executable, "-c", _TRY_LOCK, *args], timeout=60).returncode
-
-
-def test_sync_lock_excludes_other_sessions_and_processes(target: Target) -> None:
-    with target.open() as first, target.open() as second:
-        with first.sync_lock():
-            with pytest.raises(SyncLockBusy), second.sync_lock(wait=False):
-                pass
-            assert _lock_from_another_process(target) == 3
-        assert _lock_from_another_process(target) == 0
-        with second.sync_lock(wait=False):
-            pass
 
 
 def test_open_warehouse_rejects_other_urls() -> None:

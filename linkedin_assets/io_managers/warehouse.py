@@ -56,16 +56,6 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             warehouse.close()
 
-    @contextmanager
-    def sync_lock(self, wait: bool = True) -> Iterator[None]:
-        """Hold the warehouse's sync lock (raises ``SyncLockBusy`` when ``wait`` is false and it is held)."""
-        warehouse = open_warehouse(self.database_url, self.schema_name, self.duckdb_path)
-        try:
-            with warehouse.sync_lock(wait=wait):
-                yield
-        finally:
-            warehouse.close()
-
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if name == "database_url" and value else value

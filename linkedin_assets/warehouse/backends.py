@@ -8,7 +8,6 @@ one frame (plus the conversion of at most ``CHUNK_ROWS`` of its rows), however l
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
@@ -46,7 +45,6 @@ from linkedin_assets.warehouse.schema import (
 
 DEFAULT_SCHEMA = "linkedin_ads"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
-DEFAULT_SYNC_LOCK = "linkedin_assets_sync"
 _END = object()
 CHUNK_ROWS = 20_000
 """Rows converted at a time inside one frame (a one-frame batch of 1.8 million rows is converted in steps)."""
@@ -74,10 +72,6 @@ def redact_url(url: str) -> str:
 
 class WarehouseError(Exception):
     """A batch, table or request the warehouse cannot accept."""
-
-
-class SyncLockBusy(WarehouseError):
-    """The sync lock is held by another process or connection."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +127,6 @@ class Warehouse(Protocol):
         account_ids: Sequence[int] | None = None,
     ) -> pd.DataFrame: ...
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame: ...
-    def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc_info: object) -> None: ...
@@ -563,20 +556,6 @@ class PostgresWarehouse(_SqlWarehouse):
                 "(the transaction was rolled back: the table is unchanged)"
             ) from exc
 
-    @contextmanager
-    def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> Iterator[None]:
-        """Hold a session-level advisory lock (per schema and name) on a dedicated connection."""
-        key = _lock_key(f"{name}:{self.schema}")
-        with psycopg.connect(self._url, autocommit=True) as conn:
-            if wait:
-                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            elif not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-                raise SyncLockBusy(f"sync lock {name!r} on schema {self.schema!r} is held by another session")
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
 
 class DuckDBWarehouse(_SqlWarehouse):
     """The warehouse in an embedded DuckDB file (one writer process at a time; time zone UTC)."""
@@ -600,7 +579,7 @@ class DuckDBWarehouse(_SqlWarehouse):
 
     @property
     def _conn(self) -> duckdb.DuckDBPyConnection:
-        """The file is opened on first use, so taking the sync lock does not take DuckDB's file lock."""
+        """The file is opened on first use (DuckDB lets one process at a time have it open)."""
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = _connect_duckdb(self.path, self.lock_timeout_s)
@@ -667,21 +646,6 @@ class DuckDBWarehouse(_SqlWarehouse):
                 f"DuckDB refused the write to {self.schema}.{table} in {self.path}: {_first_line(exc)} "
                 "(the transaction was rolled back: the table is unchanged)"
             ) from exc
-
-    @contextmanager
-    def sync_lock(self, name: str = DEFAULT_SYNC_LOCK, wait: bool = True) -> Iterator[None]:
-        """Hold ``fcntl.flock`` on ``.sync.lock`` beside the DuckDB file (other names: ``.<name>.lock``)."""
-        lock_path = self.path.parent / (".sync.lock" if name == DEFAULT_SYNC_LOCK else f".{name}.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a+b") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise SyncLockBusy(f"sync lock {str(lock_path)!r} is held by another process") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _connect_duckdb(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
