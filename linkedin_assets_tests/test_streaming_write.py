@@ -15,11 +15,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import psycopg
 import pytest
 
-from linkedin_assets.warehouse import Warehouse, open_warehouse
+from linkedin_assets.io_managers import WarehouseIOManager, WarehouseResource
+from linkedin_assets.warehouse import Warehouse, WarehouseBatch, open_warehouse
 
 FIRST = date(2025, 1, 1)
 WEEKS = 52
@@ -134,3 +136,33 @@ def test_a_year_in_weekly_frames_is_staged_frame_by_frame(backend: tuple[Warehou
     assert got["clicks"].tolist() == expected["clicks"].tolist()
     assert got["cost_in_usd"].tolist() == expected["cost_in_usd"].tolist()
     assert stored["likes"].isna().all(), "columns no frame carried are NULL"
+
+
+def test_the_io_manager_streams_without_holding_frames(tmp_path: Path) -> None:
+    """The same bound through a Dagster run: the IO manager's preview keeps a copy of the first rows, not frames."""
+    producer = Producer()
+
+    @dg.asset(key_prefix="linkedin_ads", name="campaign_daily_metrics", io_manager_key="warehouse_io")
+    def year() -> WarehouseBatch:
+        metadata: dict[str, int] = {}
+
+        def frames() -> Iterator[pd.DataFrame]:
+            for frame in producer.frames():
+                metadata["windows"] = metadata.get("windows", 0) + 1
+                yield frame
+                del frame
+
+        return WarehouseBatch(frames(), ACCOUNTS, (FIRST, FIRST + timedelta(days=7 * WEEKS - 1)), metadata)
+
+    resource = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [year],
+            resources={"warehouse_io": WarehouseIOManager(warehouse=resource), "io_manager": dg.InMemoryIOManager()},
+            instance=instance,
+        )
+    [event] = result.get_asset_materialization_events()
+    metadata = {name: value.value for name, value in event.materialization.metadata.items()}
+    assert producer.previous_alive == [False] * (WEEKS - 1)
+    assert (metadata["frames"], metadata["windows"], metadata["dagster/row_count"]) == (WEEKS, WEEKS, WEEKS * 210)
+    assert "| 1 | 2025-01-01 | 20 | 1 | 1 |" in metadata["preview"]
