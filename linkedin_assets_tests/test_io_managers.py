@@ -3,10 +3,12 @@
 import os
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, field_serializer
@@ -134,7 +136,8 @@ def shard_frames(accounts: tuple[int, ...], metadata: dict[str, Any]) -> Iterato
 
 @dg.asset(key_prefix="streamed", name="campaign_daily_metrics", io_manager_key="warehouse_io")
 def streamed_metrics() -> WarehouseBatch:
-    metadata: dict[str, Any] = {}
+    # Figures as a producer may hold them: numpy and Decimal numbers, a nested plan (the IO manager keeps them numeric)
+    metadata: dict[str, Any] = {"spend": Decimal("12.34"), "plan": {"windows": np.int64(2), "first": date(2024, 1, 1)}}
     return WarehouseBatch(shard_frames((10, 20), metadata), (10, 20), JANUARY, metadata)
 
 
@@ -170,6 +173,7 @@ def test_a_streamed_batch_records_numbers_and_the_producers_metadata(
     assert all(isinstance(meta[k], int) for k in ("dagster/row_count", "rows_inserted", "rows_deleted", "requests"))
     assert meta["preview"].count("\n") == 11, "header, rule and the first 10 rows seen"
     assert meta["date_range"] == "2024-01-01..2024-01-31"
+    assert (meta["spend"], meta["plan"]) == (12.34, {"windows": 2, "first": "2024-01-01"})
 
 
 def test_shard_steps_write_and_the_graph_asset_records_their_sum(

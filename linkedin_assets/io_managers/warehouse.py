@@ -1,9 +1,11 @@
 """Dagster adapters for the warehouse: a resource that opens it and an IO manager for ``WarehouseBatch`` outputs."""
 
+import numbers
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -144,6 +146,37 @@ class _Preview:
                 close()
 
 
+def _plain(value: Any) -> Any:
+    """A JSON-able copy: numbers as int/float, dates as ISO text, containers recursively, anything else as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real | Decimal):  # numpy floats; money as a float the UI can plot
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(item) for item in value]
+    return str(value)
+
+
+def _producer_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The producer's figures as metadata Dagster accepts, numbers kept numeric (so the UI plots them): a value
+    Dagster cannot take must not fail a step whose rows are already committed."""
+    converted: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, dg.MetadataValue | dg.TableSchema):
+            converted[key] = value
+        elif isinstance(value, Mapping | list | tuple | set | frozenset):
+            converted[key] = dg.MetadataValue.json(_plain(value))
+        else:
+            converted[key] = _plain(value)
+    return converted
+
+
 def _result_metadata(spec: TableSpec, result: WriteResult) -> dict[str, Any]:
     return {
         "dagster/row_count": result.rows,
@@ -204,7 +237,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     **_result_metadata(spec, result),
                     "shards": len(obj.results),
                     **_scope_metadata(spec, schema, obj.account_ids, date_range),
-                    **obj.metadata,
+                    **_producer_metadata(obj.metadata),
                 }
             )
             return
@@ -228,7 +261,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 **_result_metadata(spec, result),
                 **_scope_metadata(spec, schema, obj.account_ids, date_range),
                 "preview": dg.MetadataValue.md(markdown_preview(head)),
-                **obj.metadata,
+                **_producer_metadata(obj.metadata),
             }
         )
 
