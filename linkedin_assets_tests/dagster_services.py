@@ -258,7 +258,11 @@ class DagsterServices:
     def start(self) -> None:
         """Start both services and wait until the UI answers, the code location loaded and the daemons beat."""
         started_at = time.time()
-        target = ["-m", self.module, "-d", str(REPO_ROOT)]
+        # The project's code location as `make dev` loads it (workspace.yaml names it linkedin_assets).
+        if self.module == DEFINITIONS_MODULE:
+            target = ["-w", str(REPO_ROOT / "workspace.yaml")]
+        else:
+            target = ["-m", self.module, "-d", str(REPO_ROOT)]
         self._spawn("webserver", ["dagster-webserver", "-h", "127.0.0.1", "-p", str(self.port), *target])
         self._spawn("daemon", ["dagster-daemon", "run", *target])
         try:
@@ -279,6 +283,11 @@ class DagsterServices:
             _signal_group(process, signal.SIGKILL)
             process.wait()
         self._processes.clear()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of both services (a CLI given it talks to the same instance and LinkedIn)."""
+        return dict(self._env)
 
     def restart(self) -> None:
         self.stop()
