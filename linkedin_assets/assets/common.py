@@ -73,7 +73,7 @@ def fetch(
     """Run ``work`` with a fresh client and attach the request counts to the materialization."""
 
     async def main() -> T:
-        async with linkedin.client(context.log) as client:
+        async with linkedin.client(client_logger(context.log)) as client:
             try:
                 return await work(client)
             finally:
@@ -84,6 +84,32 @@ def fetch(
                 context.add_output_metadata({f"linkedin/{k}": v for k, v in stats.as_metadata().items()})
 
     return asyncio.run(main())
+
+
+class _Forward(logging.Handler):
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__(logging.INFO)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.log(record.levelno, record.getMessage())
+
+
+def client_logger(target: logging.Logger) -> logging.Logger:
+    """A logger for the client that passes INFO and above to ``target`` (``context.log``).
+
+    The client logs every request at DEBUG; through ``context.log`` each line would be an event in the run's event
+    log (a database write each: a backfill makes thousands of requests), so DEBUG stays out.
+    """
+    return _private_logger(_Forward(target))
+
+
+def _private_logger(handler: logging.Handler) -> logging.Logger:
+    """An INFO logger outside the logging registry (nothing global to clean up) writing only to ``handler``."""
+    logger = logging.Logger("linkedin_assets.linkedin", logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    return logger
 
 
 async def gather_per_account(
@@ -215,10 +241,7 @@ class AnalyticsStream:
             self.log.log(record.levelno, record.getMessage())
 
     def _produce(self, items: queue.Queue[Any], stop: threading.Event, handler: _Collected) -> None:
-        logger = logging.getLogger(f"linkedin_assets.linkedin.stream.{id(self)}")
-        logger.propagate = False
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
+        logger = _private_logger(handler)
         try:
             asyncio.run(self._fetch(items, stop, logger))
             outcome: Any = _END
@@ -226,8 +249,6 @@ class AnalyticsStream:
             return
         except BaseException as exc:  # noqa: BLE001 - every failure goes to the consumer, which re-raises it
             outcome = _Failed(exc)
-        finally:
-            logger.removeHandler(handler)
         with contextlib.suppress(_Stopped):
             _put(items, stop, outcome)
 
@@ -418,12 +439,7 @@ def shard_ops(
         context: dg.OpExecutionContext, scope: ShardScope, written: list[WriteResult], figures: list[dict]
     ) -> ShardWrites:
         """What the shards wrote, as the asset's materialization (the IO manager records it, writes nothing)."""
-        total = sum_figures(figures)
-        context.log.info(
-            f"{len(written)} shard(s): {sum(r.rows for r in written)} row(s), "
-            f"{total.get('linkedin/requests', 0)} LinkedIn request(s) ({total.get('linkedin/planned_requests', 0)} "
-            f"planned, {total.get('linkedin/resplits', 0)} cap re-asks)"
-        )
+        total = sum_figures(figures)  # the IO manager logs the write and records these as metadata
         return ShardWrites.of(written, scope.account_ids, scope.date_range, total)
 
     return ShardOps(plan_shards, sync_shard, summarize)

@@ -372,15 +372,18 @@ class LinkedInClient:
         A window is one planned query without its metrics (account or entity batch x pivot x date range): its
         field chunks are merged into one row per (pivot values, time bucket), a metric of a chunk whose response
         lacks the row being ``None``. Windows are fetched concurrently (the budget bounds the requests in flight);
-        at most ``windows_ahead`` (default ``max_concurrency + 1``) are fetched or held ahead of the consumer, so
-        memory stays bounded by a few windows however long the plan. Windows come in completion order.
+        at most ``windows_ahead`` are fetched or held ahead of the consumer, so memory stays bounded by a few windows
+        however long the plan. The default is the fewest windows whose chunks fill the concurrency limit, plus one
+        (4 requests in flight, 2 chunks a window: 3 windows, up to about 45,000 rows). Windows come in completion
+        order.
         """
         windows: dict[AnalyticsQuery, list[AnalyticsQuery]] = {}
         for query in plan.queries:
             windows.setdefault(dataclasses.replace(query, metrics=()), []).append(query)
         todo = list(windows.items())
         todo.reverse()  # pop() from the end keeps the plan's order
-        limit = max(1, windows_ahead or self.config.max_concurrency + 1)
+        chunks = min((len(queries) for queries in windows.values()), default=1)
+        limit = max(1, windows_ahead or -(-self.config.max_concurrency // chunks) + 1)
         running: set[asyncio.Task[list[AnalyticsRow]]] = set()
         try:
             while todo or running:
