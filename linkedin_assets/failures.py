@@ -34,7 +34,7 @@ def what_to_do(error_class: str) -> str:
     """The advice for an error class name (subclasses of ``WarehouseError`` share its advice)."""
     if error_class in WHAT_TO_DO:
         return WHAT_TO_DO[error_class]
-    if error_class.endswith("WarehouseError") or error_class in ("SyncLockBusy",):
+    if error_class.endswith("WarehouseError"):
         return WHAT_TO_DO["WarehouseError"]
     return DEFAULT_WHAT_TO_DO
 

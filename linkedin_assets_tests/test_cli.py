@@ -275,3 +275,79 @@ def test_a_sync_killed_with_sigkill_does_not_block_the_next(make_simulator, tmp_
     statuses = _statuses(env)
     assert statuses[started.run_id] == dg.DagsterRunStatus.FAILURE
     assert list(statuses.values()).count(dg.DagsterRunStatus.SUCCESS) == 2
+
+
+@pytest.mark.slow
+def test_a_wheel_install_keeps_its_state_in_dagster_home_and_the_working_directory(make_simulator, tmp_path):
+    """``pip install .`` (not editable) into a fresh venv, then a sync from another folder with a fresh DAGSTER_HOME:
+    the instance lands in DAGSTER_HOME, the data under the working directory, nothing in site-packages, and the
+    production install has no web server for the simulator."""
+    source = tmp_path / "source"  # a copy: building in the repo would leave build/ and *.egg-info there
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "linkedin_assets", source / "linkedin_assets", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(source)], capture_output=True, text=True, timeout=1800
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    site = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import linkedin_assets, os; print(os.path.dirname(linkedin_assets.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    assert site.startswith(str(venv)), site
+    no_web = subprocess.run([str(venv / "bin" / "python"), "-c", "import starlette"], capture_output=True, cwd=tmp_path)
+    assert no_web.returncode != 0  # the simulator's web server is an extra, not a dependency
+    before = {path for path in Path(site).rglob("*") if "__pycache__" not in path.parts}
+
+    sim = make_simulator(profile="small", seed=26)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_", "VIRTUAL_ENV"))}
+    env.update(sim.client_env(), DAGSTER_HOME=str(tmp_path / "fresh_home"))
+    done = subprocess.run(
+        [str(venv / "bin" / "linkedin-assets"), "sync"], env=env, cwd=work, capture_output=True, text=True, timeout=600
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "fresh_home" / "history" / "runs.db").is_file()
+    assert (work / "data" / "warehouse.duckdb").is_file() and (work / "data" / "snapshots" / "latest.json").is_file()
+    after = {path for path in Path(site).rglob("*") if "__pycache__" not in path.parts}
+    assert after == before, sorted(map(str, after - before))
+
+
+def test_a_failure_raised_through_the_shared_helper_reads_the_same_in_the_block_and_the_event_log():
+    from linkedin_assets.cli import failure_report
+    from linkedin_assets.failures import actionable_failures
+    from linkedin_assets.linkedin.errors import LinkedInConnectionError
+
+    @dg.asset(key=["linkedin_ads", "campaigns"])
+    def campaigns() -> None:
+        with actionable_failures():
+            raise LinkedInConnectionError("http://127.0.0.1:9/rest/adCampaigns", "connection refused")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([campaigns], instance=instance, raise_on_error=False)
+        run = instance.get_run_by_id(result.run_id)
+        events = [record.event_log_entry for record in instance.get_records_for_run(result.run_id).records]
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    ui_text = failure.step_failure_data.user_failure_data.description
+
+    block = failure_report(run, events, verbose=False)
+
+    assert block[1] == "  what:  asset linkedin_ads/campaigns, url http://127.0.0.1:9/rest/adCampaigns"
+    assert block[2] == f"  why:   {ui_text}"
+    assert ui_text == "LinkedInConnectionError: cannot reach http://127.0.0.1:9/rest/adCampaigns: connection refused"
+    assert block[3].startswith("  do:    Check LINKEDIN_API_BASE_URL")
+    assert block[-1] == "exit status 1" and len(block) <= 6
