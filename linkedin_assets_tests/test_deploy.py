@@ -97,7 +97,7 @@ def test_the_image_installs_the_celery_extra_and_not_the_simulator(dockerfile) -
     installs = [line for line in dockerfile["RUN"] if "pip install" in line]
     assert len(installs) == 1 and '".[celery]"' in installs[0]
     assert "simulator" not in installs[0]
-    assert "linkedin_assets/simulator/" in (REPO / ".dockerignore").read_text().splitlines()
+    assert "linkedin_assets/simulator" in (REPO / ".dockerignore").read_text().splitlines()
     assert dockerfile["FROM"][0].startswith("python:3.11")
     assert dockerfile["USER"] and dockerfile["USER"][0] != "root"
 
@@ -186,3 +186,28 @@ def test_step_outputs_and_tokens_are_on_storage_every_pod_shares(values) -> None
         assert any(settings[ENV["token_store_path"]].startswith(p + "/") for p in paths), who
         assert any(settings[ENV["data_dir"]].startswith(p + "/") for p in paths), who
     assert user_deployment(values)["includeConfigInLaunchedRuns"]["enabled"] is True
+
+
+_WITHOUT_SIMULATOR = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("starlette", "uvicorn") or name.startswith("linkedin_assets.simulator"):
+            raise ImportError(f"{name} is not in the image")
+        return None
+
+sys.meta_path.insert(0, Block())
+import linkedin_assets.definitions  # noqa: E402
+import linkedin_assets.cli  # noqa: E402
+import dagster_celery  # noqa: E402
+"""
+
+
+def test_the_code_location_loads_without_the_simulator() -> None:
+    """The image leaves out the simulator and its web server: nothing on the production path may import them."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_SIMULATOR], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
