@@ -49,6 +49,25 @@ def _drop(pg_url: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def _whole_amounts(tables) -> list:
+    money = {snake(m) for m in COST_METRICS}
+    return [v for t in ("campaign_daily_metrics", "creative_daily_metrics") for r in tables[t].values()
+            for c, v in r.items() if c in money and v and v == v.to_integral_value()]  # fmt: skip
+
+
+def _seed_with_whole_amounts() -> int:
+    """The first of a few seeds whose ``small`` data (which shifts with today's date) holds a whole-number amount
+    ("12"): a float detour changes its scale ("12.0"), so the comparison catches it."""
+    from linkedin_assets.simulator.config import SimulatorConfig
+    from linkedin_assets.simulator.data import Dataset
+
+    for seed in (9, 1, 4, 13, 25, 26, 29, 31, 37, 41, 43, 47):
+        dataset = Dataset(SimulatorConfig(profile="small", seed=seed))
+        if _whole_amounts(expected_tables(dataset, dataset.history_start, YESTERDAY).tables):
+            return seed
+    raise AssertionError("no seed gives a whole-number amount today")
+
+
 @pytest.fixture(scope="module")
 def synced_small(pg_url, tmp_path_factory):
     """One full sync (daily + monthly) of a ``small`` simulator, its request log kept from a clean start."""
@@ -56,8 +75,7 @@ def synced_small(pg_url, tmp_path_factory):
 
     tmp_path = tmp_path_factory.mktemp("exact")
     schema = f"exact_{uuid.uuid4().hex[:10]}"
-    # seed 9: some amounts are whole numbers ("12"), whose scale a float detour would change ("12.0")
-    with SimulatorServer(SimulatorConfig(profile="small", seed=9)) as sim, pytest.MonkeyPatch.context() as mp:
+    with SimulatorServer(SimulatorConfig(profile="small", seed=_seed_with_whole_amounts())) as sim, pytest.MonkeyPatch.context() as mp:
         point_env_at(mp, sim, tmp_path)
         sim.state.reset_log()
         run = sync_in_process(sim, pg_url, schema, tmp_path, *history(sim))
@@ -72,9 +90,7 @@ def test_every_table_equals_the_ground_truth(synced_small, pg_url):
     dataset = run.sim.state.dataset
     expected = expected_tables(dataset, run.start, run.end, run.months).tables
     assert all(expected[t] for t in (*DAILY_TABLES, *MONTHLY_TABLES)), "the data set should fill every table"
-    whole = [v for r in expected["campaign_daily_metrics"].values() for c, v in r.items()
-             if c in {snake(m) for m in COST_METRICS} and v and v == v.to_integral_value()]  # fmt: skip
-    assert whole, "the data set should hold a whole-number amount (a float detour changes its scale)"
+    assert _whole_amounts(expected), "the data set should hold a whole-number amount (a float detour changes it)"
     with psycopg.connect(pg_url) as conn:
         actual = read_tables(conn, run.schema, expected)
     daily, monthly = run.run_id("linkedin_daily_sync"), run.run_id("linkedin_monthly_sync")
