@@ -202,3 +202,24 @@ def test_invalid_limits_are_refused() -> None:
         RedisBudget(REDIS_URL, 0)
     with pytest.raises(ValueError):
         RedisBudget(REDIS_URL, 1, 0)
+
+
+def test_an_operators_hold_stops_everyone_until_resumed(namespace: str) -> None:
+    async def check() -> None:
+        async with (
+            RedisBudget(REDIS_URL, 2, namespace=namespace) as operator,
+            RedisBudget(REDIS_URL, 2, namespace=namespace) as worker,
+        ):
+            until = await operator.hold(600)
+            waiting = asyncio.create_task(worker.slot().__aenter__())
+            # still waiting while the hold stands: the budget reports no lease taken
+            for _ in range(5):
+                await asyncio.sleep(0.05)
+                assert not waiting.done() and await worker.leases() == 0
+            await operator.resume()
+            async with asyncio.timeout(10):
+                await waiting
+            assert worker.last_grant_ms < until
+            assert await worker.leases() == 1
+
+    asyncio.run(check())
