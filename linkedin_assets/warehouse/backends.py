@@ -21,6 +21,7 @@ from typing import Any, Protocol, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import duckdb
+import numpy as np
 import pandas as pd
 import psycopg
 
@@ -199,24 +200,44 @@ def _batch_chunks(spec: TableSpec, frame: pd.DataFrame, columns: list[Column]) -
         yield vectors
 
 
+def _masked(values: Sequence[Any], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Scalars or ``None`` -> (values as ``dtype``, 0/False where NULL; NULL mask), without pandas' type inference."""
+    if None not in values:
+        return np.array(values, dtype=dtype), np.zeros(len(values), dtype=bool)
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = values
+    null = np.equal(objects, None)
+    data = np.zeros(len(values), dtype=dtype)
+    data[~null] = objects[~null].astype(dtype)
+    return data, null
+
+
+def _typed_column(type_: ColumnType, values: Sequence[Any]) -> Any:
+    if type_ == "bigint":
+        return pd.arrays.IntegerArray(*_masked(values, np.int64))
+    if type_ == "boolean":
+        return pd.arrays.BooleanArray(*_masked(values, np.bool_))
+    if type_ == "double":
+        return np.array(values, dtype=np.float64)  # None -> NaN
+    column = pd.Series(values, dtype=object)
+    if type_ == "timestamptz":
+        return pd.to_datetime(column, utc=True)
+    if type_ == "text":
+        return column.astype("string")
+    if type_ == "json":  # PostgreSQL's jsonb arrives parsed; DuckDB's JSON as text
+        return column.map(lambda value: json.loads(value) if isinstance(value, str) else value)
+    return column  # numeric: Decimal; date: datetime.date
+
+
 def _typed_frame(spec: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A DataFrame of read rows with one dtype per column type, the same for both backends."""
-    frame = pd.DataFrame(list(rows), columns=list(columns), dtype=object)
-    for name in columns:
-        type_ = spec.column(name).type
-        if type_ == "bigint":
-            frame[name] = frame[name].astype("Int64")
-        elif type_ == "double":
-            frame[name] = frame[name].astype("float64")
-        elif type_ == "boolean":
-            frame[name] = frame[name].astype("boolean")
-        elif type_ == "timestamptz":
-            frame[name] = pd.to_datetime(frame[name], utc=True)
-        elif type_ == "text":
-            frame[name] = frame[name].astype("string")
-        elif type_ == "json":
-            frame[name] = frame[name].map(lambda value: json.loads(value) if isinstance(value, str) else value)
-    return frame
+    """A DataFrame of read rows with one dtype per column type, the same for both backends.
+
+    Built column by column from the fetched tuples: bigint -> Int64, double -> float64, boolean -> boolean,
+    timestamptz -> UTC datetimes, text -> string, json -> parsed values, numeric -> Decimal, date -> datetime.date.
+    """
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    data = {name: _typed_column(spec.column(name).type, column) for name, column in zip(columns, values, strict=True)}
+    return pd.DataFrame(data, columns=list(columns))
 
 
 # --- the shared SQL ------------------------------------------------------------------------------------------------
