@@ -241,3 +241,26 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def run_on_celery(run_measured, command: list[str], env: dict[str, str], cwd: Path, workers: int = 2):
+    """``bench_sync.py --executor celery``: ``run_measured(command, env, cwd)`` with the Celery executor, one account
+    per metric step, the LinkedIn budget in Redis and ``workers`` workers (a private RabbitMQ virtual host) started
+    beforehand with the same environment; their CPU is added to the figures and their processes to the list."""
+    env.update(
+        LINKEDIN_ASSETS_EXECUTOR="celery",
+        LINKEDIN_ASSETS_ACCOUNTS_PER_STEP="1",
+        CELERY_BACKEND_URL=f"{REDIS}/14",
+        LINKEDIN_ASSETS_REDIS_URL=f"{REDIS}/15",
+    )
+    with private_vhost("linkedin_assets_bench") as vhost:
+        env["CELERY_BROKER_URL"] = f"{RABBIT}/{vhost}"
+        # the workers load the code location from the working directory the sync uses
+        with running_workers(workers, {**os.environ, **env}, cwd, prefix="bench") as (started, _):
+            cpu_before = sum(w.cpu_s() for w in started)
+            measured = run_measured(command, env, cwd)
+            measured.cpu_s += sum(w.cpu_s() for w in started) - cpu_before
+            for worker in started:
+                for pid, peak in worker.peaks_kib().items():
+                    measured.processes[pid] = (f"celery worker {worker.name}", peak)
+    return measured

@@ -143,7 +143,11 @@ class Worker:
 
     def peak_rss_kib(self) -> int:
         """The largest peak RSS of one of its processes."""
-        return max((_hwm_kib(pid) for pid in self.processes()), default=0)
+        return max(self.peaks_kib().values(), default=0)
+
+    def peaks_kib(self) -> dict[int, int]:
+        """Peak RSS (VmHWM) of each of its processes, by pid."""
+        return {pid: _hwm_kib(pid) for pid in self.processes()}
 
     def tail(self, lines: int = 30) -> str:
         return f"--- {self.name} ({self.log}):\n" + "\n".join(
