@@ -133,7 +133,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     try:
         dt.date.fromisoformat(settings.start_date)
     except ValueError:
-        raise SettingsError(f"{ENV['start_date']}={settings.start_date!r} is not a date (expected YYYY-MM-DD)") from None
+        raise SettingsError(
+            f"{ENV['start_date']}={settings.start_date!r} is not a date (expected YYYY-MM-DD)"
+        ) from None
     return settings
 
 
