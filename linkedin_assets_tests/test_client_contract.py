@@ -75,17 +75,6 @@ def daily_queries(sim, pivot: str = "CAMPAIGN") -> AnalyticsPlan:
     return AnalyticsPlan(tuple(queries))
 
 
-def in_flight_peak(records) -> int:
-    """The most requests whose ``[started, ended)`` intervals (simulator clock) overlap at one instant."""
-    records = [r for r in records if not r.endpoint.startswith("oauth.")]
-    events = sorted([(r.started, 1) for r in records] + [(r.ended, -1) for r in records])  # at a tie, an end first
-    current = peak = 0
-    for _, step in events:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
 # -- never retried ----------------------------------------------------------------------------------------------
 
 
@@ -121,7 +110,7 @@ def test_requests_in_flight_never_exceed_the_limit(make_simulator, limit):
     sim.state.reset_log()
     _, client = run(config_for(sim, max_concurrency=limit), lambda c: c.run_analytics(plan))
     assert len(sim.state.requests("adAnalytics")) == len(plan.queries) == 24
-    assert in_flight_peak(sim.state.request_log) == limit
+    assert sim.state.max_in_flight() == limit
 
 
 @pytest.mark.postgres
@@ -135,7 +124,7 @@ def test_linkedin_max_concurrency_bounds_a_whole_sync(make_simulator, pg_url, pg
     start = sim.state.dataset.history_start
     result = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, YESTERDAY, jobs=("linkedin_daily_sync",))
     assert [r.success for r in result.results] == [True]
-    assert in_flight_peak(sim.state.request_log) == 2
+    assert sim.state.max_in_flight() == 2
 
 
 # -- asked once -------------------------------------------------------------------------------------------------

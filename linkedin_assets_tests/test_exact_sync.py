@@ -99,6 +99,25 @@ def test_every_table_equals_the_ground_truth(synced_small, pg_url):
     assert compared == sum(len(rows) for rows in expected.values())
 
 
+def test_no_secret_in_the_warehouse_the_snapshot_or_the_event_log(synced_small, pg_url):
+    """The seed tokens, the client secret and the tokens minted by refreshes appear in no table cell, in no file
+    of the snapshot directory and in no event of the sync's runs."""
+    run, _ = synced_small
+    sim = run.sim
+    secrets = [sim.access_token, sim.refresh_token, sim.client_secret]
+    store = Path(run.snapshot_dir).parent / "tokens.json"
+    if store.exists():
+        stored = json.loads(store.read_text())
+        secrets += [stored[k] for k in ("access_token", "refresh_token") if stored.get(k)]
+    with psycopg.connect(pg_url) as conn:
+        tables = read_tables(conn, run.schema, (*DAILY_TABLES, *MONTHLY_TABLES))
+    cells = json.dumps(tables, default=str)
+    files = "".join(p.read_text() for p in Path(run.snapshot_dir).glob("*.json"))
+    events = "".join(repr(e) for r in run.results for e in r.all_events)  # messages, metadata, errors
+    for secret in secrets:
+        assert secret not in cells and secret not in files and secret not in events, secret[:6] + "..."
+
+
 def test_metric_columns_have_the_warehouse_types(synced_small, pg_url):
     """Money is NUMERIC (exact decimals), every other metric BIGINT; nothing is a float."""
     run, _ = synced_small
