@@ -11,6 +11,7 @@ import json
 import uuid
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 
@@ -78,14 +79,15 @@ def synced_small(pg_url, tmp_path_factory):
     with SimulatorServer(SimulatorConfig(profile="small", seed=_seed_with_whole_amounts())) as sim, pytest.MonkeyPatch.context() as mp:
         point_env_at(mp, sim, tmp_path)
         sim.state.reset_log()
-        run = sync_in_process(sim, pg_url, schema, tmp_path, *history(sim))
-        log = list(sim.state.request_log)
-        yield run, log
+        with dg.DagsterInstance.ephemeral() as instance:
+            run = sync_in_process(sim, pg_url, schema, tmp_path, *history(sim), instance=instance)
+            log = list(sim.state.request_log)
+            yield run, log, instance
     _drop(pg_url, schema)
 
 
 def test_every_table_equals_the_ground_truth(synced_small, pg_url):
-    run, _ = synced_small
+    run, _, _ = synced_small
     assert [r.success for r in run.results] == [True, True]
     dataset = run.sim.state.dataset
     expected = expected_tables(dataset, run.start, run.end, run.months).tables
@@ -102,7 +104,7 @@ def test_every_table_equals_the_ground_truth(synced_small, pg_url):
 def test_no_secret_in_the_warehouse_the_snapshot_or_the_event_log(synced_small, pg_url):
     """The seed tokens, the client secret and the tokens minted by refreshes appear in no table cell, in no file
     of the snapshot directory and in no event of the sync's runs."""
-    run, _ = synced_small
+    run, _, instance = synced_small
     sim = run.sim
     secrets = [sim.access_token, sim.refresh_token, sim.client_secret]
     store = Path(run.snapshot_dir).parent / "tokens.json"
@@ -113,14 +115,15 @@ def test_no_secret_in_the_warehouse_the_snapshot_or_the_event_log(synced_small, 
         tables = read_tables(conn, run.schema, (*DAILY_TABLES, *MONTHLY_TABLES))
     cells = json.dumps(tables, default=str)
     files = "".join(p.read_text() for p in Path(run.snapshot_dir).glob("*.json"))
-    events = "".join(repr(e) for r in run.results for e in r.all_events)  # messages, metadata, errors
+    events = "".join(repr(e) for r in run.results for e in instance.all_logs(r.run_id))  # log lines, metadata
+    assert "LinkedIn requests" in events and files and cells, "the check must see the log lines, files and cells"
     for secret in secrets:
         assert secret not in cells and secret not in files and secret not in events, secret[:6] + "..."
 
 
 def test_metric_columns_have_the_warehouse_types(synced_small, pg_url):
     """Money is NUMERIC (exact decimals), every other metric BIGINT; nothing is a float."""
-    run, _ = synced_small
+    run, _, _ = synced_small
     with psycopg.connect(pg_url) as conn:
         types = {
             (table, column): data_type
@@ -144,7 +147,7 @@ def test_requests_are_the_lower_bound_computed_from_the_data(synced_small):
     """Analytics: exactly the fewest requests the rows need (field chunks x windows per account and pivot, one
     per account and MEMBER_* pivot); entity finders and lookups: at least their bound, and no endpoint the bound
     does not know."""
-    run, log = synced_small
+    run, log, _ = synced_small
     dataset = run.sim.state.dataset
     bound = request_lower_bound(dataset, expected_tables(dataset, run.start, run.end, run.months))
     made = requests_made(log)
