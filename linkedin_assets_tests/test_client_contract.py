@@ -245,3 +245,23 @@ def test_unreachable_api_fails_fast_naming_the_url(host):
     assert text.startswith(f"cannot reach {base}/adAccountUsers") and "\n" not in text
     assert "AQVtoken-unreachable" not in text and "?" not in text
     assert len(clock.waits) <= 2 and sum(clock.waits) < 10
+
+
+@pytest.mark.postgres
+def test_a_sync_against_an_unreachable_api_fails_naming_the_url(make_simulator, pg_url, pg_schema, tmp_path,
+                                                               monkeypatch):  # fmt: skip
+    """The run fails (it does not hang in backoff) and its failure names the URL, never a token."""
+    import dagster as dg
+
+    sim = make_simulator(profile="small", seed=2)
+    point_env_at(monkeypatch, sim, tmp_path)
+    base = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("LINKEDIN_API_BASE_URL", base + "/rest")
+    monkeypatch.setenv("LINKEDIN_OAUTH_BASE_URL", base + "/oauth/v2")
+    run = sync_in_process(sim, pg_url, pg_schema, tmp_path, YESTERDAY, YESTERDAY, jobs=("linkedin_daily_sync",))
+    (result,) = run.results
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    texts = [repr(e.step_failure_data.error) for e in failures]
+    assert any(f"cannot reach {base}/rest/" in t for t in texts), texts
+    assert not [t for t in texts if sim.access_token in t or sim.refresh_token in t or sim.client_secret in t]
