@@ -121,6 +121,10 @@ def _bigint(series: pd.Series) -> Vector:
     dtype = series.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return Vector("bigint", np.zeros(len(series), dtype=bool), series.to_numpy(dtype=np.int64))
+    if dtype == object:
+        null, values = _non_null(series)
+        if _only(values, int):  # exact: pandas would pass ints beside a None through float64 (2**53 and up)
+            return Vector("bigint", null, np.array(values, dtype=np.int64))
     ints = series.astype("Int64")  # refuses fractional numbers and text
     null = ints.isna().to_numpy(dtype=bool)
     return Vector("bigint", null, ints.to_numpy(dtype=np.int64, na_value=0)[~null])
