@@ -52,8 +52,13 @@ def fault_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
 
     from linkedin_assets.resources import LinkedInResource
     from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
-    from linkedin_assets_tests.ground_truth import diff_count, expected_tables, point_env_at, read_tables, \
-        sync_in_process  # fmt: skip
+    from linkedin_assets_tests.ground_truth import (
+        diff_count,
+        expected_tables,
+        point_env_at,
+        read_tables,
+        sync_in_process,
+    )
 
     config_of = LinkedInResource.config
 

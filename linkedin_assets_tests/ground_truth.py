@@ -564,8 +564,10 @@ def assert_tables_equal(
                 problems.append(f"{table}{list(key)}._dagster_run_id: {run_id!r}, expected {written_by!r}")
         if len(problems) > 200:
             break
-    assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:max_report]) + (
-        f"\n... and {len(problems) - max_report} more" if len(problems) > max_report else ""
+    assert not problems, (
+        f"{len(problems)} difference(s):\n"
+        + "\n".join(problems[:max_report])
+        + (f"\n... and {len(problems) - max_report} more" if len(problems) > max_report else "")
     )
     return compared
 
@@ -748,9 +750,7 @@ def request_lower_bound(dataset: Any, expected: Expected) -> dict[str, int]:
                 for a in accounts
                 if a.id in reported
             )
-        bound["adTargetingEntities"] = int(
-            any(v.startswith("urn:") for (v,) in expected.tables["demographic_values"])
-        )
+        bound["adTargetingEntities"] = int(any(v.startswith("urn:") for (v,) in expected.tables["demographic_values"]))
     bound["adAnalytics"] = sum(v for k, v in bound.items() if k.startswith("adAnalytics:"))
     return bound
 

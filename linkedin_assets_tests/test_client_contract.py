@@ -23,7 +23,6 @@ from linkedin_assets_tests.ground_truth import (
     expected_tables,
     point_env_at,
     read_tables,
-    assert_tables_equal,
     sync_in_process,
 )
 

@@ -11,6 +11,7 @@ The harness (``CrashHarness``) is also what ``benchmarks/soak.py`` runs for its 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -119,10 +120,8 @@ class CrashHarness:
         )
 
     def kill_group(self, process: subprocess.Popen) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=30)
         if process.stdout:
             process.stdout.close()
@@ -251,7 +250,14 @@ def test_killed_syncs_converge_to_the_uninterrupted_tables(harness):
     actual = harness.actual(expected)
     # every row of a rewritten table comes from the last successful run of its job (demographic_values keeps the
     # rows of names resolved earlier: only values still without a name are written again)
-    daily = ("accounts", "campaign_groups", "campaigns", "creatives", "campaign_daily_metrics", "creative_daily_metrics")
+    daily = (
+        "accounts",
+        "campaign_groups",
+        "campaigns",
+        "creatives",
+        "campaign_daily_metrics",
+        "creative_daily_metrics",
+    )
     assert_tables_equal({t: expected[t] for t in daily}, actual, written_by=ids["linkedin_daily_sync"])
     assert_tables_equal({"demographic_metrics": expected["demographic_metrics"]}, actual,
                         written_by=ids["linkedin_monthly_sync"])  # fmt: skip

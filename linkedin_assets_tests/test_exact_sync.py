@@ -16,14 +16,12 @@ import psycopg
 import pytest
 
 from linkedin_assets.linkedin.restli import decode_query
-
 from linkedin_assets_tests.ground_truth import (
     COST_METRICS,
     DAILY_METRICS,
     DEMOGRAPHIC_METRICS,
     assert_tables_equal,
     expected_tables,
-    months_between,
     point_env_at,
     read_tables,
     request_lower_bound,
@@ -76,7 +74,10 @@ def synced_small(pg_url, tmp_path_factory):
 
     tmp_path = tmp_path_factory.mktemp("exact")
     schema = f"exact_{uuid.uuid4().hex[:10]}"
-    with SimulatorServer(SimulatorConfig(profile="small", seed=_seed_with_whole_amounts())) as sim, pytest.MonkeyPatch.context() as mp:
+    with (
+        SimulatorServer(SimulatorConfig(profile="small", seed=_seed_with_whole_amounts())) as sim,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         point_env_at(mp, sim, tmp_path)
         sim.state.reset_log()
         with dg.DagsterInstance.ephemeral() as instance:

@@ -20,7 +20,7 @@ import httpx
 import pandas as pd
 import psycopg
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linkedin_assets.linkedin import restli
@@ -36,7 +36,7 @@ SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthChe
 
 ids = st.integers(min_value=1, max_value=2**53)
 epoch_ms = st.integers(min_value=0, max_value=4_102_444_800_000)  # 1970 .. 2100
-amounts = st.decimals(min_value=-10**9, max_value=10**9, allow_nan=False, allow_infinity=False, places=7).map(
+amounts = st.decimals(min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=7).map(
     lambda d: "0.0" if d == 0 else str(d.normalize())
 )
 enum_like = st.sampled_from(["ACTIVE", "PAUSED", "ARCHIVED", "COMPLETED", "CANCELED", "CANCELLED", "DRAFT"]) | st.text(
@@ -105,7 +105,7 @@ def mutate(campaign: dict[str, Any], how: str, data) -> tuple[dict[str, Any], st
         c["unitCost"] = {"amount": data.draw(junk.filter(lambda s: not _is_number(s))), "currencyCode": "USD"}
         return c, "unitCost.amount"
     if how == "amount_as_number":
-        c["unitCost"] = {"amount": data.draw(st.integers(-10**6, 10**6)), "currencyCode": "USD"}
+        c["unitCost"] = {"amount": data.draw(st.integers(-(10**6), 10**6)), "currencyCode": "USD"}
         return c, None
     if how == "start_as_junk":
         c["runSchedule"] = {"start": data.draw(st.text(alphabet="abcxyz !?", min_size=1, max_size=10))}
@@ -114,7 +114,9 @@ def mutate(campaign: dict[str, Any], how: str, data) -> tuple[dict[str, Any], st
         c["runSchedule"] = {"start": str(c["runSchedule"]["start"])}
         return c, None
     if how == "account_not_an_urn":
-        c["account"] = data.draw(st.sampled_from(["512345678", "urn:li:sponsoredCampaign:1", "urn:li:sponsoredAccount:x"]))
+        c["account"] = data.draw(
+            st.sampled_from(["512345678", "urn:li:sponsoredCampaign:1", "urn:li:sponsoredAccount:x"])
+        )
         return c, "account"
     if how == "status_unknown":
         c["status"] = "SOME_STATUS_LINKEDIN_ADDED"
