@@ -16,7 +16,7 @@ from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseR
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.resources import LinkedInResource, SyncSettings, TokenStoreResource
 from linkedin_assets.schedules import build_daily_sync_schedule
-from linkedin_assets.sensors import monthly_after_daily_sync, token_refresh_sensor
+from linkedin_assets.sensors import dead_run_reaper, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.settings import ENV, Settings, environ, linkedin_env, load_settings
 
 DATABASE_URL_ENV = ENV["database_url"]
@@ -108,7 +108,7 @@ def build_definitions(resources: dict[str, object], settings: Settings | None = 
         asset_checks=asset_checks,
         jobs=[daily_sync_job, monthly_sync_job],
         schedules=[build_daily_sync_schedule(settings.schedule_cron)],
-        sensors=[token_refresh_sensor, monthly_after_daily_sync],
+        sensors=[token_refresh_sensor, monthly_after_daily_sync, dead_run_reaper],
         resources=resources,
         executor=build_executor(settings),
     )

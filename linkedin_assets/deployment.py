@@ -14,10 +14,11 @@ Who starts a queued run:
   it starts its run once no sync or pool run is in progress and no earlier queued sync waits, then executes the run
   in this process (as the daemon's run worker would, without a second interpreter start).
 
-Crash safety with no daemon: a run started here is tagged with this process's identity (host, pid, start time).
-Before submitting, ``reap_dead_runs`` marks failed every in-progress run whose process is gone (and cancels queued
-runs whose submitting process is gone), so a SIGKILLed sync never blocks the next one. With a daemon,
-``run_monitoring`` in ``dagster.yaml`` does the same.
+Crash safety: a run started here is tagged with this process's identity (host, pid, start time); a run a daemon
+launched has its worker's pid in its event log. ``reap_dead_runs`` marks failed every in-progress run whose process
+is gone (and, with no daemon, cancels queued runs whose submitting process is gone), so a SIGKILLed sync never blocks
+the next one. The CLI calls it before submitting; with a daemon, the ``dead_run_reaper`` sensor calls it every minute
+(Dagster's run monitoring cannot health-check the default launcher's workers; it only fails runs stuck in STARTING).
 """
 
 from __future__ import annotations
@@ -109,16 +110,44 @@ def process_alive(identity: str) -> bool | None:
     return not start or _start_time(pid) in ("", start)
 
 
+GRPC_INFO_TAG = ".dagster/grpc_info"
+"""Set by Dagster's DefaultRunLauncher: the code server that started the run's worker process."""
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _worker_identity(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """host:pid: of the process executing ``run``, when this host can judge it.
+
+    Runs this module started carry it as a tag. Runs a daemon launched through a code server on this host (Dagster's
+    DefaultRunLauncher, whose workers run monitoring cannot health-check) have the worker's pid in their
+    "Started process for run (pid: N)" engine event.
+    """
+    if PROCESS_TAG in run.tags:
+        return run.tags[PROCESS_TAG]
+    grpc_info = run.tags.get(GRPC_INFO_TAG, "")
+    if not any(f'"host": "{host}"' in grpc_info for host in LOCAL_HOSTS):
+        return None
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = data.metadata.get("pid") if data is not None else None
+        if pid is not None and str(pid.value).isdigit():
+            return f"{socket.gethostname()}:{pid.value}:"
+    return None
+
+
 def reap_dead_runs(instance: dg.DagsterInstance, echo: Callable[[str], None] = print) -> list[str]:
     """Fail in-progress runs whose executing process is gone; cancel queued runs whose submitting CLI is gone.
 
-    Only runs this module tagged with a process identity on this host are judged; the rest belong to a daemon,
-    whose run monitoring judges them. Returns the ids of the runs it ended.
+    Judged: runs started by this module (their process tag) and runs a daemon launched on this host (their worker's
+    pid); runs executing elsewhere are left to the daemon that launched them. Called by ``linkedin-assets sync``
+    before it submits and while it waits with no daemon, and by the ``dead_run_reaper`` sensor when a daemon runs.
+    Returns the ids of the runs it ended.
     """
     ended = []
-    for run in instance.get_runs(dg.RunsFilter(statuses=[*IN_PROGRESS, QUEUED])):
-        tag = PROCESS_TAG if run.status in IN_PROGRESS else SUBMITTER_TAG
-        identity = run.tags.get(tag)
+    # A queued run whose CLI is gone is only stranded when no daemon will start it.
+    statuses = list(IN_PROGRESS) if daemon_alive(instance) else [*IN_PROGRESS, QUEUED]
+    for run in instance.get_runs(dg.RunsFilter(statuses=statuses)):
+        identity = run.tags.get(SUBMITTER_TAG) if run.status == QUEUED else _worker_identity(instance, run)
         if identity is None or process_alive(identity) is not False:
             continue
         pid = identity.split(":")[1]
@@ -128,9 +157,8 @@ def reap_dead_runs(instance: dg.DagsterInstance, echo: Callable[[str], None] = p
         else:
             message = f"The process that executed this run (pid {pid}) is gone: it was killed or crashed."
             instance.report_run_failed(run, message=message)
-        echo(
-            f"Run {run.run_id[:8]} ({run.job_name}, {run.status.value}): {message} Marked {'canceled' if run.status == QUEUED else 'failed'}."
-        )
+        outcome = "canceled" if run.status == QUEUED else "failed"
+        echo(f"Run {run.run_id[:8]} ({run.job_name}, {run.status.value}): {message} Marked {outcome}.")
         ended.append(run.run_id)
     return ended
 

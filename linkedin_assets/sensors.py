@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from linkedin_assets.assets.metrics import campaign_daily_metrics
+from linkedin_assets.deployment import reap_dead_runs
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.linkedin.tokens import TokenStoreError
 from linkedin_assets.partitions import RANGE_END, RANGE_START, daily_partitions, month_key
@@ -100,3 +101,15 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
     return dg.RunRequest(
         run_key=f"after-{context.dagster_run.run_id}", tags={**tags, RANGE_START: first, RANGE_END: last}
     )
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def dead_run_reaper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Marks failed the runs whose process is gone (killed, crashed), so they never hold the sync queue.
+
+    Dagster's run monitoring (``dagster.yaml``) fails runs stuck in STARTING, but cannot health-check the workers of
+    its default run launcher: a SIGKILLed run stays STARTED. This sensor runs the same check as
+    ``linkedin-assets sync`` does when no daemon runs (``linkedin_assets.deployment.reap_dead_runs``).
+    """
+    ended = reap_dead_runs(context.instance, context.log.info)
+    return dg.SkipReason(f"Marked {len(ended)} run(s) whose process is gone" if ended else "No run's process is gone")

@@ -277,3 +277,30 @@ def test_queue_rule_waits_for_syncs_and_pool_runs_in_progress_and_earlier_live_s
     assert started.tags[deployment.PROCESS_TAG] == me
     assert [r.run_id for r in deployment.blockers(instance, later)] == [mine.run_id]
     assert {earlier_dead.run_id, other_job.run_id}.isdisjoint(r.run_id for r in deployment.blockers(instance, later))
+
+
+def test_reaper_fails_a_daemon_launched_run_whose_worker_died_and_the_sensor_runs_it(instance: dg.DagsterInstance):
+    from dagster._core.events import EngineEventData  # what the run worker records; tests only
+
+    from linkedin_assets.sensors import dead_run_reaper
+
+    dead_pid = int(_dead_process().split(":")[1])
+    grpc_info = {deployment.GRPC_INFO_TAG: '{"host": "localhost", "port": 4266}'}
+    worker_died = _run(instance, dg.DagsterRunStatus.STARTED, **{SYNC_TAG: "true"}, **grpc_info)
+    instance.report_engine_event(
+        f"Started process for run (pid: {dead_pid}).", worker_died, EngineEventData.in_process(dead_pid)
+    )
+    worker_alive = _run(instance, dg.DagsterRunStatus.STARTED, **grpc_info)
+    instance.report_engine_event("Started process", worker_alive, EngineEventData.in_process(os.getpid()))
+    elsewhere = _run(instance, dg.DagsterRunStatus.STARTED, **{deployment.GRPC_INFO_TAG: '{"host": "10.1.2.3"}'})
+    instance.report_engine_event("Started process", elsewhere, EngineEventData.in_process(dead_pid))
+
+    result = dead_run_reaper(dg.build_sensor_context(instance=instance))
+
+    assert "Marked 1 run(s)" in result.skip_message
+    statuses = {run.run_id: instance.get_run_by_id(run.run_id).status for run in (worker_died, worker_alive, elsewhere)}
+    assert statuses == {
+        worker_died.run_id: dg.DagsterRunStatus.FAILURE,
+        worker_alive.run_id: dg.DagsterRunStatus.STARTED,
+        elsewhere.run_id: dg.DagsterRunStatus.STARTED,
+    }
