@@ -419,3 +419,38 @@ def test_a_payload_failing_mid_stream_changes_nothing_stored(pg_url, warehouse_s
         after = wh.read("campaign_daily_metrics")
     pd.testing.assert_frame_equal(after, before)
     assert set(after["_dagster_run_id"]) == {"before"}
+
+
+@pytest.mark.postgres
+def test_a_malformed_payload_mid_sync_changes_nothing_stored(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
+    """After a good sync LinkedIn starts sending a campaign with a junk timestamp: the next sync fails naming the
+    campaign and the field, and the campaign tables and everything downstream hold exactly what they held."""
+    import dagster as dg
+
+    from linkedin_assets_tests.ground_truth import point_env_at, read_tables, sync_in_process
+
+    sim = make_simulator(profile="small", seed=5)
+    point_env_at(monkeypatch, sim, tmp_path)
+    start, end = sim.state.dataset.history_start, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    tables = ("campaigns", "creatives", "campaign_daily_metrics", "creative_daily_metrics")
+    first = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end, jobs=("linkedin_daily_sync",))
+    assert [r.success for r in first.results] == [True]
+    with psycopg.connect(pg_url) as conn:
+        before = read_tables(conn, pg_schema, tables)
+
+    campaign = sim.state.dataset.account_data[0].campaigns[-1]
+    campaign["runSchedule"] = {"start": "next tuesday"}
+    second = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end, jobs=("linkedin_daily_sync",))
+    (result,) = second.results
+    assert not result.success
+    errors = [
+        repr(e.step_failure_data.error) for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
+    ]
+    assert any(f"campaign {campaign['id']}" in t and "runSchedule.start" in t for t in errors), errors
+    with psycopg.connect(pg_url) as conn:
+        after = read_tables(conn, pg_schema, tables)
+    for table in tables:
+        key = sorted(before[table][0]) if before[table] else []
+        assert sorted(before[table], key=lambda r: [repr(r[k]) for k in key]) == sorted(
+            after[table], key=lambda r: [repr(r[k]) for k in key]
+        ), table
