@@ -123,6 +123,8 @@ class Measured:
     """pid -> (command, VmHWM KiB)."""
     returncode: int = 0
     output: str = ""
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    """(time.time(), VmRSS KiB of the tree) every 0.2 s."""
 
     @property
     def peak_process_kib(self) -> int:
@@ -159,6 +161,7 @@ def _sample(process: subprocess.Popen) -> Measured:
             name, hwm = measured.processes.get(pid, (_cmd(pid), 0))
             measured.processes[pid] = (name, max(hwm, _kib(status.get("VmHWM"))))
         measured.peak_tree_kib = max(measured.peak_tree_kib, total)
+        measured.samples.append((time.time(), total))
         time.sleep(0.2)
     return measured
 
@@ -263,6 +266,32 @@ class Run:
     bound: int
     metadata: dict[str, dict[str, float]]
     copies: dict[str, tuple[int, float]]
+    step_peaks: dict[str, int] = field(default_factory=dict)
+    """Step -> the largest sampled tree RSS (KiB) while it ran."""
+
+
+def step_peaks(dagster_home: Path, since: float, samples: list[tuple[float, int]]) -> dict[str, int]:
+    """The largest sampled RSS while each step of the runs started after ``since`` ran (from STEP_START to its end)."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    peaks: dict[str, int] = {}
+    with dg.DagsterInstance.get() as instance:
+        for run in instance.get_runs():
+            started: dict[str, float] = {}
+            for record in instance.all_logs(run.run_id):
+                event = record.dagster_event
+                if event is None or not record.step_key:
+                    continue
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    started[record.step_key] = record.timestamp
+                elif event.is_step_success or event.is_step_failure:
+                    first = started.get(record.step_key, record.timestamp)
+                    during = [kib for at, kib in samples if first <= at <= record.timestamp and at >= since]
+                    if during:
+                        name = record.step_key.removeprefix("linkedin_ads__")
+                        peaks[name] = max([peaks.get(name, 0), *during])
+    return peaks
 
 
 def materialization_metadata(dagster_home: Path, since: float) -> dict[str, dict[str, float]]:
@@ -346,7 +375,14 @@ def run_sync(
         print(measured.output[-4000:])
         raise SystemExit(f"{label}: `{' '.join(command)}` exited {measured.returncode}")
     metadata = materialization_metadata(home / "dagster", since)
-    return Run(label, measured, sim.cpu_s() - sim_cpu, sim.peak_kib(), requests, in_flight, bound, metadata, {})
+    try:
+        peaks = step_peaks(home / "dagster", since, measured.samples)
+    except Exception as exc:  # noqa: BLE001 - an older checkout may keep its instance elsewhere
+        print(f"({label}: no per-step figures: {exc})")
+        peaks = {}
+    run = Run(label, measured, sim.cpu_s() - sim_cpu, sim.peak_kib(), requests, in_flight, bound, metadata, {})
+    run.step_peaks = peaks
+    return run
 
 
 def first_sync(label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str) -> list[Run]:
@@ -410,7 +446,17 @@ def report(runs: list[Run]) -> None:
     )
     line("max requests in flight", [str(r.max_in_flight) for r in runs])
     for table in METRIC_TABLES:
-        line(f"{table[:22]} rows", [str(int(r.metadata.get(table, {}).get("dagster/row_count", 0))) for r in runs])
+        line(
+            f"{table[:22]} rows",
+            [
+                str(r.copies[table][0] if r.copies else int(r.metadata.get(table, {}).get("dagster/row_count", 0)))
+                for r in runs
+            ],  # fmt: skip
+        )
+    print("\nlargest RSS of the process tree while a step ran (top 6 steps):")
+    for r in runs:
+        top = sorted(r.step_peaks.items(), key=lambda item: -item[1])[:6]
+        print(f"  {r.label}: " + "; ".join(f"{step} {mib(kib)}" for step, kib in top))
     print("\nper process (VmHWM):")
     for r in runs:
         print(f"  {r.label}:")
@@ -439,6 +485,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="simulator latency per request (default 20)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--half-history", action="store_true", help="also sync half the days, side by side")
+    parser.add_argument("--days", type=int, help="sync this many days instead of the profile's")
     parser.add_argument(
         "--incremental",
         action=argparse.BooleanOptionalAction,
@@ -460,11 +507,11 @@ def main() -> int:
         "accounts": profile.accounts,
         "campaigns_per_account": profile.campaigns_per_account,
         "creatives_per_campaign": profile.creatives_per_campaign,
-        "days": profile.days,
+        "days": args.days or profile.days,
     }
     print(
         f"profile={args.profile} ({profile.accounts} accounts x {profile.campaigns_per_account} campaigns x "
-        f"{profile.creatives_per_campaign} creatives, {profile.days} days) latency={args.latency_ms:.0f} ms "
+        f"{profile.creatives_per_campaign} creatives, {sizes['days']} days) latency={args.latency_ms:.0f} ms "
         f"sync={args.python or sys.executable}"
     )
     variants = [(args.profile, sizes)]

@@ -63,9 +63,10 @@ def demographics_frame(rows: Sequence[AnalyticsRow], level: str, account_of: Map
         "value": [row.pivot_values[0] for row in rows],
         "month": [row.start.replace(day=1) for row in rows],
     }
-    for name, column in DEMOGRAPHIC_COLUMNS.items():
-        columns[column] = [row.metrics.get(name) for row in rows]
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame(columns)
+    metrics = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(DEMOGRAPHIC_COLUMNS))
+    metrics.columns = list(DEMOGRAPHIC_COLUMNS.values())
+    return pd.concat([frame, metrics], axis=1)
 
 
 def _sync_demographics(

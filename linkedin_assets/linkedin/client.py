@@ -410,10 +410,12 @@ class LinkedInClient:
             for element in elements:
                 merged.setdefault((element.pivot_values, element.start, element.end), {}).update(element.metrics)
         pivot, facet_urns = key.pivot, key.facet_urns
-        return [
-            AnalyticsRow(list(pivot_values), start, end, {name: metrics.get(name) for name in names}, pivot, facet_urns)
-            for (pivot_values, start, end), metrics in sorted(merged.items(), key=lambda item: (item[0][1], item[0][0]))
-        ]
+        rows = []
+        for (pivot_values, start, end), metrics in sorted(merged.items(), key=lambda item: (item[0][1], item[0][0])):
+            if len(metrics) != len(names):  # a chunk's response lacked the row: its metrics are None
+                metrics = {name: metrics.get(name) for name in names}
+            rows.append(AnalyticsRow(list(pivot_values), start, end, metrics, pivot, facet_urns))
+        return rows
 
     async def _fetch_analytics(self, query: AnalyticsQuery) -> list[AnalyticsElement]:
         data = await self._get("adAnalytics", "adAnalytics", query.params())
