@@ -11,10 +11,15 @@ Comparisons are exact: the warehouse is read with plain psycopg (``SELECT *``), 
 ``Decimal`` *with its scale* (PostgreSQL keeps the scale LinkedIn sent: ``"101"`` stays ``101``, a float detour
 makes it ``101.0``), BIGINT as ``int``, DATE as ``date``, TIMESTAMPTZ as aware ``datetime``, JSONB as lists/dicts.
 Every value's Python type is checked as well as its value, and a column nobody expects fails the comparison.
+
+Also here, for the tests of record and ``benchmarks/soak.py``: ``request_lower_bound`` (the fewest requests a sync
+can make, from the data alone), ``requests_made`` (from the simulator's log) and ``sync_in_process`` (the project's
+definitions against a PostgreSQL schema, as the tests run a sync).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import math
@@ -667,7 +672,7 @@ def sync_in_process(
         resources["settings"] = settings
     defs = build_definitions(resources)
     results = []
-    with dg.DagsterInstance.ephemeral() if instance is None else _borrowed(instance) as inst:
+    with dg.DagsterInstance.ephemeral() if instance is None else contextlib.nullcontext(instance) as inst:
         for job_name, tags in plan_stages(start, end):
             if job_name not in jobs:
                 continue
@@ -675,19 +680,6 @@ def sync_in_process(
             if not results[-1].success:
                 break
     return SyncRun(sim, warehouse_url, schema, snapshot_dir, start, end, results)
-
-
-class _borrowed:
-    """A context manager that hands out an instance without disposing of it."""
-
-    def __init__(self, instance: Any) -> None:
-        self.instance = instance
-
-    def __enter__(self) -> Any:
-        return self.instance
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
 
 
 def analytics_pivot(query: str) -> str | None:
