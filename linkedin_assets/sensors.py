@@ -107,9 +107,10 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
 def dead_run_reaper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Marks failed the runs whose process is gone (killed, crashed), so they never hold the sync queue.
 
-    Dagster's run monitoring (``dagster.yaml``) fails runs stuck in STARTING, but cannot health-check the workers of
-    its default run launcher: a SIGKILLed run stays STARTED. This sensor runs the same check as
-    ``linkedin-assets sync`` does when no daemon runs (``linkedin_assets.deployment.reap_dead_runs``).
+    A code server fails a run whose worker process exits, as long as the code server itself lives; run monitoring
+    (``dagster.yaml``) fails runs stuck in STARTING but cannot health-check the default launcher's workers. A run
+    whose worker and code server were both killed stays STARTED: this sensor fails it, with the same check
+    ``linkedin-assets sync`` makes when no daemon runs (``linkedin_assets.deployment.reap_dead_runs``).
     """
     ended = reap_dead_runs(context.instance, context.log.info)
     return dg.SkipReason(f"Marked {len(ended)} run(s) whose process is gone" if ended else "No run's process is gone")

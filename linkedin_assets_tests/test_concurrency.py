@@ -94,3 +94,35 @@ def test_a_ui_materialization_of_linkedin_assets_and_the_sync_job_run_one_after_
     assert materialization["jobName"] == "__ASSET_JOB" and SYNC_TAG not in materialization["tags"]
     last = _assert_one_at_a_time(deployment, run_ids, samples)
     deployment.assert_synced(written_by=last)
+
+
+def test_a_run_whose_worker_is_killed_is_marked_failed_and_the_next_sync_runs(deployment: LinkedInDeployment):
+    import os
+    import re
+    import signal
+
+    services = deployment.services
+    yesterday = daily_partitions.get_last_partition_key()
+    deployment.sim.configure(latency_ms=300)  # long enough to kill the worker mid-run
+    try:
+        run_id = services.launch_job(JOB, partition_key=yesterday)
+        deadline = time.monotonic() + 180
+        pid = None
+        while pid is None:
+            assert time.monotonic() < deadline, services.log_tail("daemon")
+            for event in services.logs_for_run(run_id):
+                found = re.search(r"Started process for run \(pid: (\d+)\)", event.get("message") or "")
+                if found:
+                    pid = int(found.group(1))
+            time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)  # the run worker: its steps execute in it (in-process executor)
+    finally:
+        deployment.sim.configure(latency_ms=0)
+
+    # The code server that started the worker sees it exit and fails the run (had the code server died too, the
+    # dead_run_reaper sensor would, within a minute); the queue then starts the next sync.
+    assert services.wait_for_run(run_id, timeout=240) == "FAILURE"
+    messages = [event.get("message") or "" for event in services.logs_for_run(run_id)]
+    assert any("Run execution process for" in m or f"(pid {pid}) is gone" in m for m in messages), messages[-5:]
+    next_run = services.launch_job(JOB, partition_key=yesterday)
+    assert services.wait_for_run(next_run, timeout=240) == "SUCCESS"
