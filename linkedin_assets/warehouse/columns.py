@@ -121,7 +121,7 @@ def _bigint(series: pd.Series) -> Vector:
     dtype = series.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return Vector("bigint", np.zeros(len(series), dtype=bool), series.to_numpy(dtype=np.int64))
-    if dtype == object:
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
         null, values = _non_null(series)
         if _only(values, int):  # exact: pandas would pass ints beside a None through float64 (2**53 and up)
             return Vector("bigint", null, np.array(values, dtype=np.int64))
