@@ -53,6 +53,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 ELEMENT_CAP = 15_000
 FIELDS_PER_REQUEST = 18  # 20 names in `fields`, two of them dateRange and pivotValues
+CELERY_LABEL = ", celery x"
 
 
 # ---------------------------------------------------------------------------------------------------- /proc
@@ -367,7 +368,12 @@ def run_sync(
     sim.reset_log()
     sim_cpu = sim.cpu_s()
     since = time.time()
-    measured = run_measured(command, env, home / "work")
+    if CELERY_LABEL in label:  # --executor celery: the same command, its steps on Celery workers (bench_celery.py)
+        from bench_celery import run_on_celery
+
+        measured = run_on_celery(run_measured, command, env, home / "work", args.workers)
+    else:
+        measured = run_measured(command, env, home / "work")
     requests, in_flight = sim.requests()
     if args.show_output:
         print(f"--- {label}: {' '.join(command)}\n{measured.output}---")
@@ -496,6 +502,13 @@ def main() -> int:
     parser.add_argument("--python", help="interpreter that runs the sync (another checkout, for before/after figures)")
     parser.add_argument("--keep", action="store_true", help="keep the schemas (their names are printed)")
     parser.add_argument("--show-output", action="store_true", help="print what the sync command printed")
+    parser.add_argument(
+        "--executor",
+        default="in_process",
+        choices=("in_process", "celery"),
+        help="celery: then the same sync on --workers Celery workers (one account per step), side by side",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers for --executor celery (default 2)")
     args = parser.parse_args()
     if args.incremental is None:
         args.incremental = args.profile == "medium"
@@ -517,6 +530,8 @@ def main() -> int:
     variants = [(args.profile, sizes)]
     if args.half_history:
         variants.append((f"{args.profile}, half history", {**sizes, "days": sizes["days"] // 2}))
+    if args.executor == "celery":
+        variants.append((f"{args.profile}{CELERY_LABEL}{args.workers}", sizes))
     runs: list[Run] = []
     schemas = []
     try:
