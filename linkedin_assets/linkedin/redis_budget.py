@@ -116,6 +116,7 @@ class RedisBudget:
         self._keys = [f"{namespace}:leases", f"{namespace}:next", f"{namespace}:pause"]
         self._redis: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._gate: asyncio.Lock | None = None
         self._scripts: dict[str, Any] = {}
         self.in_flight = 0
         """Slots this object holds now (for tests and logs)."""
@@ -138,6 +139,7 @@ class RedisBudget:
         if self._redis is None or self._loop is not loop:
             self._redis = aioredis.Redis.from_url(self._url)
             self._loop = loop
+            self._gate = asyncio.Lock()
             self._scripts = {
                 name: self._redis.register_script(text)
                 for name, text in (("acquire", _ACQUIRE), ("renew", _RENEW), ("pause", _PAUSE))
@@ -218,6 +220,13 @@ class RedisBudget:
     # -- internals ----------------------------------------------------------------------------------------------
     async def _acquire(self) -> str:
         self._client()
+        # One waiter per process asks Redis at a time, the others queue behind it in order (asyncio.Lock is FIFO):
+        # a process with a hundred waiting requests then gets no bigger share of the freed slots than one with a
+        # single waiting request, and Redis sees one poller per process instead of one per request.
+        async with self._gate:
+            return await self._claim()
+
+    async def _claim(self) -> str:
         lease = uuid.uuid4().hex
         while True:
             granted, wait_ms, now_ms = await self._scripts["acquire"](
