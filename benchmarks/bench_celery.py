@@ -221,6 +221,9 @@ def main() -> int:
     parser.add_argument("--max-concurrency", type=int, default=4, help="LINKEDIN_MAX_CONCURRENCY (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument(
+        "--only", choices=("one-machine", "celery"), help="run one side only (e.g. to repeat the Celery run of large)"
+    )
     args = parser.parse_args()
     print(
         f"profile={args.profile} latency={args.latency_ms:.0f} ms max_concurrency={args.max_concurrency} "
@@ -228,10 +231,11 @@ def main() -> int:
     )
     config = SimulatorConfig(profile=args.profile, seed=args.seed, latency_ms=args.latency_ms)
     with SimulatorServer(config) as sim, tempfile.TemporaryDirectory(prefix="bench_celery_") as work:
-        results = [
-            one_run("one machine", sim, args, Path(work), celery=False),
-            one_run(f"celery x{args.workers}", sim, args, Path(work), celery=True),
-        ]
+        results = []
+        if args.only != "celery":
+            results.append(one_run("one machine", sim, args, Path(work), celery=False))
+        if args.only != "one-machine":
+            results.append(one_run(f"celery x{args.workers}", sim, args, Path(work), celery=True))
     report(results)
     print(
         f"\n(this process's CPU, the simulator's included: {resource.getrusage(resource.RUSAGE_SELF).ru_utime:.1f} s)"
