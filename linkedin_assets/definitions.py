@@ -70,6 +70,7 @@ def build_resources(
             snapshot_days=settings.snapshot_days,
             demographics_level=settings.demographics_level,
             accounts_per_step=settings.accounts_per_step,
+            freshness_hour_utc=settings.freshness_hour,
         ),
         "token_store": TokenStoreResource(path=settings.token_store),
         "warehouse_io": WarehouseIOManager(warehouse=warehouse),

@@ -40,6 +40,7 @@ ENV = {
     "start_date": "LINKEDIN_ASSETS_START_DATE",
     "lookback_days": "LINKEDIN_ASSETS_LOOKBACK_DAYS",
     "snapshot_days": "LINKEDIN_ASSETS_SNAPSHOT_DAYS",
+    "freshness_hour": "LINKEDIN_ASSETS_FRESHNESS_HOUR",
     "demographics_level": "LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL",
     "schedule_cron": "LINKEDIN_ASSETS_SCHEDULE_CRON",
     "executor": "LINKEDIN_ASSETS_EXECUTOR",
@@ -70,6 +71,8 @@ class Settings:
     start_date: str = "2025-01-01"
     lookback_days: int = 30
     snapshot_days: int = 90
+    freshness_hour: int = 9
+    """UTC hour by which yesterday's metric partitions must be materialized (the ``yesterday_present`` check)."""
     demographics_level: str = "account"
     schedule_cron: str = "0 6 * * *"
     executor: str = "in_process"
@@ -119,6 +122,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         name = ENV[field.name]
         if field.name in ("lookback_days", "snapshot_days", "accounts_per_step"):
             values[field.name] = _whole(name, text, minimum=1 if field.name == "snapshot_days" else 0)
+        elif field.name == "freshness_hour":
+            values[field.name] = _whole(name, text, minimum=0)
+            if values[field.name] > 23:
+                raise SettingsError(f"{name}={text!r} is not an hour of the day (0 to 23)")
         elif field.name == "requests_per_second":
             values[field.name] = _positive(name, text)
         else:

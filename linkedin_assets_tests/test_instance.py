@@ -97,6 +97,7 @@ def test_settings_are_read_from_the_environment_when_asked():
         "LINKEDIN_REQUESTS_PER_SECOND": "2.5",
         "LINKEDIN_ASSETS_DATA_DIR": "/srv/linkedin",
         "LINKEDIN_ASSETS_SCHEDULE_CRON": "30 4 * * 1-5",
+        "LINKEDIN_ASSETS_FRESHNESS_HOUR": "11",
     }
     settings = load_settings(env)
     assert (settings.lookback_days, settings.snapshot_days, settings.demographics_level) == (7, 30, "campaign")
@@ -105,9 +106,11 @@ def test_settings_are_read_from_the_environment_when_asked():
     assert settings.warehouse_file == "/srv/linkedin/warehouse.duckdb"
     assert settings.token_store == "/srv/linkedin/linkedin_tokens.json"
     assert settings.schedule_cron == "30 4 * * 1-5"
+    assert settings.freshness_hour == 11
     defaults = load_settings({})
     assert (defaults.lookback_days, defaults.snapshot_days, defaults.demographics_level) == (30, 90, "account")
     assert (defaults.executor, defaults.accounts_per_step, defaults.requests_per_second) == ("in_process", 0, None)
+    assert defaults.freshness_hour == 9
 
 
 def test_state_paths_default_to_the_working_directory_not_the_package(tmp_path: Path, monkeypatch):
@@ -128,6 +131,7 @@ def test_state_paths_default_to_the_working_directory_not_the_package(tmp_path: 
         ("LINKEDIN_ASSETS_EXECUTOR", "dask"),
         ("LINKEDIN_ASSETS_ACCOUNTS_PER_STEP", "-1"),
         ("LINKEDIN_REQUESTS_PER_SECOND", "0"),
+        ("LINKEDIN_ASSETS_FRESHNESS_HOUR", "24"),
     ],
 )
 def test_a_bad_setting_names_its_variable(variable: str, value: str):
@@ -156,6 +160,7 @@ print(json.dumps({
     "first_day": daily_partitions.get_first_partition_key(),
     "lookback": settings.lookback_days, "snapshot": settings.snapshot_days,
     "level": settings.demographics_level, "per_step": settings.accounts_per_step,
+    "freshness_hour": settings.freshness_hour_utc,
     "secret_is_env_var": isinstance(linkedin.client_secret, dg.EnvVar),
     "secret_shown_as": linkedin.client_secret.env_var_name,
     "rps": linkedin.requests_per_second,
@@ -179,6 +184,7 @@ print(json.dumps({
             LINKEDIN_ASSETS_DATA_DIR=str(tmp_path),
             LINKEDIN_ASSETS_EXECUTOR="multiprocess",
             LINKEDIN_ASSETS_SCHEDULE_CRON="15 3 * * *",
+            LINKEDIN_ASSETS_FRESHNESS_HOUR="7",
         )
     )
     assert out == {
@@ -187,6 +193,7 @@ print(json.dumps({
         "snapshot": 14,
         "level": "campaign",
         "per_step": 2,
+        "freshness_hour": 7,
         "secret_is_env_var": True,
         "secret_shown_as": "LINKEDIN_CLIENT_SECRET",
         "rps": 4.0,
