@@ -348,3 +348,16 @@ def test_a_failure_raised_through_the_shared_helper_reads_the_same_in_the_block_
     assert ui_text == "LinkedInConnectionError: cannot reach http://127.0.0.1:9/rest/adCampaigns: connection refused"
     assert block[3].startswith("  do:    Check LINKEDIN_API_BASE_URL")
     assert block[-1] == "exit status 1" and len(block) <= 6
+
+
+def test_a_legitimate_oddity_is_a_warning_and_the_sync_succeeds(make_simulator, tmp_path):
+    """LinkedIn's odd but legitimate numbers (clicks above impressions, ...) land; the CLI calls the check a warning."""
+    sim = make_simulator(profile="small", seed=21, oddities=True)
+    env = cli_env(sim, tmp_path)
+    start = YESTERDAY - dt.timedelta(days=sim.state.config.sizes.days - 1)
+    done = run_cli("sync", "--start", start.isoformat(), "--end", YESTERDAY.isoformat(), env=env, cwd=tmp_path)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "check clicks_within_impressions: warning" in out
+    assert "FAILED" not in out
+    assert [run.status for run in runs_of(env)] == [dg.DagsterRunStatus.SUCCESS] * 2
