@@ -266,11 +266,6 @@ def test_legitimate_oddities_land_and_only_warn(make_simulator, pg_url, pg_schem
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the plan asks for daily windows longer than 92 days, for which LinkedIn leaves out "
-    "approximateMemberReach, so a first sync of a long history stores NULL reach on every row",
-)
 def test_reach_is_kept_over_a_history_longer_than_92_days(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
     sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1, days=120,
                          seed=4)  # fmt: skip

@@ -108,8 +108,9 @@ def test_request_count_is_accounts_times_pivots_times_chunks_times_windows():
             plan_daily(urn, "CREATIVE", always_active(300, "sponsoredCreative"), DAY0, days(200), DEFAULT_METRICS)
         )
     plan = merge_plans(*parts)
-    # CAMPAIGN: 200 days x 100 -> 2 windows; CREATIVE: 200 x 300 -> 49 days per window -> 5 windows; 2 chunks each.
-    assert plan.request_count == 3 * (2 + 5) * 2
+    # CAMPAIGN: 200 days x 100 rows fit the cap in 2 windows, but reach allows at most 92 days -> 3 windows;
+    # CREATIVE: 200 x 300 -> 49 days per window -> 5 windows; 2 chunks each.
+    assert plan.request_count == 3 * (3 + 5) * 2
     assert len(plan.describe().splitlines()) == 3 * 2
 
 
@@ -483,3 +484,15 @@ def test_campaign_windows_from_earlier_rows_absorb_revisions_within_the_margin(w
     cap = _cap(share, estimate)
     queries = plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(n), ["clicks"], cap, known_rows_per_day=earlier)
     _check_windows(queries, estimate, truth, n, cap)
+
+
+def test_windows_asking_for_reach_span_at_most_92_days():
+    """LinkedIn leaves reach out of responses over more than 92 days: a plan with reach never asks for one."""
+    spans = [ActivitySpan(f"urn:li:sponsoredCampaign:{i}", None, None) for i in range(3)]
+    assert "approximateMemberReach" in DEFAULT_METRICS
+    plan = plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(365), DEFAULT_METRICS)
+    lengths = {(q.end - q.start).days + 1 for q in plan}
+    assert max(lengths) == 92
+    assert len({(q.start, q.end) for q in plan}) == math.ceil(365 / 92)  # the fewest windows the rule allows
+    without_reach = [m for m in DEFAULT_METRICS if m not in ("approximateMemberReach", "audiencePenetration")]
+    assert len({(q.start, q.end) for q in plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(365), without_reach)}) == 1

@@ -287,12 +287,22 @@ def creative_rows_per_day(
     return counts
 
 
-def _windows(counts: Sequence[int], start: dt.date, max_elements: int) -> list[tuple[dt.date, dt.date]]:
-    """Greedy left-to-right (optimal here): each window grows while its bound stays below the cap."""
+REACH_MAX_DAYS = 92
+"""LinkedIn leaves ``approximateMemberReach`` and ``audiencePenetration`` out of responses whose date range is longer
+than 92 days (reference, adAnalytics limits): a daily window that asks for them never spans more."""
+REACH_METRICS: frozenset[str] = frozenset({"approximateMemberReach", "audiencePenetration"})
+
+
+def _windows(
+    counts: Sequence[int], start: dt.date, max_elements: int, max_days: int | None = None
+) -> list[tuple[dt.date, dt.date]]:
+    """Greedy left-to-right (optimal here): each window grows while its bound stays below the cap and it spans at
+    most ``max_days`` days."""
     windows: list[tuple[dt.date, dt.date]] = []
     first, bound = 0, 0
     for offset, count in enumerate(counts):
-        if bound + count >= max_elements and offset > first:
+        too_long = max_days is not None and offset - first >= max_days
+        if (bound + count >= max_elements or too_long) and offset > first:
             windows.append((start + dt.timedelta(days=first), start + dt.timedelta(days=offset - 1)))
             first, bound = offset, 0
         bound += count
@@ -329,6 +339,9 @@ def plan_daily(
         return []
     all_urns = tuple(span.urn for span in spans)
     chunks = chunk_metrics(tuple(metrics))
+    # Every chunk of a window shares its dates (the client merges a window's chunks row by row), so one reach metric
+    # in any chunk caps all of them.
+    max_days = REACH_MAX_DAYS if REACH_METRICS.intersection(metrics) else None
     estimate = daily_estimate(active, start, end, known_rows_per_day, margin)
     if not any(estimate):
         return []  # every day is known to have no rows (e.g. none of the account's campaigns delivered)
@@ -353,7 +366,7 @@ def plan_daily(
             entity_urns=all_urns if facet == "accounts" else (),
         )
         for facet, facet_urns, counts in batches
-        for window_start, window_end in _windows(counts, start, max_elements)
+        for window_start, window_end in _windows(counts, start, max_elements, max_days)
         for chunk in chunks
     ]
 
