@@ -153,6 +153,7 @@ def kill_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
                     "recovery_exit": trial.recovery_exit,
                     "recovery_s": round(trial.recovery_s, 1),
                     "left_in_progress": trial.left_in_progress,
+                    "orphans": trial.orphans,
                     "rows_compared": trial.rows_compared,
                     "differences": trial.differences,
                 }
@@ -160,7 +161,8 @@ def kill_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
                     f"kill trial {n + 1}: killed {trial.moment} ({trial.killed_after_s:.1f} s in);"
                     f" recovery exit {trial.recovery_exit} in {trial.recovery_s:.1f} s"
                     f"{', reaped the dead run' if trial.reaped else ''}; {trial.rows_compared} rows compared,"
-                    f" {trial.differences} differences; runs left in progress: {len(trial.left_in_progress)}",
+                    f" {trial.differences} differences; runs left in progress: {len(trial.left_in_progress)}"
+                    + (f"; left NOT_STARTED (blocks nothing): {trial.orphans}" if trial.orphans else ""),
                     flush=True,
                 )
                 if trial.recovery_exit != 0:

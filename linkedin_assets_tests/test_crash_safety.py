@@ -41,7 +41,10 @@ from linkedin_assets_tests.ground_truth import (
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "linkedin-assets"
-IN_PROGRESS = ("STARTING", "STARTED", "CANCELING", "QUEUED", "NOT_STARTED")
+IN_PROGRESS = ("STARTING", "STARTED", "CANCELING", "QUEUED")
+"""Statuses of a run that holds the queue's sync slot or waits for it: left behind, they would block a sync."""
+ORPHANED = ("NOT_STARTED",)
+"""A run created but never submitted (the CLI killed between creating and enqueuing it): it blocks nothing."""
 
 
 @dataclass
@@ -57,6 +60,8 @@ class KillTrial:
     differences: int
     left_in_progress: list[str]
     output: str = field(repr=False, default="")
+    orphans: list[str] = field(default_factory=list)
+    """Runs left NOT_STARTED (created, never queued): they block nothing, but stay listed in the UI."""
 
     @property
     def reaped(self) -> bool:
@@ -175,14 +180,14 @@ class CrashHarness:
             stored = json.loads(self.token_store.read_text())
             assert isinstance(stored, dict) and stored.get("access_token")
 
-    def runs_in_progress(self) -> list[str]:
+    def runs_in_progress(self, statuses: tuple[str, ...] = IN_PROGRESS) -> list[str]:
         import dagster as dg
 
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
             return [
                 f"{r.run_id[:8]} {r.job_name} {r.status.value}"
                 for r in instance.get_runs()
-                if r.status.value in IN_PROGRESS
+                if r.status.value in statuses
             ]
 
     def last_run_ids(self) -> dict[str, str]:
@@ -210,7 +215,7 @@ class CrashHarness:
         expected = self.expected().tables
         compared, differences = diff_count(expected, self.actual(expected)) if code == 0 else (0, -1)
         return KillTrial(moment, requests, elapsed, recovery, code, compared, differences, self.runs_in_progress(),
-                         output)  # fmt: skip
+                         output, self.runs_in_progress(ORPHANED))  # fmt: skip
 
     def drop(self) -> None:
         with psycopg.connect(self.pg_url, autocommit=True) as conn:
