@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, field_serializer
 
+from linkedin_assets.failures import what_to_do
 from linkedin_assets.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
+from linkedin_assets.linkedin.errors import LinkedInConnectionError
 from linkedin_assets.warehouse import ShardWrites, WarehouseBatch, WriteResult
 
 PASSWORD = "s3cret-pw"
@@ -217,6 +219,32 @@ def test_a_stream_that_fails_mid_way_fails_the_step_and_changes_nothing(
     assert not result.get_asset_materialization_events()
     with resource.open() as warehouse:
         pd.testing.assert_frame_equal(warehouse.read("campaign_daily_metrics"), before)
+
+
+@dg.asset(key_prefix="unreachable", name="campaign_daily_metrics", io_manager_key="warehouse_io")
+def unreachable_stream() -> WarehouseBatch:
+    def frames() -> Iterator[pd.DataFrame]:
+        yield from shard_frames((10,), {})
+        raise LinkedInConnectionError("https://api.linkedin.example/rest/adAnalytics", "connection refused")
+
+    return WarehouseBatch(frames(), (10, 20), JANUARY)
+
+
+def test_a_linkedin_error_mid_stream_is_the_steps_short_failure_with_what_to_do(
+    resource: WarehouseResource, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize(
+        [unreachable_stream], resources=resources(resource), instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    user = failure.step_failure_data.user_failure_data
+    assert user is not None, "the UI shows a dg.Failure's description, not a wrapped stack"
+    assert user.description == (
+        "LinkedInConnectionError: cannot reach https://api.linkedin.example/rest/adAnalytics: connection refused"
+    )
+    assert user.metadata["what to do"].value == what_to_do("LinkedInConnectionError")
+    assert user.metadata["url"].value == "https://api.linkedin.example/rest/adAnalytics"
 
 
 def test_handle_output_refuses_other_values(tmp_path: Path, instance: dg.DagsterInstance) -> None:

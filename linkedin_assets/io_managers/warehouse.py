@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from linkedin_assets.failures import actionable_failures
 from linkedin_assets.warehouse import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SCHEMA,
@@ -242,7 +243,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             )
             return
         preview = _Preview()
-        with self.warehouse.open() as warehouse:
+        # A stream's LinkedIn error and a failed write both end here: the step fails with the short text.
+        with actionable_failures(), self.warehouse.open() as warehouse:
             result = warehouse.write(
                 spec.name,
                 preview.watch(obj),
