@@ -14,22 +14,18 @@ from linkedin_assets.checks import asset_checks
 from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseResource
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
-from linkedin_assets.resources import LinkedInResource, SyncSettings, TokenStoreResource
+from linkedin_assets.resources import (
+    CLIENT_VARIABLES,
+    ENV_VAR_FIELDS,
+    LinkedInResource,
+    SyncSettings,
+    TokenStoreResource,
+)
 from linkedin_assets.schedules import build_daily_sync_schedule
 from linkedin_assets.sensors import dead_run_reaper, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.settings import ENV, Settings, environ, linkedin_env, load_settings
 
 DATABASE_URL_ENV = ENV["database_url"]
-
-# LinkedInResource fields wired to a variable as EnvVar (secrets and URLs: the UI shows the name, not the value).
-_LINKEDIN_ENV_VARS = {
-    "api_base_url": "LINKEDIN_API_BASE_URL",
-    "oauth_base_url": "LINKEDIN_OAUTH_BASE_URL",
-    "client_id": "LINKEDIN_CLIENT_ID",
-    "client_secret": "LINKEDIN_CLIENT_SECRET",
-    "refresh_token": "LINKEDIN_REFRESH_TOKEN",
-    "access_token": "LINKEDIN_ACCESS_TOKEN",
-}
 
 
 def _env_var(name: str) -> dg.EnvVar | None:
@@ -42,7 +38,7 @@ def linkedin_resource(settings: Settings) -> LinkedInResource:
     env = linkedin_env()
     max_concurrency = env.get("LINKEDIN_MAX_CONCURRENCY")
     return LinkedInResource(
-        **{field: _env_var(variable) for field, variable in _LINKEDIN_ENV_VARS.items()},
+        **{field: _env_var(CLIENT_VARIABLES[field]) for field in ENV_VAR_FIELDS},
         api_version=env.get("LINKEDIN_API_VERSION"),
         account_ids=env.get("LINKEDIN_ACCOUNT_IDS"),
         max_concurrency=int(max_concurrency) if max_concurrency and max_concurrency.isdigit() else None,

@@ -19,7 +19,7 @@ from linkedin_assets.linkedin.tokens import TokenStore
 from linkedin_assets.settings import linkedin_env
 
 # LinkedInResource field -> the LINKEDIN_* variable ClientConfig.from_env knows it by.
-_CLIENT_VARIABLES = {
+CLIENT_VARIABLES = {
     "api_base_url": "LINKEDIN_API_BASE_URL",
     "oauth_base_url": "LINKEDIN_OAUTH_BASE_URL",
     "client_id": "LINKEDIN_CLIENT_ID",
@@ -31,6 +31,8 @@ _CLIENT_VARIABLES = {
     "max_concurrency": "LINKEDIN_MAX_CONCURRENCY",
     "token_store_path": "LINKEDIN_TOKEN_STORE",
 }
+ENV_VAR_FIELDS = ("api_base_url", "oauth_base_url", "client_id", "client_secret", "refresh_token", "access_token")
+"""Fields wired as ``dg.EnvVar`` (secrets and URLs): the launchpad shows the variable's name, never its value."""
 
 
 class LinkedInResource(dg.ConfigurableResource):
@@ -61,7 +63,7 @@ class LinkedInResource(dg.ConfigurableResource):
         """The client configuration: these fields, then any other ``LINKEDIN_*`` variable the client knows."""
         fields = {
             variable: str(getattr(self, name))
-            for name, variable in _CLIENT_VARIABLES.items()
+            for name, variable in CLIENT_VARIABLES.items()
             if getattr(self, name) not in (None, "")
         }
         return ClientConfig.from_env({**linkedin_env(), **fields})
