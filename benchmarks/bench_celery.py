@@ -159,8 +159,6 @@ def one_run(label: str, sim: SimulatorServer, args: argparse.Namespace, work: Pa
                 result.exact = "yes"
             except AssertionError as exc:
                 result.exact = f"NO ({str(exc).splitlines()[0]})"
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            conn.commit()
         result.bound = ground_truth.request_lower_bound(dataset, expected)["adAnalytics"]
         import dagster as dg
 
@@ -180,6 +178,7 @@ def one_run(label: str, sim: SimulatorServer, args: argparse.Namespace, work: Pa
         return result
     finally:
         with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
