@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -155,6 +156,60 @@ class Snapshot(_Strict):
     warnings: list[SnapshotWarning] = Field(
         description="Rows in the window whose numbers break a plausibility rule (a WARN check); published, not refused."
     )
+
+
+class SnapshotStream:
+    """A ``Snapshot`` document produced part by part, so the whole document never exists in memory at once.
+
+    ``header``: the document with ``accounts=[]`` and the (small) ``warnings`` list, validated as a ``Snapshot``;
+    ``accounts``: an iterable of validated ``AccountSnapshot`` parts, consumed once, in document order. ``chunks()``
+    yields the UTF-8 JSON of the document in pieces (the header up to ``"accounts":[``, one piece per account, then
+    the rest): the same bytes as ``Snapshot(..., accounts=[...]).model_dump_json()``, because pydantic serialises a
+    nested model exactly as on its own. ``metadata``: filled by the producer while the accounts are consumed (counts,
+    summary); the IO manager records it after the write.
+    """
+
+    _MARKER = b'"accounts":['
+
+    def __init__(
+        self,
+        header: Snapshot,
+        accounts: Iterable[AccountSnapshot],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if header.accounts:
+            raise ValueError("the header of a SnapshotStream carries no accounts; they come from the stream")
+        self.header = header
+        self.accounts = accounts
+        self.metadata: dict[str, Any] = {} if metadata is None else metadata
+        self._consumed = False
+
+    def chunks(self) -> Iterator[bytes]:
+        """The document's JSON, one account at a time; a second call raises (the accounts are consumed once)."""
+        if self._consumed:
+            raise RuntimeError("a SnapshotStream is consumed once")
+        self._consumed = True
+        head = self.header.model_dump_json().encode()
+        # A key inside a string value is escaped (\"accounts\"), so the first raw marker is the field itself.
+        split = head.index(self._MARKER) + len(self._MARKER)
+        yield head[:split]
+        accounts = iter(self.accounts)
+        separator = b""
+        try:
+            # No enumerate(): its reused result tuple would keep the previous account alive while the next is built.
+            for account in accounts:
+                piece = separator + account.model_dump_json().encode()
+                del account  # only the JSON of this part stays, and only until it is written
+                separator = b","
+                yield piece
+        finally:
+            close = getattr(accounts, "close", None)
+            if close is not None:
+                close()
+        yield head[split:]
+
+    def __repr__(self) -> str:
+        return f"SnapshotStream(window={self.header.window.start}..{self.header.window.end})"
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,20 +1,41 @@
-"""The snapshot document's money: exact plain decimal strings, never exponent notation, in the JSON and its schema."""
+"""The snapshot document: money as exact plain decimal strings (never exponent notation) in the JSON and its schema;
+the document built and written one account at a time, byte for byte what the whole-document build wrote."""
 
 import datetime as dt
 import json
 import re
+import weakref
+from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
+import dagster as dg
 import jsonschema
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linkedin_assets.assets import snapshot as snapshot_module
+from linkedin_assets.checks import snapshot_warnings
+from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
+from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, MEMBER_PIVOTS, snake_case
+from linkedin_assets.linkedin.plan import calendar_day
+from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.resources import SyncSettings
 from linkedin_assets.snapshot_schema import (
     MONEY_PATTERN,
     SCHEMA_VERSION,
+    AccountSnapshot,
+    CampaignSnapshot,
+    CreativeSnapshot,
     DailyMetrics,
+    DemographicRow,
+    Metrics,
     Snapshot,
+    SnapshotStream,
     SnapshotWarning,
     SnapshotWindow,
     json_schema,
@@ -91,3 +112,367 @@ def test_schema_refuses_money_in_exponent_notation():
     parsed["warnings"][0]["numbers"]["cost_in_usd"] = "0E-18"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(parsed, json_schema())
+
+
+# --- the document built and written one account at a time -------------------------------------------------------
+
+MONEY = [snake_case(m) for m in DEFAULT_METRICS if m in DECIMAL_METRICS]
+COUNTS = [snake_case(m) for m in DEFAULT_METRICS if m not in DECIMAL_METRICS and m != "approximateMemberReach"]
+
+
+def _money(cents: np.ndarray) -> list[Decimal]:
+    return [Decimal(int(c)).scaleb(-2) for c in cents]
+
+
+def fill_warehouse(
+    wh, *, accounts: int, campaigns: int, creatives: int, days: int, end: dt.date, oddities: bool = True
+) -> None:
+    """Synthetic rows of ``accounts`` x ``campaigns`` x ``creatives`` over the ``days`` days up to ``end``, written
+    account by account through ``Warehouse.write`` (so a ``large``-sized fill stays within one account's frames).
+
+    Campaign days are the sums of their creatives' days. ``oddities`` adds what the snapshot must carry unchanged:
+    a "|" in a name, a removed creative, a campaign without days, clicks above impressions, cost dust (-2E-18),
+    missing metrics."""
+    rng = np.random.default_rng(7)
+    start = end - dt.timedelta(days=days - 1)
+    dates = [start + dt.timedelta(days=i) for i in range(days)]
+    months = sorted({d.replace(day=1) for d in dates})
+    ids = [500 + a for a in range(accounts)]
+    wh.ensure_schema()
+    write = wh.write
+    write(
+        "accounts",
+        pd.DataFrame(
+            {
+                "id": ids,
+                "name": [f"Account {a}" + (" | EU" if oddities and a == ids[-1] else "") for a in ids],
+                "currency": ["EUR" if a % 2 else "USD" for a in ids],
+                "status": "ACTIVE",
+            }
+        ),
+        account_ids=ids,
+        date_range=None,
+        run_id="fill",
+    )
+    values = [(p, f"urn:li:{p.lower()}:{v}") for p in MEMBER_PIVOTS for v in range(2)]
+    write(
+        "demographic_values",
+        pd.DataFrame({"value": [v for _, v in values], "pivot": [p for p, _ in values], "name": "a value"}),
+        account_ids=(),
+        date_range=None,
+        run_id="fill",
+    )
+    for a in ids:
+        group = a * 10
+        write(
+            "campaign_groups",
+            pd.DataFrame({"id": [group], "account_id": [a], "name": [f"Group {a}"]}),
+            account_ids=[a],
+            date_range=None,
+            run_id="fill",
+        )
+        camp = np.array([a * 1000 + c for c in range(campaigns)])
+        write(
+            "campaigns",
+            pd.DataFrame(
+                {
+                    "id": camp,
+                    "account_id": a,
+                    "campaign_group_id": group,
+                    "name": [f"Campaign {c}" for c in camp],
+                    "status": "ACTIVE",
+                    "type": "SPONSORED_UPDATES",
+                    "cost_type": "CPM",
+                    "objective_type": "WEBSITE_VISIT",
+                    "run_schedule_start": pd.Timestamp(start, tz="UTC"),
+                }
+            ),
+            account_ids=[a],
+            date_range=None,
+            run_id="fill",
+        )
+        cre = (camp[:, None] * 10 + np.arange(creatives)[None, :]).ravel()
+        creative_frame = pd.DataFrame(
+            {
+                "id": cre,
+                "account_id": a,
+                "campaign_id": np.repeat(camp, creatives),
+                "name": [f"Creative {c}" for c in cre],
+                "name_source": "creative_name",
+                "intended_status": "ACTIVE",
+                "content_reference": [f"urn:li:share:{c}" for c in cre],
+            }
+        )
+        write("creatives", creative_frame, account_ids=[a], date_range=None, run_id="fill")
+        if oddities and a == ids[0]:  # the last creative goes missing from a later sync: removed, still published
+            write("creatives", creative_frame.iloc[:-1], account_ids=[a], date_range=None, run_id="fill")
+
+        # creative days: impressions/clicks/cost per (campaign, creative, day); campaigns sum their creatives
+        shape = (campaigns, creatives, days)
+        impressions = rng.integers(0, 5000, shape)
+        clicks = impressions // rng.integers(20, 200, shape)
+        cents = impressions * rng.integers(0, 3, shape)
+        if oddities and a == ids[0]:
+            campaign_clicks_bump = (0, days - 1)  # campaign 0, last day: clicks above impressions
+        keep = slice(0, campaigns - 1) if oddities and a == ids[-1] else slice(0, campaigns)  # one campaign, no days
+        n = len(cre) * days
+        cr = pd.DataFrame(
+            {
+                "creative_id": np.repeat(cre, days),
+                "date": dates * len(cre),
+                "account_id": a,
+                "campaign_id": np.repeat(camp, creatives * days),
+                "impressions": impressions.ravel(),
+                "clicks": clicks.ravel(),
+            }
+        )
+        for c in COUNTS[2:]:
+            cr[c] = clicks.ravel() // 2
+        cost = _money(cents.ravel())
+        if oddities and a == ids[0]:
+            cost[days - 1] = Decimal("-2E-18")  # first creative, last day: zero sent as dust
+            cost[days - 2] = Decimal("-5")  # and the day before: a refund, negative spend
+        for c in MONEY:
+            cr[c] = cost if c.startswith("cost") else [None] * n
+        cr["approximate_member_reach"] = None
+        cr = cr[cr.campaign_id.isin(camp[keep])]
+        write("creative_daily_metrics", cr, account_ids=[a], date_range=(start, end), run_id="fill")
+        del cr, cost
+
+        sums = {"impressions": impressions.sum(axis=1), "clicks": clicks.sum(axis=1)}
+        if oddities and a == ids[0]:
+            sums["clicks"][campaign_clicks_bump] = sums["impressions"][campaign_clicks_bump] + 5
+        cd = pd.DataFrame(
+            {
+                "campaign_id": np.repeat(camp, days),
+                "date": dates * campaigns,
+                "account_id": a,
+                "impressions": sums["impressions"].ravel(),
+                "clicks": sums["clicks"].ravel(),
+            }
+        )
+        for c in COUNTS[2:]:
+            cd[c] = (clicks // 2).sum(axis=1).ravel()
+        campaign_cost = _money(cents.sum(axis=1).ravel())
+        for c in MONEY:
+            cd[c] = campaign_cost if c.startswith("cost") else _money(cents.sum(axis=1).ravel() // 7)
+        cd["approximate_member_reach"] = sums["impressions"].ravel() // 3
+        cd = cd[cd.campaign_id.isin(camp[keep])]
+        write("campaign_daily_metrics", cd, account_ids=[a], date_range=(start, end), run_id="fill")
+
+        per_month = cd.assign(month=[d.replace(day=1) for d in cd.date]).groupby("month")["impressions"].sum()
+        write(
+            "demographic_metrics",
+            pd.DataFrame(
+                [
+                    {
+                        "level": "account",
+                        "entity_id": a,
+                        "account_id": a,
+                        "pivot": p,
+                        "value": v,
+                        "month": m,
+                        "impressions": int(per_month.get(m, 0)) // 2,
+                        "cost_in_local_currency": Decimal("1.50"),
+                    }
+                    for m in months
+                    for p, v in values
+                ]
+            ),
+            account_ids=[a],
+            date_range=(months[0], end),
+            run_id="fill",
+        )
+
+
+def whole_document(wh, start, end, run_id, warnings, generated_at) -> Snapshot:
+    """The snapshot as the asset built it before it streamed (commit df3f89e): every table read whole, nested, and
+    validated as one model. The oracle the streamed document must equal, byte for byte."""
+    metrics = [snake_case(m) for m in DEFAULT_METRICS]
+    additive = [c for c in metrics if c != "approximate_member_reach"]
+    demographic = [
+        c for c in DemographicRow.model_fields if c not in ("level", "entity_id", "pivot", "value", "name", "month")
+    ]
+
+    def records(frame):
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+    def daily(table, key):
+        days = defaultdict(list)
+        for r in records(wh.read(table, where_date_range=(start, end))):
+            days[r[key]].append(DailyMetrics(date=calendar_day(r["date"]), **{c: r.get(c) for c in metrics}))
+        return {entity: sorted(rows, key=lambda m: m.date) for entity, rows in days.items()}
+
+    def total(days, column):
+        values = [getattr(d, column) for d in days if getattr(d, column) is not None]
+        return sum(values) if values else None
+
+    group_names = {r["id"]: r["name"] for r in records(wh.read("campaign_groups"))}
+    campaign_days, creative_days = (
+        daily("campaign_daily_metrics", "campaign_id"),
+        daily("creative_daily_metrics", "creative_id"),
+    )
+    names = {r["value"]: r["name"] for r in records(wh.read("demographic_values"))}
+    demographics = defaultdict(list)
+    for r in records(wh.read("demographic_metrics", where_date_range=(start.replace(day=1), end))):
+        demographics[r["account_id"]].append(
+            DemographicRow(
+                level=r["level"], entity_id=r["entity_id"], pivot=r["pivot"], value=r["value"],
+                name=names.get(r["value"]), month=calendar_day(r["month"]), **{c: r.get(c) for c in demographic},
+            )
+        )  # fmt: skip
+    creatives_of = defaultdict(list)
+    for r in sorted(records(wh.read("creatives")), key=lambda r: r["id"]):
+        creatives_of[r["campaign_id"]].append(
+            CreativeSnapshot(
+                id=r["id"], name=r["name"], name_source=r["name_source"], intended_status=r["intended_status"],
+                content_reference=r["content_reference"], removed=r["removed_at"] is not None,
+                daily_metrics=creative_days.get(r["id"], []),
+            )
+        )  # fmt: skip
+    campaigns_of = defaultdict(list)
+    for r in sorted(records(wh.read("campaigns")), key=lambda r: r["id"]):
+        days = campaign_days.get(r["id"], [])
+        campaigns_of[r["account_id"]].append(
+            CampaignSnapshot(
+                id=r["id"], name=r["name"], status=r["status"], campaign_group_id=r["campaign_group_id"],
+                campaign_group_name=group_names.get(r["campaign_group_id"]), type=r["type"],
+                objective_type=r["objective_type"], cost_type=r["cost_type"],
+                run_schedule_start=r["run_schedule_start"], run_schedule_end=r["run_schedule_end"],
+                removed=r["removed_at"] is not None, totals=Metrics(**{c: total(days, c) for c in additive}),
+                daily_metrics=days, creatives=creatives_of.get(r["id"], []),
+            )
+        )  # fmt: skip
+    return Snapshot(
+        generated_at=generated_at,
+        dagster_run_id=run_id,
+        window=SnapshotWindow(start=start, end=end),
+        accounts=[
+            AccountSnapshot(
+                id=r["id"],
+                name=r["name"],
+                currency=r["currency"],
+                status=r["status"],
+                removed=r["removed_at"] is not None,
+                campaigns=campaigns_of.get(r["id"], []),
+                demographics=sorted(demographics.get(r["id"], []), key=lambda d: (d.month, d.pivot, d.value)),
+            )
+            for r in sorted(records(wh.read("accounts")), key=lambda r: r["id"])
+        ],  # fmt: skip
+        warnings=warnings,
+    )
+
+
+WINDOW_END = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+
+
+@pytest.fixture
+def filled(pg_url, pg_schema) -> WarehouseResource:
+    """A PostgreSQL warehouse with 3 accounts x 3 campaigns x 2 creatives over 100 days (10 fall outside the window)."""
+    resource = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
+    with resource.open() as wh:
+        fill_warehouse(wh, accounts=3, campaigns=3, creatives=2, days=100, end=WINDOW_END)
+    return resource
+
+
+def test_the_streamed_snapshot_is_the_whole_document_byte_for_byte(filled, tmp_path: Path):
+    snapshots = tmp_path / "snapshots"
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [snapshot_module.snapshot],
+            resources={
+                "warehouse": filled,
+                "settings": SyncSettings(),
+                "snapshot_io": SnapshotJsonIOManager(base_dir=str(snapshots)),
+            },
+            instance=instance,
+        )
+    written = (snapshots / "latest.json").read_bytes()
+    streamed = Snapshot.model_validate_json(written)
+    start = WINDOW_END - dt.timedelta(days=89)
+    assert streamed.window == SnapshotWindow(start=start, end=WINDOW_END)
+    with filled.open() as wh:
+        warnings = snapshot_warnings(wh, start, WINDOW_END, "account")
+        expected = whole_document(wh, start, WINDOW_END, result.run_id, warnings, streamed.generated_at)
+    assert written == expected.model_dump_json().encode()  # byte-identical to the whole-document build
+    assert json.loads(written) == json.loads(expected.model_dump_json())
+    jsonschema.validate(json.loads(written), json_schema())
+
+    # the data carries what the document must keep: warnings, a removed creative, exact money, days in the window
+    document = json.loads(written)
+    assert {w["check"] for w in document["warnings"]} >= {"clicks_within_impressions", "no_negative_spend"}
+    assert sum(cr["removed"] for a in document["accounts"] for c in a["campaigns"] for cr in c["creatives"]) == 1
+    days = [d for a in document["accounts"] for c in a["campaigns"] for d in c["daily_metrics"]]
+    assert len(days) == (3 * 3 - 1) * 90 and min(d["date"] for d in days) == start.isoformat()
+    assert "-0.000000000000000002" in written.decode() and "E-" not in written.decode()
+
+    [event] = result.get_asset_materialization_events()
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert (metadata["accounts"], metadata["campaigns"], metadata["creatives"]) == (3, 9, 18)
+    assert metadata["warnings"] == len(warnings) and metadata["bytes"] == len(written)
+    lines = metadata["summary"].splitlines()
+    assert len(lines) == 4 + 3 and lines[-1].startswith("| 502 Account 502 \\| EU | 3 | 6 |")
+
+
+def test_the_document_is_built_and_written_one_account_at_a_time(filled, tmp_path: Path, monkeypatch):
+    """The builder starts an account's part only when every earlier part is gone, and the IO manager writes each
+    part as it comes: instrumented with weak references at the builder's hook, not by timing."""
+    alive: list[weakref.ref] = []
+    built: list[int] = []
+    real_build = snapshot_module.build_account_snapshot
+
+    def build(wh, account, *args, **kwargs):
+        assert [r() for r in alive if r() is not None] == [], "an earlier account's part is still held"
+        part = real_build(wh, account, *args, **kwargs)
+        alive.append(weakref.ref(part))
+        built.append(part.id)
+        return part
+
+    monkeypatch.setattr(snapshot_module, "build_account_snapshot", build)
+    start = WINDOW_END - dt.timedelta(days=89)
+    header = Snapshot(
+        generated_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC),
+        dagster_run_id=None,
+        window=SnapshotWindow(start=start, end=WINDOW_END),
+        accounts=[],
+        warnings=[],
+    )
+    with filled.open() as wh:
+        stream = SnapshotStream(header, snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, []))
+        pieces = []
+        for piece in stream.chunks():
+            pieces.append(piece)
+            assert len(built) == min(len(pieces) - 1, 3)  # header first, then one part per piece, built on demand
+        expected = whole_document(wh, start, WINDOW_END, None, [], header.generated_at)
+    assert built == [500, 501, 502] and len(pieces) == 1 + 3 + 1
+    assert b"".join(pieces) == expected.model_dump_json().encode()
+    with pytest.raises(RuntimeError, match="once"):
+        next(stream.chunks())
+
+
+def test_a_failing_account_leaves_the_previous_latest(filled, tmp_path: Path, monkeypatch):
+    manager = SnapshotJsonIOManager(base_dir=str(tmp_path))
+    manager.handle_output(dg.build_output_context(asset_key="snapshot"), document({"cost_in_usd": Decimal(1)}))
+    previous = (tmp_path / "latest.json").read_bytes()
+    files = {p.name for p in tmp_path.iterdir()}
+    for p in tmp_path.iterdir():
+        if p.name != "latest.json":
+            p.rename(tmp_path / "2000-01-01T00-00-00Z.json")
+    real_build = snapshot_module.build_account_snapshot
+
+    def build(wh, account, *args, **kwargs):
+        if account["id"] == 502:
+            raise ValueError("malformed row")
+        return real_build(wh, account, *args, **kwargs)
+
+    monkeypatch.setattr(snapshot_module, "build_account_snapshot", build)
+    start = WINDOW_END - dt.timedelta(days=89)
+    with filled.open() as wh:
+        stream = SnapshotStream(
+            document({}).model_copy(update={"accounts": []}),
+            snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, []),
+        )
+        with pytest.raises(ValueError, match="malformed"):
+            manager.handle_output(dg.build_output_context(asset_key="snapshot"), stream)
+    assert (tmp_path / "latest.json").read_bytes() == previous
+    assert len({p.name for p in tmp_path.iterdir()}) == len(files)  # no new snapshot, no temporary file

@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,25 @@ import dagster as dg
 import pydantic_core
 from pydantic import BaseModel, Field
 
+from linkedin_assets.snapshot_schema import SnapshotStream
+
 LATEST = "latest.json"
+COPY_BLOCK = 1 << 20  # latest.json is copied from the written snapshot 1 MiB at a time
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one, never a part."""
+def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> int:
+    """Write ``data`` (bytes, or pieces of bytes consumed one at a time) to ``path`` so that readers see either the
+    old file or the whole new one, never a part; returns the number of bytes written.
+
+    An exception from the pieces' iterator, the disk or the rename removes the temporary file and leaves ``path`` as
+    it was."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    size = 0
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                handle.write(piece)
+                size += len(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
@@ -32,31 +43,47 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+    return size
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(COPY_BLOCK):
+            yield block
 
 
 class SnapshotJsonIOManager(dg.ConfigurableIOManager):
-    """Writes a pydantic model (or dict) to ``<base_dir>/<UTC time>.json``, then copies it to ``latest.json``.
+    """Writes a pydantic model, a dict or a ``SnapshotStream`` to ``<base_dir>/<UTC time>.json``, then copies it to
+    ``latest.json``.
 
-    Both files are replaced atomically, so a crash leaves the previous ``latest.json`` intact. One asset per
-    ``base_dir``; inputs load ``latest.json`` (validated into the input's pydantic type when it has one).
+    A ``SnapshotStream`` is written piece by piece as its accounts are produced (memory: one account, not the
+    document), and its ``metadata`` is recorded after the write. Both files are replaced atomically, so a crash leaves
+    the previous ``latest.json`` intact. One asset per ``base_dir``; inputs load ``latest.json`` (validated into the
+    input's pydantic type when it has one).
     """
 
     base_dir: str = Field(default="data/snapshots", description="Directory holding the snapshots and latest.json.")
 
-    def handle_output(self, context: dg.OutputContext, obj: BaseModel | dict[str, Any]) -> None:
-        if isinstance(obj, BaseModel):
+    def handle_output(self, context: dg.OutputContext, obj: SnapshotStream | BaseModel | dict[str, Any]) -> None:
+        data: bytes | Iterator[bytes]
+        if isinstance(obj, SnapshotStream):
+            data = obj.chunks()
+        elif isinstance(obj, BaseModel):
             data = obj.model_dump_json().encode()
         elif isinstance(obj, dict):
             data = pydantic_core.to_json(obj)
         else:
-            raise TypeError(f"SnapshotJsonIOManager stores pydantic models or dicts, got {type(obj).__name__}")
+            raise TypeError(
+                f"SnapshotJsonIOManager stores a SnapshotStream, pydantic models or dicts, got {type(obj).__name__}"
+            )
         directory = Path(self.base_dir)
         directory.mkdir(parents=True, exist_ok=True)
         path = (directory / f"{datetime.now(UTC):%Y-%m-%dT%H-%M-%SZ}.json").resolve()
-        write_atomically(path, data)
-        write_atomically(path.parent / LATEST, data)
+        size = write_atomically(path, data)
+        write_atomically(path.parent / LATEST, _blocks(path))
+        metadata = dict(obj.metadata) if isinstance(obj, SnapshotStream) else {}
         context.add_output_metadata(
-            {"path": dg.MetadataValue.path(str(path)), "bytes": len(data), "dagster/uri": path.as_uri()}
+            {**metadata, "path": dg.MetadataValue.path(str(path)), "bytes": size, "dagster/uri": path.as_uri()}
         )
 
     def load_input(self, context: dg.InputContext) -> Any:
