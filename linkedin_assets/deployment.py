@@ -50,6 +50,7 @@ POOL_TAG = f".dagster/pool/{LINKEDIN_POOL}"
 """The tag Dagster's run storage gives every run that contains an asset of the pool."""
 
 QUEUED = dg.DagsterRunStatus.QUEUED
+NOT_STARTED = dg.DagsterRunStatus.NOT_STARTED
 IN_PROGRESS = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 DAEMON_FRESH_S = 90.0
@@ -144,20 +145,26 @@ def reap_dead_runs(instance: dg.DagsterInstance, echo: Callable[[str], None] = p
     Returns the ids of the runs it ended.
     """
     ended = []
-    # A queued run whose CLI is gone is only stranded when no daemon will start it.
-    statuses = list(IN_PROGRESS) if daemon_alive(instance) else [*IN_PROGRESS, QUEUED]
+    # A queued run whose CLI is gone is only stranded when no daemon will start it; a run the CLI created but did
+    # not get to queue (killed in between) is stranded either way: nothing ever starts a NOT_STARTED run.
+    statuses = [*IN_PROGRESS, NOT_STARTED] if daemon_alive(instance) else [*IN_PROGRESS, NOT_STARTED, QUEUED]
     for run in instance.get_runs(dg.RunsFilter(statuses=statuses)):
-        identity = run.tags.get(SUBMITTER_TAG) if run.status == QUEUED else _worker_identity(instance, run)
+        waiting = run.status in (QUEUED, NOT_STARTED)
+        identity = run.tags.get(SUBMITTER_TAG) if waiting else _worker_identity(instance, run)
         if identity is None or process_alive(identity) is not False:
             continue
         pid = identity.split(":")[1]
-        if run.status == QUEUED:
-            message = f"The command that queued this run (pid {pid}) is gone and no daemon serves the queue."
+        if waiting:
+            message = (
+                f"The command that queued this run (pid {pid}) is gone and no daemon serves the queue."
+                if run.status == QUEUED
+                else f"The command that created this run (pid {pid}) was killed before it queued it."
+            )
             instance.report_run_canceled(run, message=message)
         else:
             message = f"The process that executed this run (pid {pid}) is gone: it was killed or crashed."
             instance.report_run_failed(run, message=message)
-        outcome = "canceled" if run.status == QUEUED else "failed"
+        outcome = "canceled" if waiting else "failed"
         echo(f"Run {run.run_id[:8]} ({run.job_name}, {run.status.value}): {message} Marked {outcome}.")
         ended.append(run.run_id)
     return ended
@@ -219,7 +226,6 @@ def try_start(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun | None
 
 def enqueue(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
     """Put a created run in the queue, as ``QueuedRunCoordinator.submit_run`` does (status QUEUED)."""
-    instance.add_run_tags(run.run_id, {SUBMITTER_TAG: this_process()})
     instance.report_dagster_event(
         dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value, job_name=run.job_name),
         run_id=run.run_id,
@@ -278,7 +284,8 @@ def create_run(
         status=None,
         root_run_id=None,
         parent_run_id=None,
-        tags={**job.tags, **tags},
+        # The submitter from the start: a run whose CLI dies before queueing it is recognised as stranded.
+        tags={**job.tags, **tags, SUBMITTER_TAG: this_process()},
         job_snapshot=job.job_snapshot,
         execution_plan_snapshot=snapshot,
         parent_job_snapshot=job.parent_job_snapshot,

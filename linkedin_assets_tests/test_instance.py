@@ -245,20 +245,27 @@ def test_reaper_fails_runs_whose_process_is_gone_and_cancels_their_queued_runs(i
     alive = _run(instance, started, **{SYNC_TAG: "true", deployment.PROCESS_TAG: deployment.this_process()})
     remote = _run(instance, started, **{deployment.PROCESS_TAG: "another-host:1:1"})
     by_daemon = _run(instance, started, **{SYNC_TAG: "true"})
+    # created by a CLI that was killed before it queued the run: nothing would ever start it
+    not_started = dg.DagsterRunStatus.NOT_STARTED
+    stranded = _run(instance, not_started, **{SYNC_TAG: "true", deployment.SUBMITTER_TAG: dead})
+    being_queued = _run(
+        instance, not_started, **{SYNC_TAG: "true", deployment.SUBMITTER_TAG: deployment.this_process()}
+    )
     lines: list[str] = []
 
     ended = deployment.reap_dead_runs(instance, lines.append)
 
-    assert sorted(ended) == sorted([killed.run_id, orphan.run_id])
-    status = {
-        run.run_id: instance.get_run_by_id(run.run_id).status for run in (killed, orphan, alive, remote, by_daemon)
-    }
+    assert sorted(ended) == sorted([killed.run_id, orphan.run_id, stranded.run_id])
+    runs = (killed, orphan, alive, remote, by_daemon, stranded, being_queued)
+    status = {run.run_id: instance.get_run_by_id(run.run_id).status for run in runs}
     assert status == {
         killed.run_id: dg.DagsterRunStatus.FAILURE,
         orphan.run_id: dg.DagsterRunStatus.CANCELED,
         alive.run_id: started,
         remote.run_id: started,
         by_daemon.run_id: started,
+        stranded.run_id: dg.DagsterRunStatus.CANCELED,
+        being_queued.run_id: not_started,
     }
     assert any(killed.run_id[:8] in line and "is gone" in line for line in lines)
 
