@@ -121,11 +121,9 @@ def one_run(label: str, sim: SimulatorServer, args: argparse.Namespace, work: Pa
         tags = {RANGE_START: start.isoformat(), RANGE_END: end.isoformat()}
         if celery:
             with private_vhost("linkedin_assets_bench") as vhost:
-                env.update(
-                    CELERY_BROKER_URL=f"{RABBIT}/{vhost}",
-                    CELERY_BACKEND_URL=f"{REDIS}/14",
-                    LINKEDIN_ASSETS_REDIS_URL=f"{REDIS}/15",
-                )
+                env.update(CELERY_BROKER_URL=f"{RABBIT}/{vhost}", CELERY_BACKEND_URL=f"{REDIS}/14")
+                if not args.local_budget:
+                    env["LINKEDIN_ASSETS_REDIS_URL"] = f"{REDIS}/15"
                 began = time.perf_counter()
                 with running_workers(args.workers, env, home, prefix="bench") as (workers, _):
                     result.worker_start_s = time.perf_counter() - began
@@ -221,6 +219,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument(
+        "--metric-value-budget",
+        type=float,
+        default=45e6,
+        help="simulator's adAnalytics metric values per 5 minutes (LinkedIn: 45 million); 1e12 to measure CPU only",
+    )
+    parser.add_argument(
+        "--local-budget", action="store_true", help="Celery without the Redis budget (each step its own limit)"
+    )
+    parser.add_argument(
         "--only", choices=("one-machine", "celery"), help="run one side only (e.g. to repeat the Celery run of large)"
     )
     args = parser.parse_args()
@@ -228,7 +235,12 @@ def main() -> int:
         f"profile={args.profile} latency={args.latency_ms:.0f} ms max_concurrency={args.max_concurrency} "
         f"workers={args.workers}; daily job over the profile's history"
     )
-    config = SimulatorConfig(profile=args.profile, seed=args.seed, latency_ms=args.latency_ms)
+    config = SimulatorConfig(
+        profile=args.profile,
+        seed=args.seed,
+        latency_ms=args.latency_ms,
+        metric_value_budget=int(args.metric_value_budget),
+    )
     with SimulatorServer(config) as sim, tempfile.TemporaryDirectory(prefix="bench_celery_") as work:
         results = []
         if args.only != "celery":
