@@ -189,7 +189,7 @@ class SnapshotStream:
         if self._consumed:
             raise RuntimeError("a SnapshotStream is consumed once")
         self._consumed = True
-        head = self.header.model_dump_json().encode()
+        head = Snapshot.__pydantic_serializer__.to_json(self.header)
         # A key inside a string value is escaped (\"accounts\"), so the first raw marker is the field itself.
         split = head.index(self._MARKER) + len(self._MARKER)
         yield head[:split]
@@ -198,7 +198,8 @@ class SnapshotStream:
         try:
             # No enumerate(): its reused result tuple would keep the previous account alive while the next is built.
             for account in accounts:
-                piece = separator + account.model_dump_json().encode()
+                # bytes straight from the serializer (model_dump_json would add a str copy of the account's JSON)
+                piece = separator + AccountSnapshot.__pydantic_serializer__.to_json(account)
                 del account  # only the JSON of this part stays, and only until it is written
                 separator = b","
                 yield piece

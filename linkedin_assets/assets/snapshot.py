@@ -170,11 +170,22 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def _daily_metrics(
     wh: Any, table: str, key: str, start: dt.date, end: dt.date, account_id: int
 ) -> dict[int, list[DailyMetrics]]:
-    """Daily rows of one account in ``table`` in ``[start, end]`` by entity id, in date order."""
+    """Daily rows of one account in ``table`` in ``[start, end]`` by entity id, in date order.
+
+    Read column by column (no dict per row): on ``large`` an account's 72,000 creative-days as dicts of ~40 columns
+    were the biggest transient of the build, beside the models themselves."""
+    frame = wh.read(table, where_date_range=(start, end), account_ids=[account_id])
+    columns = [_values(frame[c]) if c in frame else [None] * len(frame) for c in (key, "date", *METRIC_COLUMNS)]
+    del frame
     days = defaultdict(list)
-    for r in _records(wh.read(table, where_date_range=(start, end), account_ids=[account_id])):
-        days[r[key]].append(DailyMetrics(date=calendar_day(r["date"]), **{c: r.get(c) for c in METRIC_COLUMNS}))
+    for entity, date, *metrics in zip(*columns, strict=True):
+        days[entity].append(DailyMetrics(date=calendar_day(date), **dict(zip(METRIC_COLUMNS, metrics, strict=True))))
     return {entity: sorted(rows, key=lambda m: m.date) for entity, rows in days.items()}
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """A column as Python values, ``None`` for every kind of missing value (as ``_records`` gives them)."""
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def snapshot_header(start: dt.date, end: dt.date, run_id: str | None, warnings: list[SnapshotWarning]) -> Snapshot:
