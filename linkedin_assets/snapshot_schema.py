@@ -163,8 +163,8 @@ class SnapshotStream:
 
     ``header``: the document with ``accounts=[]`` and the (small) ``warnings`` list, validated as a ``Snapshot``;
     ``accounts``: an iterable of validated ``AccountSnapshot`` parts, consumed once, in document order. ``chunks()``
-    yields the UTF-8 JSON of the document in pieces (the header up to ``"accounts":[``, one piece per account, then
-    the rest): the same bytes as ``Snapshot(..., accounts=[...]).model_dump_json()``, because pydantic serialises a
+    yields the UTF-8 JSON of the document in pieces (the header up to ``"accounts":[``, each account's JSON, the commas
+    between them, then the rest): the same bytes as ``Snapshot(..., accounts=[...]).model_dump_json()``, because pydantic serialises a
     nested model exactly as on its own. ``metadata``: filled by the producer while the accounts are consumed (counts,
     summary); the IO manager records it after the write.
     """
@@ -194,15 +194,18 @@ class SnapshotStream:
         split = head.index(self._MARKER) + len(self._MARKER)
         yield head[:split]
         accounts = iter(self.accounts)
-        separator = b""
+        first = True
         try:
             # No enumerate(): its reused result tuple would keep the previous account alive while the next is built.
             for account in accounts:
                 # bytes straight from the serializer (model_dump_json would add a str copy of the account's JSON)
-                piece = separator + AccountSnapshot.__pydantic_serializer__.to_json(account)
+                piece = AccountSnapshot.__pydantic_serializer__.to_json(account)
                 del account  # only the JSON of this part stays, and only until it is written
-                separator = b","
+                if not first:
+                    yield b","  # a piece of its own: prefixing it would copy the account's JSON once more
+                first = False
                 yield piece
+                del piece
         finally:
             close = getattr(accounts, "close", None)
             if close is not None:
