@@ -85,7 +85,8 @@ class RedisBudget:
     ``max_concurrency``: LinkedIn requests in flight across all processes. ``requests_per_second``: starts per
     second across all processes (``None``: no rate limit). ``lease_ttl_s``: how long the slot of a process that
     died without releasing it stays taken (live holders renew theirs). ``poll_s``: the longest a waiter sleeps
-    before asking again while all slots are taken (a release is noticed within it).
+    before asking again while all slots are taken (a release is noticed within it). ``max_hold_s``: the longest one
+    request keeps its slot renewed (a request takes at most the client's timeout, 60 s, per attempt).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class RedisBudget:
         namespace: str = "linkedin_assets:budget",
         lease_ttl_s: float = 10.0,
         poll_s: float = 0.02,
+        max_hold_s: float = 300.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if max_concurrency < 1:
@@ -112,6 +114,7 @@ class RedisBudget:
         self.lease_ttl_ms = max(int(lease_ttl_s * 1000), 1)
         self._interval_ms = int(round(1000 / requests_per_second)) if requests_per_second else 0
         self._poll_s = poll_s
+        self.max_hold_s = max_hold_s
         self._sleep = sleep
         self._keys = [f"{namespace}:leases", f"{namespace}:next", f"{namespace}:pause"]
         self._redis: aioredis.Redis | None = None
@@ -173,10 +176,9 @@ class RedisBudget:
             yield
         finally:
             self.in_flight -= 1
+            # Not awaited: the release must never wait on the renewer (a renewal after the release cannot bring the
+            # lease back: it only extends a lease that still exists).
             renewer.cancel()
-            # a failed renewal must not replace the request's outcome
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await renewer
             # A cancelled request must still give its slot back: shield the release from the cancellation.
             await asyncio.shield(self._client().zrem(self._keys[0], lease))
 
@@ -245,6 +247,10 @@ class RedisBudget:
                 await self._sleep(min(-wait_ms / 1000, self._poll_s) * random.uniform(0.5, 1.0))
 
     async def _renew(self, lease: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease_ttl_ms / 3000)
-            await self._scripts["renew"](keys=[self._keys[0]], args=[lease, self.lease_ttl_ms])
+        # A request holds its slot for at most max_hold_s: a holder stuck for longer (a bug, a hung connection) must
+        # not keep a slot of the whole cluster forever; its lease then expires like a dead worker's.
+        deadline = asyncio.get_running_loop().time() + self.max_hold_s
+        with contextlib.suppress(Exception):  # a failed renewal must not replace the request's outcome
+            while asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(self.lease_ttl_ms / 3000)
+                await self._scripts["renew"](keys=[self._keys[0]], args=[lease, self.lease_ttl_ms])
