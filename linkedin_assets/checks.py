@@ -79,6 +79,14 @@ class Scope:
     """The run that wrote them."""
     rows: int | None = None
     """How many rows it wrote."""
+    earlier_run_ids: tuple[str, ...] = ()
+    """The runs it re-executes (parent, grandparent, ...): a re-execution from failure skips the shard steps that
+    succeeded before, so their rows carry the id of the run that wrote them, one of these."""
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Every run whose id a row of this write may carry."""
+        return (self.run_id, *self.earlier_run_ids) if self.run_id else self.earlier_run_ids
 
     def where(self, alias: str, date_column: str = "date") -> tuple[str, dict[str, Any]]:
         """SQL conditions (``TRUE`` when unlimited) and their parameters, for the table aliased ``alias``."""
@@ -111,7 +119,24 @@ def written_scope(instance: dg.DagsterInstance, key: dg.AssetKey) -> Scope | Non
     if "accounts" in metadata:
         account_ids = tuple(int(a) for a in str(metadata["accounts"].value).split(",") if a.strip())
     rows = metadata["dagster/row_count"].value if "dagster/row_count" in metadata else None
-    return Scope(start, end, account_ids, event.run_id, int(rows) if rows is not None else None)
+    return Scope(
+        start,
+        end,
+        account_ids,
+        event.run_id,
+        int(rows) if rows is not None else None,
+        _ancestors(instance, event.run_id),
+    )
+
+
+def _ancestors(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
+    """The runs ``run_id`` re-executes, nearest first (empty for a run that is no re-execution)."""
+    chain: list[str] = []
+    run = instance.get_run_by_id(run_id)
+    while run is not None and run.parent_run_id and run.parent_run_id not in chain:
+        chain.append(run.parent_run_id)
+        run = instance.get_run_by_id(run.parent_run_id)
+    return tuple(chain)
 
 
 # ---------------------------------------------------------------------------------------------------- rules
@@ -346,15 +371,18 @@ def unreconciled_rows(wh: Warehouse, table: str, scope: Scope) -> tuple[Finding,
     key = "entity_id" if table == DEMOGRAPHICS else _entity_key(table)
     extra = ", m.pivot, m.value" if table == DEMOGRAPHICS else ""
     where, params = scope.where("m", date_column)
-    params = {**params, "run_id": scope.run_id}
+    names = [f"run_{i}" for i in range(len(scope.run_ids))]
+    params = {**params, **dict(zip(names, scope.run_ids, strict=True))}
+    runs = ", ".join(f"%({name})s" for name in names) or "NULL"
     foreign = find(
         wh,
         f"SELECT m.{key} AS entity_id, m.{date_column} AS day{extra}, m.account_id, m._dagster_run_id "
-        f"FROM {wh.qualified(table)} m WHERE {where} AND m._dagster_run_id IS DISTINCT FROM %(run_id)s",
+        f"FROM {wh.qualified(table)} m WHERE {where} "
+        f"AND (m._dagster_run_id IS NULL OR m._dagster_run_id NOT IN ({runs}))",
         params,
     )
     own = wh.query(
-        f"SELECT COUNT(*) AS n FROM {wh.qualified(table)} m WHERE {where} AND m._dagster_run_id = %(run_id)s", params
+        f"SELECT COUNT(*) AS n FROM {wh.qualified(table)} m WHERE {where} AND m._dagster_run_id IN ({runs})", params
     )
     return foreign, int(own["n"].iloc[0])
 
@@ -433,12 +461,13 @@ def _run_check(table: str) -> dg.AssetChecksDefinition:
             foreign, own = unreconciled_rows(wh, table, scope)
         return _result(
             foreign,
-            "every row of the replaced accounts and dates carries the writing run's _dagster_run_id, "
-            "and as many rows carry it as the run wrote",
+            "every row of the replaced accounts and dates carries the writing run's _dagster_run_id (or, after a "
+            "re-execution from failure, the id of the run it re-executes), and as many rows carry it as were written",
             scope,
             dg.AssetCheckSeverity.ERROR,
             passed=scope.rows is None or own == scope.rows,
             run_id=scope.run_id or "",
+            earlier_run_ids=", ".join(scope.earlier_run_ids),
             rows_written=scope.rows if scope.rows is not None else -1,
             rows_with_run_id=own,
         )

@@ -505,6 +505,28 @@ def test_a_row_changed_after_its_run_fails_the_checks_only_run(project):
     ]
 
 
+def test_rows_of_a_re_executed_run_reconcile_with_the_run_chain(project):
+    """A re-execution from failure skips the shard steps that succeeded: their rows keep the parent run's id."""
+    daily = project.sync_days()
+    assert daily.success
+    parent = daily.run_id
+    project.sql(  # account 502's shard failed in the parent run and was written by the re-execution
+        """UPDATE "{schema}".creative_daily_metrics SET _dagster_run_id = 're-execution' WHERE account_id = 502"""
+    )
+    child = project.instance.add_run(
+        dg.DagsterRun(job_name="linkedin_daily_sync", run_id="re-execution", parent_run_id=parent, root_run_id=parent)
+    )
+    assert checks._ancestors(project.instance, child.run_id) == (parent,)
+    written = checks.Scope(D1, D3, (501, 502), child.run_id, rows=12, earlier_run_ids=(parent,))
+    with project.warehouse.open() as wh:
+        foreign, own = checks.unreconciled_rows(wh, checks.CREATIVE_DAILY, written)
+        assert (foreign.count, own) == (0, 12)
+        # without the chain, the parent's rows would look foreign: the check would block every re-execution
+        alone = checks.Scope(D1, D3, (501, 502), child.run_id, rows=12)
+        foreign, own = checks.unreconciled_rows(wh, checks.CREATIVE_DAILY, alone)
+        assert (foreign.count, own) == (9, 3)
+
+
 # ------------------------------------------------------------------------------------------------- freshness
 
 
