@@ -233,9 +233,7 @@ class LinkedInClient:
         return f"LinkedInClient(api_base_url={self.config.api_base_url!r}, api_version={self.config.api_version!r})"
 
     async def __aenter__(self) -> LinkedInClient:
-        self._http = httpx.AsyncClient(
-            transport=self._transport, timeout=self.config.timeout_s, verify=_tls_context()
-        )
+        self._http = httpx.AsyncClient(transport=self._transport, timeout=self.config.timeout_s, verify=_tls_context())
         self._tokens = oauth.initial_tokens(self.config, self._store)
         self._warn_about_version()
         self._warn_about_refresh_token()
