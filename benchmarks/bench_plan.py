@@ -127,8 +127,8 @@ def main() -> None:
     cap = MAX_ELEMENTS
     accounts = []
     for account in dataset.account_data:
-        campaigns = [parse_entity(Campaign, c, "campaign").to_row() for c in account.campaigns]
-        creatives = [parse_entity(Creative, c, "creative").to_row() for c in account.creatives]
+        campaigns = [parse_entity(Campaign, c, "campaign", "adCampaigns").to_row() for c in account.campaigns]
+        creatives = [parse_entity(Creative, c, "creative", "creatives").to_row() for c in account.creatives]
         rows = dataset.metric_rows(account)
         facts = rows["creative_id"] != 0  # campaign-level corrections (oddities) create no element of their own
         day, campaign_id = rows["day"][facts].astype(np.int64), rows["campaign_id"][facts].astype(np.int64)

@@ -182,6 +182,7 @@ def test_models_parse_linkedin_types():
             "someFutureField": {"x": 1},
         },
         "campaign",
+        "adCampaigns",
     )
     row = campaign.to_row()
     assert (row["account_id"], row["campaign_group_id"]) == (512345678, 603407684)
@@ -197,6 +198,7 @@ def test_models_parse_linkedin_types():
             "content": {"textAd": {"headline": "Hello"}},
         },
         "creative",
+        "creatives",
     )
     assert (creative.numeric_id, creative.to_row()["content_type"], creative.to_row()["text_ad_headline"]) == (
         119962155,
@@ -206,9 +208,12 @@ def test_models_parse_linkedin_types():
 
 
 def test_malformed_entity_names_entity_id_and_field():
-    with pytest.raises(LinkedInPayloadError, match=r"campaign 123: field 'runSchedule\.start'"):
+    with pytest.raises(LinkedInPayloadError, match=r"^adCampaigns: campaign 123: field 'runSchedule\.start'"):
         parse_entity(
-            Campaign, {"id": 123, "account": "urn:li:sponsoredAccount:1", "runSchedule": {"start": "soon"}}, "campaign"
+            Campaign,
+            {"id": 123, "account": "urn:li:sponsoredAccount:1", "runSchedule": {"start": "soon"}},
+            "campaign",
+            "adCampaigns",
         )
 
 

@@ -161,13 +161,13 @@ def _same_row(model_row: dict[str, Any], expected: dict[str, Any]) -> None:
 def test_a_campaign_payload_gives_a_correct_row_or_names_id_and_field(campaign, how, data):
     payload, bad_field = mutate(campaign, how, data)
     if bad_field is None:
-        row = parse_entity(Campaign, payload, "campaign").to_row()
+        row = parse_entity(Campaign, payload, "campaign", "adCampaigns").to_row()
         _same_row(row, campaign_row(_normalised(payload)))
         return
     with pytest.raises(LinkedInPayloadError) as raised:
-        parse_entity(Campaign, payload, "campaign")
+        parse_entity(Campaign, payload, "campaign", "adCampaigns")
     text = str(raised.value)
-    assert text.startswith("campaign ")
+    assert text.startswith("adCampaigns: campaign ")  # endpoint, entity, id, field
     assert f"field '{bad_field}" in text, text
     if "id" in payload:
         assert str(payload["id"]) in text, text

@@ -249,7 +249,11 @@ class LinkedInClient:
     async def ad_accounts(self) -> list[AdAccount]:
         """The accounts to sync: every account the member has a role on, narrowed to ``config.account_ids``."""
         users = await self._offset_pages("adAccountUsers", "adAccountUsers", [("q", "authenticatedUser")])
-        visible = list(dict.fromkeys(parse_entity(AdAccountUser, user, "adAccountUser").account_id for user in users))
+        visible = list(
+            dict.fromkeys(
+                parse_entity(AdAccountUser, user, "adAccountUser", "adAccountUsers").account_id for user in users
+            )
+        )
         if self.config.account_ids:
             missing = [i for i in self.config.account_ids if i not in visible]
             if missing:
@@ -270,7 +274,7 @@ class LinkedInClient:
             if str(account_id) not in results:
                 self.logger.warning("LinkedIn returned no details for ad account %s; skipping it", account_id)
                 continue
-            accounts.append(parse_entity(AdAccount, results[str(account_id)], "ad account"))
+            accounts.append(parse_entity(AdAccount, results[str(account_id)], "ad account", "adAccounts"))
         return accounts
 
     async def campaign_groups(self, account_id: int) -> list[CampaignGroup]:
@@ -281,7 +285,7 @@ class LinkedInClient:
             [("q", "search"), ("search", {"status": {"values": list(GROUP_STATUSES)}}), ("sortOrder", "ASCENDING")],
             CURSOR_PAGE_SIZE,
         )
-        return [parse_entity(CampaignGroup, element, "campaign group") for element in elements]
+        return [parse_entity(CampaignGroup, element, "campaign group", "adCampaignGroups") for element in elements]
 
     async def campaigns(self, account_id: int) -> list[Campaign]:
         """Every campaign of the account, whatever its status."""
@@ -291,7 +295,7 @@ class LinkedInClient:
             [("q", "search"), ("search", {"status": {"values": list(CAMPAIGN_STATUSES)}}), ("sortOrder", "ASCENDING")],
             CURSOR_PAGE_SIZE,
         )
-        return [parse_entity(Campaign, element, "campaign") for element in elements]
+        return [parse_entity(Campaign, element, "campaign", "adCampaigns") for element in elements]
 
     async def creatives(self, account_id: int) -> list[Creative]:
         """Every creative of the account (criteria finder without filters)."""
@@ -302,7 +306,7 @@ class LinkedInClient:
             CREATIVES_PAGE_SIZE,
             restli_method="FINDER",
         )
-        return [parse_entity(Creative, element, "creative") for element in elements]
+        return [parse_entity(Creative, element, "creative", "creatives") for element in elements]
 
     async def posts(self, urns: Sequence[str]) -> dict[str, Post]:
         """The posts behind sponsored-content creatives, by URN.
@@ -332,7 +336,7 @@ class LinkedInClient:
         if data.get("errors"):
             self.logger.debug("Skipping %d unreadable post(s): %s", len(data["errors"]), ", ".join(data["errors"]))
         return {
-            urn: parse_entity(Post, {"id": urn, **body}, "post")
+            urn: parse_entity(Post, {"id": urn, **body}, "post", "posts")
             for urn, body in (data.get("results") or {}).items()
             if isinstance(body, Mapping)
         }
@@ -357,7 +361,7 @@ class LinkedInClient:
         names = {}
         for page in pages:
             for element in self._elements(page, "adTargetingEntities"):
-                entity = parse_entity(TargetingEntity, element, "targeting entity")
+                entity = parse_entity(TargetingEntity, element, "targeting entity", "adTargetingEntities")
                 names[entity.urn] = entity.name
         return names
 

@@ -561,13 +561,14 @@ def _parse_analytics_element(element: Mapping[str, Any], metrics: Sequence[str])
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def parse_entity(model: type[ModelT], data: Any, entity: str) -> ModelT:
-    """Validate ``data`` as ``model``; failures raise :class:`LinkedInPayloadError` naming entity, id and field."""
+def parse_entity(model: type[ModelT], data: Any, entity: str, endpoint: str) -> ModelT:
+    """Validate ``data`` as ``model``; failures raise :class:`LinkedInPayloadError` naming endpoint, entity, id and
+    field (``adCampaigns: campaign 123: field 'runSchedule.start': ...``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         entity_id = data.get("id") if isinstance(data, Mapping) else None
-        raise _payload_error(entity, entity_id, exc) from None
+        raise _payload_error(f"{endpoint}: {entity}", entity_id, exc) from None
 
 
 def _payload_error(entity: str, entity_id: Any, exc: ValidationError) -> LinkedInPayloadError:
