@@ -66,7 +66,8 @@ class LinkedInResource(dg.ConfigurableResource):
             for name, variable in CLIENT_VARIABLES.items()
             if getattr(self, name) not in (None, "")
         }
-        return ClientConfig.from_env({**linkedin_env(), **fields})
+        # The rate is read once, by settings.py, and reaches the client and its budget through this field.
+        return ClientConfig.from_env({**linkedin_env(), **fields}, requests_per_second=self.requests_per_second)
 
     def budget(self, config: ClientConfig) -> RequestBudget:
         """The request budget of a client: shared in Redis when ``redis_url`` is set, else local to the process."""
@@ -76,11 +77,11 @@ class LinkedInResource(dg.ConfigurableResource):
             return RedisBudget(
                 self.redis_url,
                 max_concurrency=config.max_concurrency,
-                requests_per_second=self.requests_per_second,
+                requests_per_second=config.requests_per_second,
                 # LinkedIn's limits are per application: one budget per OAuth client id (not a secret)
                 namespace=f"linkedin_assets:budget:{config.client_id or 'default'}",
             )
-        return LocalBudget(config.max_concurrency, self.requests_per_second)
+        return LocalBudget(config.max_concurrency, config.requests_per_second)
 
     def client(self, logger: logging.Logger | None = None) -> LinkedInClient:
         """A new async client; use as ``async with linkedin.client(context.log) as client:``."""

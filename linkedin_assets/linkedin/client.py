@@ -149,13 +149,6 @@ class ClientConfig:
                 raise LinkedInConfigError(
                     f"LINKEDIN_MAX_CONCURRENCY must be an integer, got {env['LINKEDIN_MAX_CONCURRENCY']!r}"
                 ) from None
-        if "LINKEDIN_REQUESTS_PER_SECOND" in env:
-            try:
-                values["requests_per_second"] = float(env["LINKEDIN_REQUESTS_PER_SECOND"])
-            except ValueError:
-                raise LinkedInConfigError(
-                    f"LINKEDIN_REQUESTS_PER_SECOND must be a number, got {env['LINKEDIN_REQUESTS_PER_SECOND']!r}"
-                ) from None
         return cls(**{**values, **overrides})
 
 
