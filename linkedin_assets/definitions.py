@@ -12,7 +12,7 @@ import dagster as dg
 from linkedin_assets.assets import common, demographics, entities, metrics, snapshot
 from linkedin_assets.checks import asset_checks
 from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
-from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseResource
+from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseResource, with_table_schema
 from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.resources import (
     CLIENT_VARIABLES,
@@ -98,10 +98,10 @@ def build_definitions(resources: dict[str, object], settings: Settings | None = 
     """The code location with the given resources (tests pass their own warehouse and data directory)."""
     settings = settings or load_settings()
     return dg.Definitions(
-        assets=[
-            common.linkedin_marketing_api,
-            *dg.load_assets_from_modules([entities, metrics, demographics, snapshot]),
-        ],
+        assets=dg.map_asset_specs(
+            with_table_schema,
+            [common.linkedin_marketing_api, *dg.load_assets_from_modules([entities, metrics, demographics, snapshot])],
+        ),
         asset_checks=asset_checks,
         jobs=[daily_sync_job, monthly_sync_job],
         schedules=[build_daily_sync_schedule(settings.schedule_cron)],

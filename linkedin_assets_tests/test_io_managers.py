@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, field_serializer
 
+from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.failures import what_to_do
 from linkedin_assets.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
 from linkedin_assets.linkedin.errors import LinkedInConnectionError
-from linkedin_assets.warehouse import ShardWrites, WarehouseBatch, WriteResult
+from linkedin_assets.warehouse import TABLES, ShardWrites, WarehouseBatch, WriteResult
 
 PASSWORD = "s3cret-pw"
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
@@ -83,12 +84,26 @@ def test_unpartitioned_entity_asset_round_trip(resource: WarehouseResource, inst
     assert meta["dagster/row_count"] == 2
     assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_removed"]) == (2, 0, 0)
     assert meta["dagster/table_name"] == f"{resource.schema_name}.campaigns"
-    assert "removed_at" in [column.name for column in meta["dagster/column_schema"].columns]
     assert "| 1 | 10 | Brand \\| EU |" in meta["preview"]
     assert materialization(again, campaigns.key)["rows_inserted"] == 0
 
     logged = " ".join(str(record) for record in instance.all_logs(first.run_id))
     assert PASSWORD not in logged and PASSWORD not in repr(resource) and PASSWORD not in resource.location
+
+
+def test_every_table_asset_declares_its_columns() -> None:
+    """The UI's column view comes from definition metadata: every asset that is a table declares exactly its table's
+    columns, whatever its last materialization recorded."""
+    graph = build_definitions(
+        build_resources(warehouse=WarehouseResource(duckdb_path=":memory:"))
+    ).resolve_asset_graph()
+    declared = {
+        key.path[-1]: [column.name for column in graph.get(key).metadata["dagster/column_schema"].columns]
+        for key in graph.get_all_asset_keys()
+        if "dagster/column_schema" in graph.get(key).metadata
+    }
+    assert declared == {name: list(spec.column_names) for name, spec in TABLES.items()}
+    assert "removed_at" in declared["campaigns"]
 
 
 def test_partitioned_fact_asset_replaces_its_window(resource: WarehouseResource, instance: dg.DagsterInstance) -> None:

@@ -16,6 +16,7 @@ from linkedin_assets.failures import actionable_failures
 from linkedin_assets.warehouse import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SCHEMA,
+    TABLES,
     ShardWrites,
     TableSpec,
     Warehouse,
@@ -26,7 +27,14 @@ from linkedin_assets.warehouse import (
     table_spec,
 )
 
-__all__ = ["TABLE_METADATA_KEY", "WarehouseIOManager", "WarehouseResource", "markdown_preview", "redact_url"]
+__all__ = [
+    "TABLE_METADATA_KEY",
+    "WarehouseIOManager",
+    "WarehouseResource",
+    "markdown_preview",
+    "redact_url",
+    "with_table_schema",
+]
 
 PREVIEW_ROWS = 10
 _PREVIEW_CELL_CHARS = 60
@@ -85,6 +93,19 @@ def _partition_dates(context: dg.OutputContext | dg.InputContext) -> tuple[date,
     except dg.DagsterInvariantViolationError:
         return None
     return window.start.date(), (window.end - timedelta(microseconds=1)).date()
+
+
+def with_table_schema(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """``spec`` with its table's columns as ``dagster/column_schema`` definition metadata (assets that are no table
+    are returned as they are).
+
+    Definition metadata, not materialization metadata: the columns are fixed by the code, and a range run writes one
+    materialization event per partition, each of which would carry the schema (8.5 of a metric event's 15 KB).
+    """
+    name = spec.key.path[-1]
+    if name not in TABLES:
+        return spec
+    return spec.merge_attributes(metadata={"dagster/column_schema": _table_schema(table_spec(name))})
 
 
 def _table_schema(spec: TableSpec) -> dg.TableSchema:
@@ -194,7 +215,6 @@ def _scope_metadata(
     metadata: dict[str, Any] = {
         "dagster/table_name": f"{schema}.{spec.name}",
         "accounts": dg.MetadataValue.text(", ".join(map(str, account_ids))),
-        "dagster/column_schema": _table_schema(spec),
     }
     if date_range is not None:
         metadata["date_range"] = dg.MetadataValue.text(f"{date_range[0].isoformat()}..{date_range[1].isoformat()}")
