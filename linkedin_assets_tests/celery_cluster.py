@@ -3,7 +3,7 @@ by Dagster's own command (``dagster-celery worker start``) with the repo's ``dep
 they did (CPU, memory, the steps each executed).
 
 Each worker runs in a session of its own (``dagster-celery`` -> ``celery worker`` -> its pool processes), so that it
-can be stopped, or its execution process killed, without touching anything else.
+can be stopped, killed whole, or its execution process killed, without touching anything else.
 """
 
 from __future__ import annotations
@@ -137,6 +137,18 @@ class Worker:
     def execution_processes(self) -> list[int]:
         """The pool processes that execute the steps."""
         return [child for main in _children(self.process.pid) for child in _children(main)]
+
+    def kill(self) -> list[int]:
+        """SIGKILL the whole worker at once, as a lost machine or an evicted pod: ``dagster-celery``, ``celery worker``
+        and its pool processes (the worker's session, one process group). Returns their pids; the caller waits for
+        them to be gone (:func:`alive`). Nothing of the worker acknowledges or finishes anything after this."""
+        pids = [self.process.pid, *self.processes()]
+        os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in pids:  # a process that left the group (it should not) is killed all the same
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=30)  # reap dagster-celery: our child
+        return pids
 
     def cpu_s(self) -> float:
         return sum(_cpu_s(pid) for pid in self.processes())

@@ -6,8 +6,13 @@ One test, three runs of the simulator's ``medium`` profile (one account per metr
    step is in the step's "Executing steps ... in celery worker" engine event), and the LinkedIn concurrency limit
    held across the workers (from the simulator's request log);
 2. the metrics again, with the shared LinkedIn budget paused so that the per-account steps wait inside their first
-   request: the process executing one of them on worker A is killed; the run fails;
-3. Dagster's re-execution of that run from failure: the tables are right again.
+   request, one on each worker: worker A is killed whole (SIGKILL to its process group: ``dagster-celery``, the
+   ``celery worker`` and its pool process; a lost machine), then only the process executing worker B's step (an OOM
+   kill). A's task was never acknowledged (``task_acks_late``): RabbitMQ hands it to worker B, which executes the
+   step again in the same run, successfully. B's task fails with ``WorkerLostError``; the run fails once the tasks
+   already queued are done (it does not hang);
+3. Dagster's re-execution of that run from failure, on worker B alone: only what did not succeed runs again, and the
+   tables are right again.
 
 Isolation: a RabbitMQ virtual host, a Dagster instance database and a Redis budget namespace of the test's own
 (the budget namespace is per LinkedIn app, and the simulator mints an app per server). Every wait polls a
@@ -105,7 +110,7 @@ def is_account_step(step_key: str) -> bool:
 # -- the test ----------------------------------------------------------------------------------------------------
 
 
-def test_sync_on_two_celery_workers_then_kill_one_and_reexecute(
+def test_sync_on_two_celery_workers_then_kill_one_whole_and_reexecute(
     make_simulator, pg_url, pg_schema, vhost, instance_db, tmp_path, monkeypatch
 ):
     sim = make_simulator(profile="medium", seed=3, latency_ms=20)
@@ -151,7 +156,7 @@ def test_sync_on_two_celery_workers_then_kill_one_and_reexecute(
         running_workers(2, env, tmp_path) as (workers, hostnames),
         dg.DagsterInstance.from_config(str(home)) as instance,
     ):
-        worker_a = workers[0]
+        worker_a, worker_b = workers
 
         def newest_run() -> dg.DagsterRun | None:
             runs = instance.get_runs(limit=1)
@@ -170,8 +175,9 @@ def test_sync_on_two_celery_workers_then_kill_one_and_reexecute(
         assert {w for w, steps in account_steps.items() if steps} == set(hostnames.values()), account_steps
         assert 1 <= sim.state.max_in_flight() <= MAX_CONCURRENCY
 
-        # 2. The metrics again, with the tables emptied and the shared LinkedIn budget paused (requests wait):
-        #    kill the process executing a per-account step on worker A while it waits.
+        # 2. The metrics again, with the tables emptied and the shared LinkedIn budget paused (requests wait), so that
+        #    each worker is executing a per-account step when it is hit: worker A is killed whole (a lost machine),
+        #    then only the process executing worker B's step (an OOM kill).
         with psycopg.connect(pg_url, autocommit=True) as conn:
             for table in METRIC_ASSETS:
                 conn.execute(f'TRUNCATE "{pg_schema}"."{table}"')
@@ -181,6 +187,7 @@ def test_sync_on_two_celery_workers_then_kill_one_and_reexecute(
         asyncio.run(budget.hold(600))
         sim.state.reset_log()
         orchestrator = orchestrate("run", range_tags, ",".join(f"{KEY_PREFIX}/{a}" for a in METRIC_ASSETS))
+        host_a, host_b = hostnames[worker_a.name], hostnames[worker_b.name]
         try:
             second = wait_for(
                 "the metrics run to start",
@@ -188,31 +195,48 @@ def test_sync_on_two_celery_workers_then_kill_one_and_reexecute(
                 timeout=60,
             )
 
-            def waiting_step_on_a() -> str | None:
-                on_a = steps_by_worker(instance, second.run_id).get(hostnames[worker_a.name], set())
-                started = {s for s in on_a if is_account_step(s)} & started_steps(instance, second.run_id)
+            def waiting_step_on(host: str) -> str | None:
+                on_host = steps_by_worker(instance, second.run_id).get(host, set())
+                started = {s for s in on_host if is_account_step(s)} & started_steps(instance, second.run_id)
                 waiting = started - finished_steps(instance, second.run_id)
                 return min(waiting) if waiting else None
 
-            killed_step = wait_for("a per-account step started on worker A", waiting_step_on_a, timeout=120)
-            victims = worker_a.execution_processes()
-            assert victims, worker_a.tail()
+            killed_on_a = wait_for("a per-account step started on worker A", lambda: waiting_step_on(host_a), 120)
+            killed_on_b = wait_for("a per-account step started on worker B", lambda: waiting_step_on(host_b), 120)
+            victims = worker_a.kill()
+            wait_for("every process of worker A to be gone", lambda: not any(alive(p) for p in victims), timeout=30)
+            victims = worker_b.execution_processes()
+            assert victims, worker_b.tail()
             for pid in victims:
                 os.kill(pid, signal.SIGKILL)
-            wait_for("worker A's execution process to die", lambda: not any(alive(p) for p in victims), timeout=30)
-            assert killed_step not in finished_steps(instance, second.run_id)
-            assert not sim.state.request_log  # nothing reached LinkedIn: the step was waiting for the budget
+            wait_for("worker B's execution process to die", lambda: not any(alive(p) for p in victims), timeout=30)
+            assert not finished_steps(instance, second.run_id) & {killed_on_a, killed_on_b}
+            assert not sim.state.request_log  # nothing reached LinkedIn: both steps were waiting for the budget
         finally:
             asyncio.run(budget.resume())
-        assert orchestrator.wait(timeout=300) == 1
+        # Worker A's task was never acknowledged (acks late): RabbitMQ hands it to worker B as soon as A's connection
+        # drops, and B executes the step again in the same run. B's own step failed with WorkerLostError (its task
+        # acknowledged): the run fails once the tasks already queued are done, rather than waiting forever.
+        try:
+            assert orchestrator.wait(timeout=300) == 1
+        except subprocess.TimeoutExpired:
+            orchestrator.kill()
+            raise AssertionError("the run with a killed worker did not end\n" + worker_b.tail()) from None
         assert instance.get_run_by_id(second.run_id).status == dg.DagsterRunStatus.FAILURE
+        on_b = steps_by_worker(instance, second.run_id).get(host_b, set())
+        assert killed_on_a in on_b, on_b
+        succeeded = {
+            entry.step_key for entry in instance.all_logs(second.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+        }
+        assert killed_on_a in succeeded and killed_on_b not in succeeded
 
-        # 3. Re-execute the failed run from failure: the killed step runs again (on a live worker process), and the
+        # 3. Re-execute the failed run from failure on the surviving worker: worker B's killed step runs again, and the
         #    tables equal the ground truth again.
         assert orchestrate("reexecute", second.run_id).wait(timeout=300) == 0
         third = newest_run()
         assert third.parent_run_id == second.run_id and third.status == dg.DagsterRunStatus.SUCCESS
-        assert killed_step in set().union(*steps_by_worker(instance, third.run_id).values())
+        assert killed_on_b in steps_by_worker(instance, third.run_id).get(host_b, set())
+        assert killed_on_a not in set().union(*steps_by_worker(instance, third.run_id).values())
         expected = ground_truth.expected_tables(dataset, start, end).tables
         with psycopg.connect(pg_url) as conn:
             actual = ground_truth.read_tables(conn, pg_schema, expected)
