@@ -28,7 +28,7 @@ import pandas as pd
 
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.client import LinkedInClient
-from linkedin_assets.linkedin.models import AnalyticsRow
+from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
 from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.settings import LINKEDIN_POOL
@@ -169,9 +169,10 @@ class _Collected(logging.Handler):
 class AnalyticsStream:
     """An analytics plan as an iterable of DataFrames, one per window, for ``WarehouseBatch(frames=...)``.
 
-    Iterating starts a producer thread that runs the async client (``iter_analytics``) and puts each window's rows
-    into a bounded ``queue.Queue``; the consuming thread (the warehouse write) converts them with ``convert`` and
-    COPYs them while the producer keeps fetching. An exception in the producer is raised in the consumer (the write's
+    Iterating starts a producer thread that runs the async client (``iter_analytics``) and puts each window (an
+    :class:`~linkedin_assets.linkedin.models.AnalyticsWindow`, its rows as columns) into a bounded ``queue.Queue``;
+    the consuming thread (the warehouse write) converts them with ``convert`` and COPYs them while the producer keeps
+    fetching. An exception in the producer is raised in the consumer (the write's
     transaction then rolls back); a consumer that stops early stops the producer. ``metadata`` holds the planned
     requests from the start and the request counts and row totals once the stream has ended.
     """
@@ -180,7 +181,7 @@ class AnalyticsStream:
         self,
         linkedin: LinkedInResource,
         plan: AnalyticsPlan,
-        convert: Callable[[list[AnalyticsRow]], pd.DataFrame],
+        convert: Callable[[AnalyticsWindow], pd.DataFrame],
         *,
         log: logging.Logger | None = None,
         queue_windows: int = QUEUE_WINDOWS,
@@ -255,9 +256,9 @@ class AnalyticsStream:
     async def _fetch(self, items: queue.Queue[Any], stop: threading.Event, logger: logging.Logger) -> None:
         async with self.linkedin.client(logger) as client:
             try:
-                async for rows in client.iter_analytics(self.plan):
+                async for window in client.iter_analytics(self.plan):
                     # waits in a worker thread, so the event loop keeps the other windows' requests going
-                    await asyncio.to_thread(_put, items, stop, rows)
+                    await asyncio.to_thread(_put, items, stop, window)
             finally:
                 stats = client.stats
                 logger.info(
@@ -292,7 +293,7 @@ def analytics_batch(
     log: logging.Logger,
     linkedin: LinkedInResource,
     plan: AnalyticsPlan,
-    convert: Callable[[list[AnalyticsRow]], pd.DataFrame],
+    convert: Callable[[AnalyticsWindow], pd.DataFrame],
     *,
     what: str,
     account_ids: Sequence[int],

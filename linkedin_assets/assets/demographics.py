@@ -7,8 +7,10 @@ rows are approximate and need not add up to the campaign totals.
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from linkedin_assets.assets.common import (
@@ -23,7 +25,7 @@ from linkedin_assets.assets.common import (
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
-from linkedin_assets.linkedin.models import AnalyticsRow, urn_id
+from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.partitions import monthly_partitions
 from linkedin_assets.resources import LinkedInResource, SyncSettings
@@ -52,8 +54,32 @@ def _month_end(month: dt.date) -> dt.date:
     return (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
 
 
-def demographics_frame(rows: Sequence[AnalyticsRow], level: str, account_of: Mapping[int, int]) -> pd.DataFrame:
-    """One window's rows -> ``demographic_metrics`` rows (the facet is the account or the campaign)."""
+def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[int, int]) -> pd.DataFrame:
+    """One window's rows -> ``demographic_metrics`` rows (the facet is the account or the campaign).
+
+    Every row of a window has the window's facet and pivot; the columns are built from the window's columns.
+    """
+    rows = len(window)
+    if not rows:
+        return _rows_frame(list(window), level, account_of)
+    entity_id = urn_id(window.facet_urns[0])
+    months = {day: day.replace(day=1) for day in set(window.starts)}
+    columns: dict[str, Any] = {
+        "level": [level] * rows,
+        "entity_id": [entity_id] * rows,
+        "account_id": [entity_id if level == "account" else account_of.get(entity_id)] * rows,
+        "pivot": [window.pivot] * rows,
+        "value": window.first_pivot_values(),
+        "month": list(map(months.__getitem__, window.starts)),
+    }
+    for name, column in DEMOGRAPHIC_COLUMNS.items():
+        values = window.metrics.get(name)
+        columns[column] = values if values is not None else np.full(rows, np.nan)
+    return pd.DataFrame(columns)
+
+
+def _rows_frame(rows: Sequence[AnalyticsRow], level: str, account_of: Mapping[int, int]) -> pd.DataFrame:
+    """The frame of a window without rows (the columns and dtypes of a row-by-row build)."""
     entity_ids = [urn_id(row.facet_urns[0]) for row in rows]
     columns: dict[str, list] = {
         "level": [level] * len(rows),

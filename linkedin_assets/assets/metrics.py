@@ -10,8 +10,10 @@ transaction.
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from linkedin_assets.assets.common import (
@@ -23,7 +25,7 @@ from linkedin_assets.assets.common import (
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
-from linkedin_assets.linkedin.models import AnalyticsRow, urn_id
+from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
     campaign_span,
@@ -54,14 +56,33 @@ def _daily_window(context: dg.OpExecutionContext, settings: SyncSettings) -> tup
     return fetch_window(context, settings.lookback_days)
 
 
-def metrics_frame(
-    rows: Sequence[AnalyticsRow], key: str, owners: Mapping[int, Mapping[str, int | None]]
-) -> pd.DataFrame:
+def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mapping[str, int | None]]) -> pd.DataFrame:
     """One window's analytics rows -> table rows keyed by ``key`` (``campaign_id``/``creative_id``) and ``date``,
-    with the owner columns (``account_id``, for creatives also ``campaign_id``) from ``owners``. Built column by
-    column: no dict per row."""
+    with the owner columns (``account_id``, for creatives also ``campaign_id``) from ``owners``.
+
+    Built from the window's columns (no dict or object per row); the ids and owners are looked up once per entity of
+    the window. pandas infers each column's dtype as it did from the rows' dicts (ints, ints beside ``None`` as
+    float64, Decimals as objects).
+    """
+    rows = len(window)
+    if not rows:
+        return _rows_frame(list(window), key, owners)
+    ids = window.pivot_ids()
+    columns: dict[str, Any] = {key: ids, "date": window.starts}
+    for name, column in METRIC_COLUMNS.items():
+        values = window.metrics.get(name)
+        columns[column] = values if values is not None else np.full(rows, np.nan)
+    owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
+    entities = set(ids)
+    for column in sorted(owner_columns):
+        of = {i: owners.get(i, {}).get(column) for i in entities}
+        columns[column] = list(map(of.__getitem__, ids))
+    return pd.DataFrame(columns)
+
+
+def _rows_frame(rows: Sequence[AnalyticsRow], key: str, owners: Mapping[int, Mapping[str, int | None]]) -> pd.DataFrame:
+    """The frame of a window without rows (the columns and dtypes of a row-by-row build)."""
     ids = [urn_id(row.pivot_values[0]) for row in rows]
-    # pandas reads a list of dicts column by column in compiled code (no Python loop per value)
     frame = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(METRIC_COLUMNS))
     frame.columns = list(METRIC_COLUMNS.values())
     frame.insert(0, key, ids)

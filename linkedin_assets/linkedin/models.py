@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain
+from operator import itemgetter
 from typing import Annotated, Any, NamedTuple, TypeVar
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -24,6 +27,8 @@ __all__ = [
     "AdAccountUser",
     "AnalyticsElement",
     "AnalyticsRow",
+    "AnalyticsWindow",
+    "ElementColumns",
     "Campaign",
     "CampaignGroup",
     "Creative",
@@ -31,7 +36,9 @@ __all__ = [
     "Post",
     "RunSchedule",
     "TargetingEntity",
+    "merge_chunks",
     "parse_analytics_element",
+    "parse_analytics_elements",
     "parse_entity",
     "parse_metric",
     "urn_id",
@@ -556,6 +563,215 @@ def _parse_analytics_element(element: Mapping[str, Any], metrics: Sequence[str])
         except ValueError as exc:
             raise LinkedInPayloadError(f"adAnalytics element {parsed.pivot_values}: field {name!r}: {exc}") from None
     return AnalyticsElement(tuple(parsed.pivot_values), *dates, values)
+
+
+# --- a chunk's elements and a window's merged rows, column by column ---------------------------------------------
+#
+# A backfill validates and merges millions of elements: per element, the work below is a handful of C-level steps
+# (``itemgetter``, ``zip``, ``map``, ``set``) instead of a Python loop over its metrics and a dict and an object per
+# row. The validation is the same as :func:`parse_analytics_element`'s: a chunk with anything unexpected in it is
+# parsed element by element (:func:`parse_analytics_element`), whose errors name the element and the field.
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ElementColumns:
+    """The validated elements of one request (field chunk), column by column, in the response's order."""
+
+    pivot_values: Sequence[tuple[str, ...]]
+    starts: Sequence[dt.date]
+    ends: Sequence[dt.date]
+    metrics: dict[str, Sequence[MetricValue]]
+    """Every requested metric, one value per element (``None``: not returned)."""
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __repr__(self) -> str:
+        return f"ElementColumns({len(self)} elements, metrics {list(self.metrics)})"
+
+    def __add__(self, other: object) -> ElementColumns:
+        """The elements of two requests of the same metrics (the halves of a re-asked one), one after the other."""
+        if not isinstance(other, ElementColumns):
+            return NotImplemented
+        return ElementColumns(
+            [*self.pivot_values, *other.pivot_values],
+            [*self.starts, *other.starts],
+            [*self.ends, *other.ends],
+            {name: [*values, *other.metrics[name]] for name, values in self.metrics.items()},
+        )
+
+
+_NONE = type(None)
+_INT_OR_NONE = frozenset({int, _NONE})
+_STR_OR_NONE = frozenset({str, _NONE})
+_YEAR_MONTH_DAY = itemgetter("year", "month", "day")
+_START, _END = itemgetter("start"), itemgetter("end")
+
+
+class _Unexpected(Exception):
+    """Something the column path does not take as is: the chunk is parsed element by element."""
+
+
+def parse_analytics_elements(elements: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> ElementColumns:
+    """Validate the elements of one response; the same values (and errors) as :func:`parse_analytics_element` on
+    each element, as columns."""
+    try:
+        return _element_columns(elements, tuple(metrics))
+    except (_Unexpected, KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        parsed = [parse_analytics_element(element, metrics) for element in elements]
+        names = dict.fromkeys(metrics)
+        return ElementColumns(
+            [element.pivot_values for element in parsed],
+            [element.start for element in parsed],
+            [element.end for element in parsed],
+            {name: [element.metrics[name] for element in parsed] for name in names},
+        )
+
+
+def _element_columns(elements: Sequence[Mapping[str, Any]], metrics: tuple[str, ...]) -> ElementColumns:
+    kinds = _metric_kinds(metrics)
+    if not elements:
+        return ElementColumns([], [], [], {name: [] for name, _ in kinds})
+    try:  # the rule: every element has every requested field
+        columns = list(zip(*map(itemgetter("pivotValues", "dateRange", *metrics), elements), strict=True))
+        pivot_values, date_ranges = columns[0], columns[1]
+        raw = dict(zip(metrics, columns[2:], strict=True))
+    except KeyError:
+        pivot_values, date_ranges = zip(*map(itemgetter("pivotValues", "dateRange"), elements), strict=True)
+        raw = {name: [element.get(name) for element in elements] for name, _ in kinds}
+    if set(map(type, pivot_values)) != {list} or not set(map(type, chain.from_iterable(pivot_values))) <= {str}:
+        raise _Unexpected("pivotValues")
+    start_keys = list(map(_YEAR_MONTH_DAY, map(_START, date_ranges)))
+    end_keys = list(map(_YEAR_MONTH_DAY, map(_END, date_ranges)))
+    if set(map(type, chain(chain.from_iterable(start_keys), chain.from_iterable(end_keys)))) != {int}:
+        raise _Unexpected("dateRange")
+    days = {key: dt.date(*key) for key in {*start_keys, *end_keys}}
+    values: dict[str, Sequence[MetricValue]] = {}
+    for name, kind in kinds:
+        column = raw[name]
+        types = set(map(type, column))
+        if kind == _WHOLE and types <= _INT_OR_NONE:
+            values[name] = column
+        elif kind == _DECIMAL and types <= _STR_OR_NONE:
+            numbers = list(map(Decimal, column)) if _NONE not in types else [_money(value) for value in column]
+            if not all(map(Decimal.is_finite, [n for n in numbers if n is not None] if _NONE in types else numbers)):
+                raise _Unexpected(name)
+            values[name] = numbers
+        else:  # JSON numbers of another kind, numeric strings, floats: one value at a time, as the element path
+            values[name] = [
+                value if value is None or (kind == _WHOLE and type(value) is int) else parse_metric(name, value)
+                for value in column
+            ]
+    return ElementColumns(
+        list(map(tuple, pivot_values)),
+        list(map(days.__getitem__, start_keys)),
+        list(map(days.__getitem__, end_keys)),
+        values,
+    )
+
+
+def _money(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AnalyticsWindow:
+    """The merged rows of one window (one planned query without its metrics), column by column.
+
+    Row ``i`` is ``pivot_values[i]``, ``starts[i]``, ``ends[i]`` and ``metrics[name][i]`` for every metric of the
+    window's chunks (``None``: its chunk's response lacked the row, or the metric). Iterating gives the rows as
+    :class:`AnalyticsRow` s (tests, small plans); the warehouse conversion reads the columns.
+    """
+
+    pivot: str | None
+    facet_urns: tuple[str, ...]
+    pivot_values: Sequence[tuple[str, ...]]
+    starts: Sequence[dt.date]
+    ends: Sequence[dt.date]
+    metrics: dict[str, Sequence[MetricValue]]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __repr__(self) -> str:
+        return f"AnalyticsWindow({self.pivot}, {','.join(self.facet_urns)}: {len(self)} rows x {len(self.metrics)} metrics)"
+
+    def __iter__(self) -> Iterator[AnalyticsRow]:
+        names = list(self.metrics)
+        for pivot_values, start, end, *values in zip(
+            self.pivot_values, self.starts, self.ends, *self.metrics.values(), strict=True
+        ):
+            yield AnalyticsRow(
+                list(pivot_values), start, end, dict(zip(names, values, strict=True)), self.pivot, self.facet_urns
+            )
+
+    def first_pivot_values(self) -> list[str]:
+        """``pivot_values[i][0]`` of every row (the pivot's URN or value)."""
+        return list(map(itemgetter(0), self.pivot_values))
+
+    def pivot_ids(self) -> list[int]:
+        """The numeric ids at the end of the rows' first pivot values (:func:`urn_id`), parsed once per URN."""
+        firsts = self.first_pivot_values()
+        ids = {urn: urn_id(urn) for urn in set(firsts)}
+        return list(map(ids.__getitem__, firsts))
+
+
+def merge_chunks(
+    chunks: Sequence[ElementColumns], names: Sequence[str], pivot: str | None, facet_urns: tuple[str, ...]
+) -> AnalyticsWindow:
+    """The chunks of one window merged into one row per (pivot values, start, end), ordered by (start, pivot
+    values): a later chunk's value of a metric wins, a metric of a chunk whose response lacks the row is ``None``."""
+    first = chunks[0] if chunks else ElementColumns([], [], [], {})
+    rows = len(first)
+    if (
+        all(
+            chunk.pivot_values == first.pivot_values and chunk.starts == first.starts and chunk.ends == first.ends
+            for chunk in chunks[1:]
+        )
+        and len(set(zip(first.pivot_values, first.starts, first.ends, strict=True))) == rows
+    ):
+        # the rule: every chunk has the same rows in the same order, each once
+        pivot_values, starts, ends = first.pivot_values, first.starts, first.ends
+        columns: dict[str, Sequence[MetricValue]] = {}
+        for chunk in chunks:
+            columns.update(chunk.metrics)
+        if len(columns) != len(names):
+            columns = {name: columns.get(name, [None] * rows) for name in names}
+    else:
+        index: dict[tuple, int] = {}
+        for chunk in chunks:
+            for key in zip(chunk.pivot_values, chunk.starts, chunk.ends, strict=True):
+                index.setdefault(key, len(index))
+        rows = len(index)
+        pivot_values, starts, ends = (list(part) for part in zip(*index, strict=True)) if index else ([], [], [])
+        filled: dict[str, list[MetricValue]] = {name: [None] * rows for name in names}
+        for chunk in chunks:
+            positions = list(map(index.__getitem__, zip(chunk.pivot_values, chunk.starts, chunk.ends, strict=True)))
+            for name, values in chunk.metrics.items():
+                target = filled[name]
+                for position, value in zip(positions, values, strict=True):
+                    target[position] = value
+        columns = dict(filled)
+    order = _row_order(pivot_values, starts)
+    if order is not None:
+        take = itemgetter(*order)
+        pivot_values, starts, ends = list(take(pivot_values)), list(take(starts)), list(take(ends))
+        columns = {name: list(take(values)) for name, values in columns.items()}
+    return AnalyticsWindow(pivot, facet_urns, pivot_values, starts, ends, {name: columns[name] for name in names})
+
+
+def _row_order(pivot_values: Sequence[tuple[str, ...]], starts: Sequence[dt.date]) -> list[int] | None:
+    """The rows' order by (start, pivot values), stable; ``None`` when they are in that order already."""
+    rows = len(starts)
+    if rows < 2:
+        return None
+    value_rank = {value: rank for rank, value in enumerate(sorted(set(pivot_values)))}
+    day_rank = {day: rank for rank, day in enumerate(sorted(set(starts)))}
+    key = np.fromiter(map(day_rank.__getitem__, starts), dtype=np.int64, count=rows) * len(value_rank)
+    key += np.fromiter(map(value_rank.__getitem__, pivot_values), dtype=np.int64, count=rows)
+    if (key[1:] >= key[:-1]).all():
+        return None
+    return np.argsort(key, kind="stable").tolist()
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
