@@ -183,14 +183,33 @@ class Worker:
 
 @contextlib.contextmanager
 def running_workers(
-    count: int, env: Mapping[str, str], log_dir: Path, concurrency: int = 1, prefix: str = "linkedin"
+    count: int,
+    env: Mapping[str, str],
+    log_dir: Path,
+    concurrency: int = 1,
+    prefix: str = "linkedin",
+    create_instance: bool = True,
 ) -> Iterator[tuple[list[Worker], dict[str, str]]]:
     """``count`` workers on ``env["CELERY_BROKER_URL"]``, once every one of them answers a ping.
+
+    ``dagster-celery worker start`` opens the Dagster instance of ``$DAGSTER_HOME``: workers started together on a
+    fresh one would each create its storage at once (on SQLite this stamps the schema version twice, and every later
+    open fails with "alembic_version has more than one head"). So the instance is created first, in a process of
+    its own (``create_instance``; pass ``False`` when the caller has opened it already).
 
     Yields the workers and their Celery hostnames by worker name (``<name>@<host>``, as step events record them).
     """
     from celery import Celery
 
+    if create_instance:
+        subprocess.run(
+            [sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().dispose()"],
+            env=env,
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     tag = uuid.uuid4().hex[:6]
     workers = [
         Worker(f"{prefix}-{tag}-{n}", env, log_dir / f"worker-{n}.log", concurrency) for n in range(1, count + 1)

@@ -153,8 +153,8 @@ def test_sync_on_two_celery_workers_then_kill_one_whole_and_reexecute(
             )
 
     with (
-        running_workers(2, env, tmp_path) as (workers, hostnames),
-        dg.DagsterInstance.from_config(str(home)) as instance,
+        dg.DagsterInstance.from_config(str(home)) as instance,  # created here, before the workers open it
+        running_workers(2, env, tmp_path, create_instance=False) as (workers, hostnames),
     ):
         worker_a, worker_b = workers
 
