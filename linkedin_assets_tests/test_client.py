@@ -650,3 +650,24 @@ def test_analytics_element_fast_path_agrees_with_the_model():
                        ({"dateRange": {"start": day}}, "dateRange")):  # fmt: skip
         with pytest.raises(LinkedInPayloadError, match=rf"urn:li:sponsoredCampaign:7.*{field}"):
             parse_analytics_element({**good, **bad}, metrics)
+
+
+def test_the_collector_pause_nests_and_restores_the_collector():
+    import gc
+
+    from linkedin_assets.linkedin.client import _gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(LinkedInPayloadError), _gc_paused():
+        with _gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+        raise LinkedInPayloadError("a failing parse")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # a collector disabled before stays disabled
+    finally:
+        gc.enable()

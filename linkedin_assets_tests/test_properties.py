@@ -26,7 +26,13 @@ from hypothesis import strategies as st
 from linkedin_assets.linkedin import restli
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.errors import LinkedInError, LinkedInPayloadError
-from linkedin_assets.linkedin.models import Campaign, parse_analytics_element, parse_entity
+from linkedin_assets.linkedin.models import (
+    Campaign,
+    merge_chunks,
+    parse_analytics_element,
+    parse_analytics_elements,
+    parse_entity,
+)
 from linkedin_assets_tests.ground_truth import COST_METRICS, DAILY_METRICS, campaign_row
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -252,6 +258,141 @@ def test_an_analytics_element_without_its_keys_names_the_field(field, data):
     with pytest.raises(LinkedInPayloadError) as raised:
         parse_analytics_element(element, ("impressions",))
     assert "adAnalytics" in str(raised.value) and parts[0] in str(raised.value)
+
+
+def _element(urn: str, day: dt.date, end: dt.date | None = None, **metrics: Any) -> dict[str, Any]:
+    def ymd(d: dt.date) -> dict[str, int]:
+        return {"year": d.year, "month": d.month, "day": d.day}
+
+    return {"pivotValues": [urn], "dateRange": {"start": ymd(day), "end": ymd(end or day)}, **metrics}
+
+
+@FAST
+@given(data=st.data())
+def test_a_chunk_parsed_as_columns_equals_its_elements_parsed_one_by_one(data):
+    """The column path of a whole response gives the values of the element path, types included, or the error the
+    element path raises for the first element it refuses."""
+    metrics = data.draw(st.lists(st.sampled_from(DAILY_METRICS), min_size=1, max_size=5, unique=True))
+    valid_only = data.draw(st.booleans())
+    elements = []
+    for _ in range(data.draw(st.integers(0, 6))):
+        day = dt.date(2025, 3, 1) + dt.timedelta(days=data.draw(st.integers(0, 40)))
+        element = _element(f"urn:li:sponsoredCampaign:{data.draw(st.integers(1, 4))}", day)
+        for metric in metrics:
+            value, want = data.draw(metric_values(metric))
+            if valid_only and want is LinkedInPayloadError:
+                value = 7
+            if value != "<missing>":
+                element[metric] = value
+        oddity = data.draw(st.sampled_from([None] * 6 + ["year_text", "no_range", "pivot_int"]))
+        if oddity == "year_text":  # the element path's pydantic model accepts "2025"
+            element["dateRange"]["start"]["year"] = str(day.year)
+        elif oddity == "no_range" and not valid_only:
+            del element["dateRange"]
+        elif oddity == "pivot_int" and not valid_only:
+            element["pivotValues"] = [7]
+        elements.append(element)
+    try:
+        expected = [parse_analytics_element(element, metrics) for element in elements]
+    except LinkedInPayloadError as exc:
+        with pytest.raises(LinkedInPayloadError) as raised:
+            parse_analytics_elements(elements, metrics)
+        assert str(raised.value) == str(exc)
+        return
+    got = parse_analytics_elements(elements, metrics)
+    assert len(got) == len(elements)
+    assert list(got.pivot_values) == [e.pivot_values for e in expected]
+    assert list(got.starts) == [e.start for e in expected] and list(got.ends) == [e.end for e in expected]
+    assert list(got.metrics) == list(dict.fromkeys(metrics))
+    for metric in metrics:
+        want = [e.metrics[metric] for e in expected]
+        assert list(got.metrics[metric]) == want
+        assert [type(v) for v in got.metrics[metric]] == [type(v) for v in want]
+        assert [str(v) for v in got.metrics[metric]] == [str(v) for v in want]  # Decimal text: exponent, scale
+
+
+def _merged_row_by_row(chunks: list[list[dict[str, Any]]], names: list[str]) -> list[tuple]:
+    """The merge as the client did it before windows were columns: a dict per (pivot values, start, end)."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for elements in chunks:
+        for element, metrics in elements:
+            parsed = parse_analytics_element(element, metrics)
+            merged.setdefault((parsed.pivot_values, parsed.start, parsed.end), {}).update(parsed.metrics)
+    return [
+        (list(pivot_values), start, end, {name: values.get(name) for name in names})
+        for (pivot_values, start, end), values in sorted(merged.items(), key=lambda item: (item[0][1], item[0][0]))
+    ]
+
+
+@FAST
+@given(data=st.data())
+def test_merged_chunks_equal_a_row_by_row_merge(data):
+    """Chunks with the same rows, missing rows, extra rows, duplicates, shuffled orders or overlapping metrics merge
+    into the rows (and the order) of a merge row by row; a metric of a chunk lacking a row is None."""
+    urns = [f"urn:li:sponsoredCreative:{i}" for i in (3, 20, 100)]
+    days = [dt.date(2025, 1, 30) + dt.timedelta(days=i) for i in range(4)]
+    keys = data.draw(st.lists(st.tuples(st.sampled_from(urns), st.sampled_from(days)), max_size=8))
+    chunk_metrics = data.draw(
+        st.lists(st.lists(st.sampled_from(DAILY_METRICS[:6]), min_size=1, max_size=3, unique=True), min_size=1,
+                 max_size=3)
+    )  # fmt: skip
+    chunks = []
+    for metrics in chunk_metrics:
+        how = data.draw(st.sampled_from(["same", "same", "shuffled", "drawn"]))
+        chunk_keys = (
+            keys if how == "same" else data.draw(st.permutations(keys)) if how == "shuffled"
+            else data.draw(st.lists(st.tuples(st.sampled_from(urns), st.sampled_from(days)), max_size=8))
+        )  # fmt: skip
+        chunks.append([
+            (_element(urn, day, **{m: data.draw(st.integers(0, 99) | st.none()) for m in metrics}), tuple(metrics))
+            for urn, day in chunk_keys
+        ])  # fmt: skip
+    names = list(dict.fromkeys(m for metrics in chunk_metrics for m in metrics))
+    columns = [
+        parse_analytics_elements([element for element, _ in elements], metrics)
+        for elements, metrics in zip(chunks, chunk_metrics, strict=True)
+    ]
+    window = merge_chunks(columns, names, "CREATIVE", ("urn:li:sponsoredAccount:1",))
+    got = [(row.pivot_values, row.start, row.end, row.metrics) for row in window]
+    assert got == _merged_row_by_row(chunks, names)
+    assert all(list(row.metrics) == names for row in window)
+    assert len(window) == len(got) and {row.pivot for row in window} <= {"CREATIVE"}
+
+
+@FAST
+@given(data=st.data())
+def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
+    """metrics_frame and demographics_frame build from a window's columns the frame (columns, dtypes, values) the
+    row-by-row build gives, rows lacking a chunk's metrics (None) and unknown owners included."""
+    from linkedin_assets.assets import demographics, metrics
+    from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS
+
+    demographic = data.draw(st.booleans())
+    names = list(DEMOGRAPHIC_METRICS if demographic else DEFAULT_METRICS)
+    half = len(names) // 2
+    urns = [f"urn:li:sponsoredCreative:{i}" for i in (3, 20, 2**40)]
+    days = [dt.date(2025, 1, 30) + dt.timedelta(days=i) for i in range(3)]
+    chunks = []
+    for part in (names[:half], names[half:]):
+        keys = data.draw(st.lists(st.tuples(st.sampled_from(urns), st.sampled_from(days)), min_size=1, max_size=6))
+        elements = [
+            _element(urn, day, **{m: data.draw(st.integers(0, 2**40) if m not in COST_METRICS else amounts)
+                                  for m in part})
+            for urn, day in keys
+        ]  # fmt: skip
+        chunks.append(parse_analytics_elements(elements, part))
+    facet = ("urn:li:sponsoredCampaign:55",)
+    window = merge_chunks(chunks, names, "MEMBER_SENIORITY" if demographic else "CREATIVE", facet)
+    if demographic:
+        level = data.draw(st.sampled_from(["account", "campaign"]))
+        account_of = data.draw(st.sampled_from([{}, {55: 9}]))
+        got = demographics.demographics_frame(window, level, account_of)
+        want = demographics._rows_frame(list(window), level, account_of)
+    else:
+        owners = {3: {"account_id": 1, "campaign_id": 7}, 2**40: {"account_id": 2, "campaign_id": None}}
+        got = metrics.metrics_frame(window, "creative_id", owners)
+        want = metrics._rows_frame(list(window), "creative_id", owners)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
 # -- Rest.li ----------------------------------------------------------------------------------------------------
