@@ -22,9 +22,10 @@ from linkedin_assets.assets.common import (
     fetch,
     rows_frame,
     shard_ops,
+    whole_numbers,
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
+from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.partitions import monthly_partitions
@@ -66,15 +67,18 @@ def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[
     months = {day: day.replace(day=1) for day in set(window.starts)}
     columns: dict[str, Any] = {
         "level": [level] * rows,
-        "entity_id": [entity_id] * rows,
-        "account_id": [entity_id if level == "account" else account_of.get(entity_id)] * rows,
+        "entity_id": whole_numbers([entity_id] * rows),
+        "account_id": whole_numbers([entity_id if level == "account" else account_of.get(entity_id)] * rows),
         "pivot": [window.pivot] * rows,
         "value": window.first_pivot_values(),
         "month": list(map(months.__getitem__, window.starts)),
     }
     for name, column in DEMOGRAPHIC_COLUMNS.items():
         values = window.metrics.get(name)
-        columns[column] = values if values is not None else np.full(rows, np.nan)
+        if values is None:
+            columns[column] = np.full(rows, np.nan)
+        else:
+            columns[column] = values if name in DECIMAL_METRICS else whole_numbers(values)
     return pd.DataFrame(columns)
 
 

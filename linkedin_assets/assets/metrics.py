@@ -22,9 +22,10 @@ from linkedin_assets.assets.common import (
     Shard,
     analytics_batch,
     shard_ops,
+    whole_numbers,
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
+from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
@@ -68,15 +69,18 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
     if not rows:
         return _rows_frame(list(window), key, owners)
     ids = window.pivot_ids()
-    columns: dict[str, Any] = {key: ids, "date": window.starts}
+    columns: dict[str, Any] = {key: whole_numbers(ids), "date": window.starts}
     for name, column in METRIC_COLUMNS.items():
         values = window.metrics.get(name)
-        columns[column] = values if values is not None else np.full(rows, np.nan)
+        if values is None:
+            columns[column] = np.full(rows, np.nan)
+        else:
+            columns[column] = values if name in DECIMAL_METRICS else whole_numbers(values)
     owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
     entities = set(ids)
     for column in sorted(owner_columns):
         of = {i: owners.get(i, {}).get(column) for i in entities}
-        columns[column] = list(map(of.__getitem__, ids))
+        columns[column] = whole_numbers(list(map(of.__getitem__, ids)))
     return pd.DataFrame(columns)
 
 

@@ -633,11 +633,12 @@ def _element_columns(elements: Sequence[Mapping[str, Any]], metrics: tuple[str, 
     if not elements:
         return ElementColumns([], [], [], {name: [] for name, _ in kinds})
     try:  # the rule: every element has every requested field
-        columns = list(zip(*map(itemgetter("pivotValues", "dateRange", *metrics), elements), strict=True))
+        # one tuple per element, all of one length: the transposition needs no strict check
+        columns = list(zip(*map(itemgetter("pivotValues", "dateRange", *metrics), elements), strict=False))
         pivot_values, date_ranges = columns[0], columns[1]
         raw = dict(zip(metrics, columns[2:], strict=True))
     except KeyError:
-        pivot_values, date_ranges = zip(*map(itemgetter("pivotValues", "dateRange"), elements), strict=True)
+        pivot_values, date_ranges = zip(*map(itemgetter("pivotValues", "dateRange"), elements), strict=False)
         raw = {name: [element.get(name) for element in elements] for name, _ in kinds}
     if set(map(type, pivot_values)) != {list} or not set(map(type, chain.from_iterable(pivot_values))) <= {str}:
         raise _Unexpected("pivotValues")
