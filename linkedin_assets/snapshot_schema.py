@@ -12,13 +12,26 @@ Version 1.1 (from 1.0): adds ``warnings``; money strings are plain decimals with
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, create_model
+import pydantic_core
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 
 from linkedin_assets.linkedin.fields import (
     DECIMAL_METRICS,
@@ -162,11 +175,12 @@ class SnapshotStream:
     """A ``Snapshot`` document produced part by part, so the whole document never exists in memory at once.
 
     ``header``: the document with ``accounts=[]`` and the (small) ``warnings`` list, validated as a ``Snapshot``;
-    ``accounts``: an iterable of validated ``AccountSnapshot`` parts, consumed once, in document order. ``chunks()``
-    yields the UTF-8 JSON of the document in pieces (the header up to ``"accounts":[``, each account's JSON, the commas
-    between them, then the rest): the same bytes as ``Snapshot(..., accounts=[...]).model_dump_json()``, because pydantic serialises a
-    nested model exactly as on its own. ``metadata``: filled by the producer while the accounts are consumed (counts,
-    summary); the IO manager records it after the write.
+    ``accounts``: an iterable of validated parts, consumed once, in document order: ``AccountSnapshot`` models or
+    ``AccountJson`` (a part already validated and serialised). ``chunks()`` yields the UTF-8 JSON of the document in
+    pieces (the header up to ``"accounts":[``, each account's JSON, the commas between them, then the rest): the same
+    bytes as ``Snapshot(..., accounts=[...]).model_dump_json()``, because pydantic serialises a nested model exactly as
+    on its own. ``metadata``: filled by the producer while the accounts are consumed (counts, summary); the IO manager
+    records it after the write.
     """
 
     _MARKER = b'"accounts":['
@@ -174,7 +188,7 @@ class SnapshotStream:
     def __init__(
         self,
         header: Snapshot,
-        accounts: Iterable[AccountSnapshot],
+        accounts: Iterable[AccountSnapshot | AccountJson],
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if header.accounts:
@@ -199,7 +213,10 @@ class SnapshotStream:
             # No enumerate(): its reused result tuple would keep the previous account alive while the next is built.
             for account in accounts:
                 # bytes straight from the serializer (model_dump_json would add a str copy of the account's JSON)
-                piece = AccountSnapshot.__pydantic_serializer__.to_json(account)
+                if isinstance(account, AccountJson):
+                    piece = account.json
+                else:
+                    piece = AccountSnapshot.__pydantic_serializer__.to_json(account)
                 del account  # only the JSON of this part stays, and only until it is written
                 if not first:
                     yield b","  # a piece of its own: prefixing it would copy the account's JSON once more
@@ -214,6 +231,178 @@ class SnapshotStream:
 
     def __repr__(self) -> str:
         return f"SnapshotStream(window={self.header.window.start}..{self.header.window.end})"
+
+
+# --- rows without a model per row ----------------------------------------------------------------------------------
+#
+# An account's part holds tens of thousands of daily rows (``large``: 90,000 per account) and thousands of
+# demographic rows. A model per row (validated one constructor call at a time, then serialised) was most of the
+# snapshot's CPU. Instead the rows come as columns: each column is validated in one call by pydantic against its
+# field's own type, and each row is written as the JSON pydantic writes for its model (``FlatRows``). The rest of a
+# part (account, campaigns with their totals, creatives) is validated and serialised as an ``AccountSnapshot`` whose
+# row lists are empty, and the rows' JSON is put in their place (``account_json``).
+
+
+class SnapshotRowError(ValueError):
+    """A row the snapshot's schema refuses, named by its table, entity, day and field."""
+
+
+_SPECIAL = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
+"""Characters whose JSON is not themselves (quote, backslash, controls; DEL and surrogates to be safe)."""
+
+
+def _json_str(value: str) -> str:
+    """A validated ``str``'s JSON as pydantic writes it: quoted; pydantic itself escapes anything special."""
+    return f'"{value}"' if _SPECIAL.search(value) is None else pydantic_core.to_json(value).decode()
+
+
+_KINDS: dict[Any, tuple[str, bool]] = {
+    int: ("int", False),
+    int | None: ("int", True),
+    Money | None: ("money", True),
+    dt.date: ("date", False),
+    str: ("str", False),
+    str | None: ("str", True),
+}
+
+
+@functools.cache
+def _column_adapter(annotation: Any) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[annotation])  # type: ignore[valid-type]
+
+
+class FlatRows:
+    """Rows of a flat model (fields of ``int``, ``Money``, ``dt.date`` and ``str``, each optional or not) given as
+    columns, one per field (defaults are not applied): ``validate`` checks each column in one pydantic call against its field's type, as the
+    model's constructor checks it (the same coercions, e.g. ``True`` -> ``1``, the same refusals, e.g. an amount that
+    is not finite); ``json_rows`` writes each row as the model's ``model_dump_json()``, byte for byte: fields in order,
+    ``null`` for ``None``, integers as ``str`` writes them, money as its plain decimal string, dates as ISO
+    ``YYYY-MM-DD``, strings quoted (escaped by pydantic when they hold a quote, a backslash or a control character).
+
+    A model with any other field type, a constraint, an alias, an excluded field, a validator or serializer of its
+    own, or a setting that changes validation is refused when the ``FlatRows`` is made: the schema cannot drift from
+    what is written here unnoticed."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        decorators = model.__pydantic_decorators__
+        hooks = (decorators.validators, decorators.field_validators, decorators.root_validators)
+        hooks += (decorators.field_serializers, decorators.model_serializers, decorators.model_validators)
+        if set(model.model_config) - {"extra", "frozen"} or any(hooks):
+            raise TypeError(f"{model.__name__}: its config or validators/serializers are not handled by FlatRows")
+        fields = []
+        for name, field in model.model_fields.items():
+            renamed = field.alias or field.validation_alias or field.serialization_alias or field.exclude
+            if field.metadata or renamed or field.annotation not in _KINDS:
+                raise TypeError(f"{model.__name__}.{name}: {field!r} has no FlatRows writer")
+            kind, optional = _KINDS[field.annotation]
+            fields.append((name, kind, optional, _column_adapter(field.annotation)))
+        self.model = model
+        self.fields = tuple(fields)
+        self._format = (
+            "{"
+            + ",".join(
+                json.dumps(name).replace("%", "%%") + (':"%s"' if kind == "date" and not optional else ":%s")
+                for name, kind, optional, _ in fields
+            )
+            + "}"
+        )
+
+    def validate(self, columns: Mapping[str, Sequence[Any]], row_name: Callable[[int], str]) -> dict[str, list]:
+        """One list per field (rows in the same order) -> the validated lists. Raises ``SnapshotRowError`` naming the
+        first bad value's row (``row_name(index)``) and field, or the missing and unknown columns."""
+        names = [name for name, *_ in self.fields]
+        if set(columns) != set(names):
+            missing = [n for n in names if n not in columns]
+            raise SnapshotRowError(
+                f"{self.model.__name__} columns: missing {missing}, unknown {set(columns) - set(names)}"
+            )
+        validated = {}
+        for name, _, _, adapter in self.fields:
+            try:
+                validated[name] = adapter.validate_python(columns[name])
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                index = error["loc"][0] if error["loc"] else None
+                where = row_name(index) if isinstance(index, int) else "a row"
+                raise SnapshotRowError(
+                    f"{where}: field {name}: {error['msg']} (got {error.get('input')!r:.200})"
+                ) from exc
+        return validated
+
+    def json_rows(self, columns: Mapping[str, list]) -> list[str]:
+        """Validated columns (``validate``) -> each row's JSON (``str``)."""
+        texts: list[list[Any]] = []
+        for name, kind, optional, _ in self.fields:
+            values = columns[name]
+            if kind == "money":
+                values = ["null" if v is None else f'"{plain_decimal(v)}"' for v in values]
+            elif kind == "str":
+                written = {v: "null" if v is None else _json_str(v) for v in set(values)}  # few distinct values
+                values = [written[v] for v in values]
+            elif optional and None in values:
+                values = ["null" if v is None else f'"{v}"' if kind == "date" else v for v in values]
+            elif optional and kind == "date":
+                values = [f'"{v}"' for v in values]
+            texts.append(values)
+        row = self._format
+        return [row % values for values in zip(*texts, strict=True)]
+
+
+DAILY_ROWS = FlatRows(DailyMetrics)
+DEMOGRAPHIC_ROWS = FlatRows(DemographicRow)
+
+
+@dataclass(frozen=True, eq=False)
+class AccountJson:
+    """One account's part of the document, validated and serialised: ``json`` is the part's JSON (the bytes
+    ``AccountSnapshot`` serialises to); ``outline``: the part as an ``AccountSnapshot`` with its row lists
+    (``daily_metrics``, ``demographics``) empty, the rows being only in ``json``: for summaries."""
+
+    json: bytes
+    outline: AccountSnapshot
+
+    @property
+    def id(self) -> int:
+        return self.outline.id
+
+
+_DAYS = b'"daily_metrics":'
+_NO_DAYS = _DAYS + b"[]"
+_DEMOGRAPHICS = b'"demographics":'
+
+
+def account_json(
+    outline: AccountSnapshot,
+    campaign_days: Mapping[int, bytes],
+    creative_days: Mapping[int, bytes],
+    demographics: bytes,
+) -> AccountJson:
+    """The part's JSON: ``outline`` serialised by pydantic, with each campaign's and creative's daily rows (the JSON
+    of the rows, comma-joined, by entity id; none if absent) in its empty ``daily_metrics`` and the demographic rows
+    (likewise) in the empty ``demographics`` that ends it.
+
+    A field name inside a string value is escaped (``\"daily_metrics\"``), so each raw ``"daily_metrics":[]`` is a
+    field itself: one per campaign, then one per creative of it, in document order."""
+    entities: list[bytes] = []
+    for campaign in outline.campaigns:
+        entities.append(campaign_days.get(campaign.id, b""))
+        entities.extend(creative_days.get(creative.id, b"") for creative in campaign.creatives)
+        if campaign.daily_metrics or any(creative.daily_metrics for creative in campaign.creatives):
+            raise ValueError("an outline's daily_metrics are empty: the rows come as JSON")
+    if outline.demographics:
+        raise ValueError("an outline's demographics are empty: the rows come as JSON")
+    text = AccountSnapshot.__pydantic_serializer__.to_json(outline)
+    end = _DEMOGRAPHICS + b"[]}"
+    if not text.endswith(end):
+        raise RuntimeError("an AccountSnapshot's JSON ends with its demographics")
+    pieces = text[: -len(end)].split(_NO_DAYS)
+    if len(pieces) != len(entities) + 1:
+        raise RuntimeError(f"{len(pieces) - 1} empty daily_metrics in the outline's JSON, {len(entities)} expected")
+    out = [pieces[0]]
+    for days, piece in zip(entities, pieces[1:], strict=True):
+        out += (_DAYS, b"[", days, b"]", piece)
+    out += (_DEMOGRAPHICS, b"[", demographics, b"]}")
+    return AccountJson(b"".join(out), outline)
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The snapshot document: money as exact plain decimal strings (never exponent notation) in the JSON and its schema;
-the document built and written one account at a time, byte for byte what the whole-document build wrote."""
+the document built and written one account at a time, byte for byte what the whole-document build wrote; its rows
+validated and written column by column (``FlatRows``), byte for byte what a model per row writes."""
 
 import datetime as dt
 import json
@@ -8,14 +9,17 @@ import weakref
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import dagster as dg
 import jsonschema
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import Field
 
 from linkedin_assets.assets import snapshot as snapshot_module
 from linkedin_assets.checks import snapshot_warnings
@@ -26,6 +30,8 @@ from linkedin_assets.linkedin.plan import calendar_day
 from linkedin_assets.partitions import daily_partitions
 from linkedin_assets.resources import SyncSettings
 from linkedin_assets.snapshot_schema import (
+    DAILY_ROWS,
+    DEMOGRAPHIC_ROWS,
     MONEY_PATTERN,
     SCHEMA_VERSION,
     AccountSnapshot,
@@ -33,11 +39,15 @@ from linkedin_assets.snapshot_schema import (
     CreativeSnapshot,
     DailyMetrics,
     DemographicRow,
+    FlatRows,
     Metrics,
+    Money,
     Snapshot,
+    SnapshotRowError,
     SnapshotStream,
     SnapshotWarning,
     SnapshotWindow,
+    _Strict,
     json_schema,
     plain_decimal,
 )
@@ -112,6 +122,73 @@ def test_schema_refuses_money_in_exponent_notation():
     parsed["warnings"][0]["numbers"]["cost_in_usd"] = "0E-18"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(parsed, json_schema())
+
+
+# --- rows validated and written column by column ------------------------------------------------------------------
+
+INTS = st.none() | st.integers(-(2**70), 2**70) | st.integers(0, 3)
+AMOUNTS = (
+    st.none()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(
+        [Decimal("0E-18"), Decimal("-0E-18"), Decimal("-2E-18"), Decimal("1E+2"), Decimal("1.50"), Decimal("-5")]
+    )
+)
+TEXTS = st.text() | st.sampled_from(
+    ['a "quote"', "back\\slash", "tab\tnew\nline\x00\x1f\x7f", "Zürich 東京 🎯", "</script>"]
+)
+
+
+def _row_strategy(model) -> st.SearchStrategy[dict]:
+    def values(name, field):
+        kind, optional = {(f[0]): (f[1], f[2]) for f in FlatRows(model).fields}[name]
+        base = {"int": INTS if optional else st.integers(-(2**70), 2**70), "money": AMOUNTS, "str": TEXTS,
+                "date": st.dates()}[kind]  # fmt: skip
+        return base | st.none() if optional and kind == "str" else base
+
+    return st.fixed_dictionaries({name: values(name, field) for name, field in model.model_fields.items()})
+
+
+def _columns(rows: list[dict], rows_model) -> dict[str, list]:
+    return {name: [r[name] for r in rows] for name in rows_model.model_fields}
+
+
+@given(st.lists(_row_strategy(DailyMetrics), max_size=5), st.lists(_row_strategy(DemographicRow), max_size=5))
+def test_flat_rows_write_what_a_model_per_row_writes(days, demographics):
+    for rows, flat, model in ((days, DAILY_ROWS, DailyMetrics), (demographics, DEMOGRAPHIC_ROWS, DemographicRow)):
+        written = flat.json_rows(flat.validate(_columns(rows, model), str))
+        assert written == [model(**row).model_dump_json() for row in rows]
+
+
+def test_flat_rows_validate_each_value_as_the_model_does():
+    row = {"date": dt.date(2026, 3, 2), "impressions": True, "clicks": Decimal("5"), "cost_in_usd": 3}
+    columns = {name: [row.get(name)] for name in DailyMetrics.model_fields}
+    assert DAILY_ROWS.json_rows(DAILY_ROWS.validate(columns, str)) == [DailyMetrics(**row).model_dump_json()]
+    assert '"impressions":1,"clicks":5,' in DAILY_ROWS.json_rows(DAILY_ROWS.validate(columns, str))[0]
+
+    refused = {**columns, "cost_in_usd": [Decimal("Infinity")]}
+    with pytest.raises(SnapshotRowError, match=r"^creative 7, 2026-03-02: field cost_in_usd: .*finite"):
+        DAILY_ROWS.validate(refused, lambda i: f"creative 7, {columns['date'][i]}")
+    with pytest.raises(SnapshotRowError, match="missing \\['date'\\]"):
+        DAILY_ROWS.validate({k: v for k, v in columns.items() if k != "date"}, str)
+
+
+def test_flat_rows_refuse_a_model_they_cannot_write():
+    """The schema cannot grow a field the column writer would write wrongly: making its FlatRows fails."""
+
+    class WithFloat(_Strict):
+        share: float | None
+
+    class WithBound(_Strict):
+        clicks: Annotated[int, Field(ge=0)]
+
+    class WithMoney(_Strict):
+        spend: Money | None
+
+    for model in (WithFloat, WithBound):
+        with pytest.raises(TypeError, match="no FlatRows writer"):
+            FlatRows(model)
+    assert FlatRows(WithMoney).json_rows({"spend": [Decimal("0E-18"), None]}) == ['{"spend":"0"}', '{"spend":null}']
 
 
 # --- the document built and written one account at a time -------------------------------------------------------
@@ -478,3 +555,78 @@ def test_a_failing_account_leaves_the_previous_latest(filled, tmp_path: Path, mo
             manager.handle_output(dg.build_output_context(asset_key="snapshot"), stream)
     assert (tmp_path / "latest.json").read_bytes() == previous
     assert len({p.name for p in tmp_path.iterdir()}) == len(files)  # no new snapshot, no temporary file
+
+
+def test_the_document_does_not_depend_on_how_the_rows_are_read(filled, monkeypatch):
+    """Days read a few at a time (totals folded read after read) and rows in any order within a read: the same
+    bytes as the whole-document build."""
+    monkeypatch.setattr(snapshot_module, "ROWS_PER_READ", 10)  # campaigns 3 days a read, creatives 1 day
+    start = WINDOW_END - dt.timedelta(days=89)
+    reads = []
+    with filled.open() as wh:
+        real_read = wh.read
+
+        def shuffled(table, **kwargs):
+            frame = real_read(table, **kwargs)
+            if table.endswith("daily_metrics"):
+                reads.append(table)
+                frame = frame.sample(frac=1, random_state=len(reads)).reset_index(drop=True)
+            return frame
+
+        monkeypatch.setattr(wh, "read", shuffled)
+        header = Snapshot(
+            generated_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC),
+            dagster_run_id=None,
+            window=SnapshotWindow(start=start, end=WINDOW_END),
+            accounts=[],
+            warnings=[],
+        )
+        streamed = b"".join(
+            SnapshotStream(header, snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, [])).chunks()
+        )
+        monkeypatch.setattr(wh, "read", real_read)
+        expected = whole_document(wh, start, WINDOW_END, None, [], header.generated_at)
+    assert reads.count("campaign_daily_metrics") == 3 * 30 and reads.count("creative_daily_metrics") == 3 * 90
+    assert streamed == expected.model_dump_json().encode()
+
+
+def _execute(url: str, schema: str, sql: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.format(schema=schema))
+
+
+def test_a_malformed_row_fails_the_step_naming_its_row_and_field(filled, pg_url, pg_schema, tmp_path: Path):
+    day = WINDOW_END - dt.timedelta(days=3)
+    _execute(pg_url, pg_schema, f"""UPDATE "{{schema}}".creative_daily_metrics SET cost_in_usd = 'Infinity'
+        WHERE creative_id = 5010011 AND date = '{day}'""")  # fmt: skip
+    snapshots = tmp_path / "snapshots"
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [snapshot_module.snapshot],
+            resources={
+                "warehouse": filled,
+                "settings": SyncSettings(),
+                "snapshot_io": SnapshotJsonIOManager(base_dir=str(snapshots)),
+            },
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    messages, error = [], failure.step_failure_data.error
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    assert any(
+        f"creative_daily_metrics: creative 5010011, {day}: field cost_in_usd: Input should be a finite number" in m
+        for m in messages
+    ), messages
+    assert not (snapshots / "latest.json").exists()
+
+    _execute(pg_url, pg_schema, """UPDATE "{schema}".creatives SET name = NULL WHERE id = 5000001""")
+    start = WINDOW_END - dt.timedelta(days=89)
+    with filled.open() as wh, pytest.raises(SnapshotRowError) as raised:
+        list(snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, []))
+    assert str(raised.value).startswith(
+        "account 500, campaign 500000, creative 5000001: field name: Input should be a valid string (got None)"
+    )

@@ -11,13 +11,15 @@ whole document as frames, dicts and models peaked at 2.4-2.6 GiB; one account's 
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from linkedin_assets.assets.common import GROUP, KEY_PREFIX
 from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
@@ -30,22 +32,41 @@ from linkedin_assets.linkedin.plan import calendar_day
 from linkedin_assets.partitions import daily_partitions
 from linkedin_assets.resources import SyncSettings
 from linkedin_assets.snapshot_schema import (
+    DAILY_ROWS,
+    DEMOGRAPHIC_ROWS,
+    AccountJson,
     AccountSnapshot,
-    CampaignSnapshot,
-    CreativeSnapshot,
-    DailyMetrics,
-    DemographicRow,
-    Metrics,
     Snapshot,
+    SnapshotRowError,
     SnapshotStream,
     SnapshotWarning,
     SnapshotWindow,
+    account_json,
 )
 
 METRIC_COLUMNS = [snake_case(m) for m in DEFAULT_METRICS]
 DEMOGRAPHIC_COLUMNS = [snake_case(m) for m in DEMOGRAPHIC_METRICS]
 ADDITIVE = [c for c in METRIC_COLUMNS if c != "approximate_member_reach"]
-READ_DAYS = 15  # daily rows are read 15 days at a time: 12,000 creative-days of a large account per read
+ACCOUNT_FIELDS = ("id", "name", "currency", "status", "removed_at")
+CAMPAIGN_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "campaign_group_id",
+    "type",
+    "objective_type",
+    "cost_type",
+    "run_schedule_start",
+    "run_schedule_end",
+    "removed_at",
+)
+CREATIVE_FIELDS = ("id", "campaign_id", "name", "name_source", "intended_status", "content_reference", "removed_at")
+"""The columns of the entity tables the document carries (``removed_at``: as ``removed``)."""
+ROWS_PER_READ = 20_000
+"""Daily rows are read as many days at a time as keep a read under this many rows (one day per entity a day): a
+large account's 800 creatives 25 days at a time, its 200 campaigns or a medium account's creatives in one read. Each
+read costs ~5 ms of CPU beside its rows; one read of a large account's 72,000 creative-days was the build's biggest
+transient."""
 
 
 @dg.asset(
@@ -115,7 +136,8 @@ class AccountSummary:
 
 
 def summarize_account(account: AccountSnapshot, warned: Mapping[tuple[str, int], int]) -> AccountSummary:
-    """Totals of one account's part over the window; ``warned``: warnings per (entity, entity id)."""
+    """Totals of one account's part over the window (its daily rows are not needed: an outline will do);
+    ``warned``: warnings per (entity, entity id)."""
     totals = [c.totals for c in account.campaigns]
     keys = [("account", account.id)]
     for c in account.campaigns:
@@ -163,38 +185,84 @@ def snapshot_metadata(start: dt.date, end: dt.date, summaries: list[AccountSumma
     }
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of Python values, ``None`` for every kind of missing value."""
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def _daily_metrics(
-    wh: Any, table: str, key: str, start: dt.date, end: dt.date, account_id: int
-) -> dict[int, list[DailyMetrics]]:
-    """Daily rows of one account in ``table`` in ``[start, end]`` by entity id, in date order.
-
-    Read ``READ_DAYS`` days at a time and column by column (no dict per row): on ``large`` one read of an account's
-    72,000 creative-days (fetched rows, their frame, then dicts of ~40 columns) was the build's biggest transient,
-    beside the models themselves."""
-    days = defaultdict(list)
-    first = start
-    while first <= end:
-        last = min(first + dt.timedelta(days=READ_DAYS - 1), end)
-        frame = wh.read(table, where_date_range=(first, last), account_ids=[account_id])
-        columns = [_values(frame[c]) for c in (key, "date", *METRIC_COLUMNS)]
-        del frame
-        for entity, date, *metrics in zip(*columns, strict=True):
-            days[entity].append(
-                DailyMetrics(date=calendar_day(date), **dict(zip(METRIC_COLUMNS, metrics, strict=True)))
-            )
-        del columns
-        first = last + dt.timedelta(days=1)
-    return {entity: sorted(rows, key=lambda m: m.date) for entity, rows in days.items()}
+def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows as dicts of ``columns``' Python values, ``None`` for every kind of missing value."""
+    values = [_values(frame[c]) for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _values(column: pd.Series) -> list[Any]:
-    """A column as Python values, ``None`` for every kind of missing value (as ``_records`` gives them)."""
-    return column.astype(object).where(column.notna(), None).tolist()
+    """A column as Python values (``int``, ``Decimal``, ``str``, ``date``, ``Timestamp``...), ``None`` for every kind
+    of missing value (``NA``, ``NaN``, ``NaT``, ``Decimal("NaN")``: what ``isna`` finds)."""
+    if column.dtype == "Int64" and not column.hasnans:  # most metric columns: the int64 values, no object array
+        return column.to_numpy(dtype=np.int64).tolist()
+    return column.to_numpy(dtype=object, na_value=None).tolist()
+
+
+@dataclass
+class _DailyRows:
+    """One account's rows of a daily table: each entity's rows as JSON (comma-joined, date order) and, if asked
+    for, its totals (``ADDITIVE`` columns: the sum of the values that are not ``None``, ``None`` if there are none)."""
+
+    json: dict[int, bytes]
+    totals: dict[int, dict[str, Any]]
+
+
+def _daily_rows(
+    wh: Any, table: str, key: str, start: dt.date, end: dt.date, account_id: int, *, entities: int, totals: bool
+) -> _DailyRows:
+    """Daily rows of one account in ``table`` in ``[start, end]`` by entity id, in date order, as JSON.
+
+    Read ``ROWS_PER_READ // entities`` days at a time (``entities``: the account's campaigns or creatives). Each read
+    is validated column by column and written row by row (``snapshot_schema.DAILY_ROWS``); only the rows' JSON
+    outlives it. Totals add up the validated values in date order, read after read: the same fold as ``sum()`` over
+    all the days (for ``Decimal`` the same roundings too)."""
+    entity = key.removesuffix("_id")
+    rows: defaultdict[int, list[str]] = defaultdict(list)
+    sums: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    days_per_read = max(1, ROWS_PER_READ // max(entities, 1))
+    first = start
+    while first <= end:
+        last = min(first + dt.timedelta(days=days_per_read - 1), end)
+        frame = wh.read(table, where_date_range=(first, last), account_ids=[account_id])
+        first = last + dt.timedelta(days=1)
+        if frame.empty:
+            continue
+        ids = frame[key].to_numpy(dtype=np.int64)  # a key column: never null
+        columns = {c: _values(frame[c]) for c in METRIC_COLUMNS}
+        columns["date"] = [calendar_day(d) for d in _values(frame["date"])]
+        del frame
+        columns = DAILY_ROWS.validate(
+            columns, lambda i, ids=ids, dates=columns["date"]: f"{table}: {entity} {ids[i]}, {dates[i]}"
+        )
+        ids, columns = _in_key_order(ids, columns)
+        texts = DAILY_ROWS.json_rows(columns)
+        bounds = np.flatnonzero(np.diff(ids)) + 1
+        runs = list(zip([0, *bounds.tolist()], [*bounds.tolist(), len(ids)], strict=True))
+        for a, b in runs:
+            rows[int(ids[a])].extend(texts[a:b])
+        del texts
+        if totals:
+            for c in ADDITIVE:
+                values = columns[c]
+                has_none = None in values
+                for a, b in runs:
+                    part = [v for v in values[a:b] if v is not None] if has_none else values[a:b]
+                    if part:
+                        acc = sums[int(ids[a])]
+                        acc[c] = sum(part, acc.get(c, 0))
+        del columns
+    return _DailyRows({e: ",".join(rows.pop(e)).encode() for e in list(rows)}, dict(sums))
+
+
+def _in_key_order(ids: np.ndarray, columns: dict[str, list]) -> tuple[np.ndarray, dict[str, list]]:
+    """The rows ordered by (entity id, date): as ``Warehouse.read`` returns them (ordered by primary key), else
+    sorted so."""
+    days = np.fromiter((d.toordinal() for d in columns["date"]), dtype=np.int64, count=len(ids))
+    if len(ids) < 2 or bool(np.all((ids[1:] > ids[:-1]) | ((ids[1:] == ids[:-1]) & (days[1:] > days[:-1])))):
+        return ids, columns
+    order = np.lexsort((days, ids))
+    return ids[order], {c: [values[i] for i in order.tolist()] for c, values in columns.items()}
 
 
 def snapshot_header(start: dt.date, end: dt.date, run_id: str | None, warnings: list[SnapshotWarning]) -> Snapshot:
@@ -214,21 +282,21 @@ def iter_account_snapshots(
     end: dt.date,
     warnings: list[SnapshotWarning],
     on_summary: Callable[[AccountSummary], None] | None = None,
-) -> Iterator[AccountSnapshot]:
+) -> Iterator[AccountJson]:
     """Each account's part of the document, in account id order, read from the warehouse for that account alone.
 
     Only the small lookup tables (accounts, campaign group names, demographic value names) are read whole. A part
-    is built after the previous one has been handed on, so at most one account's rows and models are alive here;
-    raises ``pydantic.ValidationError`` on anything malformed. ``on_summary`` receives each part's ``AccountSummary``.
+    is built after the previous one has been handed on, so at most one account's rows and JSON are alive here;
+    raises ``SnapshotRowError`` on anything malformed. ``on_summary`` receives each part's ``AccountSummary``.
     """
-    account_rows = sorted(_records(wh.read("accounts")), key=lambda r: r["id"])
-    group_names = {r["id"]: r["name"] for r in _records(wh.read("campaign_groups"))}
-    names = {r["value"]: r["name"] for r in _records(wh.read("demographic_values"))}
+    account_rows = sorted(_records(wh.read("accounts"), ACCOUNT_FIELDS), key=_id)
+    group_names = {r["id"]: r["name"] for r in _records(wh.read("campaign_groups"), ("id", "name"))}
+    names = {r["value"]: r["name"] for r in _records(wh.read("demographic_values"), ("value", "name"))}
     warned = Counter((w.entity, w.entity_id) for w in warnings)
     for row in account_rows:
         part = build_account_snapshot(wh, row, start, end, group_names, names)
         if on_summary is not None:
-            on_summary(summarize_account(part, warned))
+            on_summary(summarize_account(part.outline, warned))
         yield part
         del part  # not kept while the next account is read
 
@@ -240,70 +308,116 @@ def build_account_snapshot(
     end: dt.date,
     group_names: Mapping[int, str | None],
     names: Mapping[str, str | None],
-) -> AccountSnapshot:
-    """One account nested: its campaigns (with totals and days), their creatives (with days), its demographics."""
+) -> AccountJson:
+    """One account nested: its campaigns (with totals and days), their creatives (with days), its demographics.
+
+    The daily rows are validated and written column by column (``_daily_rows``); everything else is validated as an
+    ``AccountSnapshot`` outline (``daily_metrics`` empty) in one call, and the rows' JSON put into it. Raises
+    ``SnapshotRowError`` naming the row and field of anything malformed."""
     account_id = account["id"]
-    campaign_days = _daily_metrics(wh, "campaign_daily_metrics", "campaign_id", start, end, account_id)
-    creative_days = _daily_metrics(wh, "creative_daily_metrics", "creative_id", start, end, account_id)
-    demographics = [
-        DemographicRow(
-            level=r["level"],
-            entity_id=r["entity_id"],
-            pivot=r["pivot"],
-            value=r["value"],
-            name=names.get(r["value"]),
-            month=calendar_day(r["month"]),
-            **{c: r.get(c) for c in DEMOGRAPHIC_COLUMNS},
-        )
-        for r in _records(
-            wh.read("demographic_metrics", where_date_range=(start.replace(day=1), end), account_ids=[account_id])
-        )
-    ]
+    creative_rows = sorted(_records(wh.read("creatives", account_ids=[account_id]), CREATIVE_FIELDS), key=_id)
+    campaign_rows = sorted(_records(wh.read("campaigns", account_ids=[account_id]), CAMPAIGN_FIELDS), key=_id)
+    campaign_days = _daily_rows(
+        wh, CAMPAIGN_DAILY, "campaign_id", start, end, account_id, entities=len(campaign_rows), totals=True
+    )
+    creative_days = _daily_rows(
+        wh, CREATIVE_DAILY, "creative_id", start, end, account_id, entities=len(creative_rows), totals=False
+    )
     creatives_of = defaultdict(list)
-    for r in sorted(_records(wh.read("creatives", account_ids=[account_id])), key=lambda r: r["id"]):
+    for r in creative_rows:
         creatives_of[r["campaign_id"]].append(
-            CreativeSnapshot(
-                id=r["id"],
-                name=r["name"],
-                name_source=r["name_source"],
-                intended_status=r["intended_status"],
-                content_reference=r["content_reference"],
-                removed=r["removed_at"] is not None,
-                daily_metrics=creative_days.pop(r["id"], []),
-            )
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "name_source": r["name_source"],
+                "intended_status": r["intended_status"],
+                "content_reference": r["content_reference"],
+                "removed": r["removed_at"] is not None,
+                "daily_metrics": [],
+            }
         )
     campaigns = []
-    for r in sorted(_records(wh.read("campaigns", account_ids=[account_id])), key=lambda r: r["id"]):
-        days = campaign_days.pop(r["id"], [])
+    for r in campaign_rows:
+        sums = campaign_days.totals.get(r["id"], {})
         campaigns.append(
-            CampaignSnapshot(
-                id=r["id"],
-                name=r["name"],
-                status=r["status"],
-                campaign_group_id=r["campaign_group_id"],
-                campaign_group_name=group_names.get(r["campaign_group_id"]),
-                type=r["type"],
-                objective_type=r["objective_type"],
-                cost_type=r["cost_type"],
-                run_schedule_start=r["run_schedule_start"],
-                run_schedule_end=r["run_schedule_end"],
-                removed=r["removed_at"] is not None,
-                totals=Metrics(**{c: _total(days, c) for c in ADDITIVE}),
-                daily_metrics=days,
-                creatives=creatives_of.pop(r["id"], []),
-            )
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "status": r["status"],
+                "campaign_group_id": r["campaign_group_id"],
+                "campaign_group_name": group_names.get(r["campaign_group_id"]),
+                "type": r["type"],
+                "objective_type": r["objective_type"],
+                "cost_type": r["cost_type"],
+                "run_schedule_start": r["run_schedule_start"],
+                "run_schedule_end": r["run_schedule_end"],
+                "removed": r["removed_at"] is not None,
+                "totals": {c: sums.get(c) for c in ADDITIVE},
+                "daily_metrics": [],
+                "creatives": creatives_of.pop(r["id"], []),
+            }
         )
-    return AccountSnapshot(
-        id=account_id,
-        name=account["name"],
-        currency=account["currency"],
-        status=account["status"],
-        removed=account["removed_at"] is not None,
-        campaigns=campaigns,
-        demographics=sorted(demographics, key=lambda d: (d.month, d.pivot, d.value)),
-    )
+    outline = {
+        "id": account_id,
+        "name": account["name"],
+        "currency": account["currency"],
+        "status": account["status"],
+        "removed": account["removed_at"] is not None,
+        "campaigns": campaigns,
+        "demographics": [],
+    }
+    demographics = _demographics(wh, start, end, account_id, names)
+    try:
+        validated = AccountSnapshot.model_validate(outline)
+    except ValidationError as exc:
+        raise SnapshotRowError(_named_errors(exc, outline)) from exc
+    return account_json(validated, campaign_days.json, creative_days.json, demographics)
 
 
-def _total(days: list[DailyMetrics], column: str) -> Any:
-    values = [getattr(d, column) for d in days if getattr(d, column) is not None]
-    return sum(values) if values else None
+def _id(row: Mapping[str, Any]) -> Any:
+    return row["id"]
+
+
+DEMOGRAPHIC_KEYS = ("level", "entity_id", "pivot", "value", "month")
+
+
+def _demographics(wh: Any, start: dt.date, end: dt.date, account_id: int, names: Mapping[str, str | None]) -> bytes:
+    """The account's demographic rows of the months touching the window, by (month, pivot, value) (ties: in key
+    order), validated and written as JSON (``snapshot_schema.DEMOGRAPHIC_ROWS``), comma-joined."""
+    frame = wh.read("demographic_metrics", where_date_range=(start.replace(day=1), end), account_ids=[account_id])
+    columns = {c: _values(frame[c]) for c in (*DEMOGRAPHIC_KEYS, *DEMOGRAPHIC_COLUMNS)}
+    del frame
+    columns["month"] = [calendar_day(m) for m in columns["month"]]
+    columns["name"] = [names.get(v) for v in columns["value"]]
+
+    def row_name(i: int) -> str:
+        return "demographic_metrics: " + ", ".join(f"{k} {columns[k][i]}" for k in DEMOGRAPHIC_KEYS)
+
+    columns = DEMOGRAPHIC_ROWS.validate(columns, row_name)
+    month, pivot, value = columns["month"], columns["pivot"], columns["value"]
+    order = sorted(range(len(month)), key=lambda i: (month[i], pivot[i], value[i]))
+    texts = DEMOGRAPHIC_ROWS.json_rows(columns)
+    return ",".join([texts[i] for i in order]).encode()
+
+
+_LABELS = {"campaigns": "campaign", "creatives": "creative", "demographics": "demographic row"}
+
+
+def _named_errors(exc: ValidationError, outline: dict[str, Any]) -> str:
+    """A ``ValidationError`` of an account's outline as one line per error (at most 5) naming the entity by id (a
+    demographic row by level, entity, pivot, value and month) and the field."""
+    lines = []
+    for error in exc.errors()[:5]:
+        where, node, loc = [f"account {outline['id']}"], outline, list(error["loc"])
+        while len(loc) >= 2 and loc[0] in _LABELS and isinstance(loc[1], int):
+            node = node[loc[0]][loc[1]]
+            label = _LABELS[loc.pop(0)]
+            index = loc.pop(0)
+            if label == "demographic row":
+                where.append(f"{label} {index} ({', '.join(str(node.get(k)) for k in DEMOGRAPHIC_KEYS)})")
+            else:
+                where.append(f"{label} {node.get('id')}")
+        field = ".".join(map(str, loc)) or "(the row)"
+        lines.append(f"{', '.join(where)}: field {field}: {error['msg']} (got {error.get('input')!r})")
+    more = f" (and {exc.error_count() - len(lines)} more)" if exc.error_count() > len(lines) else ""
+    return "; ".join(lines) + more
