@@ -34,8 +34,9 @@ materialization metadata. The check context's partition range is not used: it la
 rewrote too, and a checks-only run has none. So a check costs a scan of one run's range, not of the whole table.
 """
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -411,68 +412,58 @@ def _not_materialized() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True, metadata={"violations": 0, "scope": "not materialized yet"})
 
 
-def _warn_check(r: Rule) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=KEYS[r.table], name=r.check, blocking=False, description=r.text)
-    def check(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SyncSettings
-    ) -> dg.AssetCheckResult:
-        scope = written_scope(context.instance, KEYS[r.table])
-        if scope is None:
+@dataclass(frozen=True)
+class Judged:
+    """What every check of one table needs: the latest write's scope, an open warehouse, the settings, the instance."""
+
+    table: str
+    scope: Scope | None
+    wh: Warehouse | None
+    settings: SyncSettings
+    instance: dg.DagsterInstance
+
+
+def _warn_check(r: Rule) -> Callable[[Judged], dg.AssetCheckResult]:
+    def check(j: Judged) -> dg.AssetCheckResult:
+        if j.scope is None or j.wh is None:
             return _not_materialized()
-        if r.table == DEMOGRAPHICS and settings.demographics_level != "account":
+        if r.table == DEMOGRAPHICS and j.settings.demographics_level != "account":
             # campaign-level demographic rows carry no account total to compare with
-            return dg.AssetCheckResult(passed=True, metadata={"violations": 0, "level": settings.demographics_level})
-        with warehouse.open() as wh:
-            finding = find(wh, *r.sql(wh, scope))
+            return dg.AssetCheckResult(passed=True, metadata={"violations": 0, "level": j.settings.demographics_level})
+        finding = find(j.wh, *r.sql(j.wh, j.scope))
         extra = {"tolerance": str(SPEND_NOISE)} if r.money else {}
-        return _result(finding, r.text, scope, dg.AssetCheckSeverity.WARN, **extra)
+        return _result(finding, r.text, j.scope, dg.AssetCheckSeverity.WARN, **extra)
 
     return check
 
 
-def _known_entities_check(table: str) -> dg.AssetChecksDefinition:
-    parent = "campaigns" if table == CAMPAIGN_DAILY else "creatives"
-
-    @dg.asset_check(asset=KEYS[table], name="rows_of_known_entities", blocking=True)
-    def rows_of_known_entities(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        """Every metric row the run wrote belongs to a campaign or creative in the entity tables (written first)."""
-        scope = written_scope(context.instance, KEYS[table])
-        if scope is None:
-            return _not_materialized()
-        with warehouse.open() as wh:
-            finding = orphan_rows(wh, table, scope)
-        return _result(finding, f"every {_entity_key(table)} is in {parent}", scope, dg.AssetCheckSeverity.ERROR)
-
-    return rows_of_known_entities
+def rows_of_known_entities(j: Judged) -> dg.AssetCheckResult:
+    """Every metric row the run wrote belongs to a campaign or creative in the entity tables (written first)."""
+    if j.scope is None or j.wh is None:
+        return _not_materialized()
+    parent = "campaigns" if j.table == CAMPAIGN_DAILY else "creatives"
+    finding = orphan_rows(j.wh, j.table, j.scope)
+    return _result(finding, f"every {_entity_key(j.table)} is in {parent}", j.scope, dg.AssetCheckSeverity.ERROR)
 
 
-def _run_check(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=KEYS[table], name="rows_match_their_run", blocking=True)
-    def rows_match_their_run(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        """The rows of the accounts and dates the latest write replaced are exactly the rows it wrote."""
-        scope = written_scope(context.instance, KEYS[table])
-        if scope is None:
-            return _not_materialized()
-        with warehouse.open() as wh:
-            foreign, own = unreconciled_rows(wh, table, scope)
-        return _result(
-            foreign,
-            "every row of the replaced accounts and dates carries the writing run's _dagster_run_id (or, after a "
-            "re-execution from failure, the id of the run it re-executes), and as many rows carry it as were written",
-            scope,
-            dg.AssetCheckSeverity.ERROR,
-            passed=scope.rows is None or own == scope.rows,
-            run_id=scope.run_id or "",
-            earlier_run_ids=", ".join(scope.earlier_run_ids),
-            rows_written=scope.rows if scope.rows is not None else -1,
-            rows_with_run_id=own,
-        )
-
-    return rows_match_their_run
+def rows_match_their_run(j: Judged) -> dg.AssetCheckResult:
+    """The rows of the accounts and dates the latest write replaced are exactly the rows it wrote."""
+    scope = j.scope
+    if scope is None or j.wh is None:
+        return _not_materialized()
+    foreign, own = unreconciled_rows(j.wh, j.table, scope)
+    return _result(
+        foreign,
+        "every row of the replaced accounts and dates carries the writing run's _dagster_run_id (or, after a "
+        "re-execution from failure, the id of the run it re-executes), and as many rows carry it as were written",
+        scope,
+        dg.AssetCheckSeverity.ERROR,
+        passed=scope.rows is None or own == scope.rows,
+        run_id=scope.run_id or "",
+        earlier_run_ids=", ".join(scope.earlier_run_ids),
+        rows_written=scope.rows if scope.rows is not None else -1,
+        rows_with_run_id=own,
+    )
 
 
 def freshness_result(
@@ -495,18 +486,57 @@ def freshness_result(
     )
 
 
-def _freshness_check(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=KEYS[table], name="yesterday_present", blocking=False)
-    def yesterday_present(context: dg.AssetCheckExecutionContext, settings: SyncSettings) -> dg.AssetCheckResult:
-        """Yesterday's partition is materialized by ``SyncSettings.freshness_hour_utc`` (default 09:00 UTC)."""
-        return freshness_result(context.instance, KEYS[table], dt.datetime.now(dt.UTC), settings.freshness_hour_utc)
-
-    return yesterday_present
+def yesterday_present(j: Judged) -> dg.AssetCheckResult:
+    """Yesterday's partition is materialized by ``SyncSettings.freshness_hour_utc`` (default 09:00 UTC)."""
+    return freshness_result(j.instance, KEYS[j.table], dt.datetime.now(dt.UTC), j.settings.freshness_hour_utc)
 
 
-asset_checks: list[dg.AssetChecksDefinition] = [
-    *(_warn_check(r) for r in RULES),
-    *(_freshness_check(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY)),
-    *(_known_entities_check(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY)),
-    *(_run_check(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY, DEMOGRAPHICS)),
-]
+@dataclass(frozen=True)
+class Check:
+    """One check of a table: its spec (name, blocking, description) and how it judges."""
+
+    name: str
+    blocking: bool
+    judge: Callable[[Judged], dg.AssetCheckResult]
+    description: str | None = None
+
+
+def table_checks(table: str) -> list[Check]:
+    """The checks of ``table``, in the order they run."""
+    found = [Check(r.check, False, _warn_check(r), r.text) for r in RULES if r.table == table]
+    if table in (CAMPAIGN_DAILY, CREATIVE_DAILY):
+        found.append(Check("yesterday_present", False, yesterday_present, yesterday_present.__doc__))
+        found.append(Check("rows_of_known_entities", True, rows_of_known_entities, rows_of_known_entities.__doc__))
+    found.append(Check("rows_match_their_run", True, rows_match_their_run, rows_match_their_run.__doc__))
+    return found
+
+
+def _checks_of(table: str) -> dg.AssetChecksDefinition:
+    """Every check of ``table`` as one step (subsettable: the UI can run any of them alone).
+
+    One step, not one per check: each step costs its own events in the run's event log (start, evaluation, success)
+    and its own warehouse connection, and the checks of a table share the latest write's scope.
+    """
+    checks = table_checks(table)
+    specs = [
+        dg.AssetCheckSpec(c.name, asset=KEYS[table], blocking=c.blocking, description=c.description) for c in checks
+    ]
+
+    @dg.multi_asset_check(specs=specs, name=f"{table}_checks", can_subset=True)
+    def run_checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SyncSettings
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = {key.name for key in context.selected_asset_check_keys}
+        scope = written_scope(context.instance, KEYS[table])
+        with contextlib.ExitStack() as stack:
+            wh = stack.enter_context(warehouse.open()) if scope is not None else None
+            judged = Judged(table, scope, wh, settings, context.instance)
+            for c in checks:
+                if c.name in selected:
+                    result = c.judge(judged)
+                    yield result._replace(asset_key=KEYS[table], check_name=c.name)
+
+    return run_checks
+
+
+asset_checks: list[dg.AssetChecksDefinition] = [_checks_of(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY, DEMOGRAPHICS)]
