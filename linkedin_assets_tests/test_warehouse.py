@@ -292,6 +292,11 @@ def test_read_filters_by_dates_and_accounts(wh: Warehouse) -> None:
     )
     assert in_range["impressions"].tolist() == [2, 4, 3]
     assert for_account["impressions"].tolist() == [3]
+    some = wh.read("campaign_daily_metrics", account_ids=[10], columns=["date", "impressions"])
+    assert list(some.columns) == ["date", "impressions"]
+    pd.testing.assert_frame_equal(some, wh.read("campaign_daily_metrics", account_ids=[10])[["date", "impressions"]])
+    with pytest.raises(KeyError, match="no column 'spend'"):
+        wh.read("campaign_daily_metrics", columns=["spend"])
     assert wh.query(
         f"SELECT sum(impressions) AS total FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id = %(a)s",
         {"a": 10},

@@ -224,7 +224,9 @@ def _daily_rows(
     first = start
     while first <= end:
         last = min(first + dt.timedelta(days=days_per_read - 1), end)
-        frame = wh.read(table, where_date_range=(first, last), account_ids=[account_id])
+        frame = wh.read(
+            table, where_date_range=(first, last), account_ids=[account_id], columns=(key, "date", *METRIC_COLUMNS)
+        )
         first = last + dt.timedelta(days=1)
         if frame.empty:
             continue

@@ -126,6 +126,7 @@ class Warehouse(Protocol):
         *,
         where_date_range: tuple[date, date] | None = None,
         account_ids: Sequence[int] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame: ...
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame: ...
     def close(self) -> None: ...
@@ -441,9 +442,12 @@ class _SqlWarehouse:
         *,
         where_date_range: tuple[date, date] | None = None,
         account_ids: Sequence[int] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Rows of ``table`` ordered by primary key, optionally inside a date range (inclusive) and accounts."""
+        """Rows of ``table`` ordered by primary key, optionally inside a date range (inclusive) and accounts, with
+        every column or only ``columns`` (a reader of many rows skips converting what it does not use)."""
         spec = table_spec(table)
+        names = spec.column_names if columns is None else tuple(spec.column(name).name for name in columns)
         conditions: list[str] = []
         params: dict[str, Any] = {}
         if where_date_range is not None:
@@ -458,7 +462,7 @@ class _SqlWarehouse:
             conditions.append(f"{quote(spec.scope_column)} IN ({scope})")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         names, rows = self._fetch(
-            f"SELECT {', '.join(map(quote, spec.column_names))} FROM {self.qualified(spec.name)}{where} "
+            f"SELECT {', '.join(map(quote, names))} FROM {self.qualified(spec.name)}{where} "
             f"ORDER BY {', '.join(map(quote, spec.primary_key))}",
             params,
         )
