@@ -13,6 +13,7 @@ is a step a different worker can take.
 
 import asyncio
 import contextlib
+import gc
 import logging
 import queue
 import threading
@@ -227,6 +228,12 @@ class AnalyticsStream:
                 clicks += int(_total(frame, "clicks"))
                 yield frame
                 del frame
+                # The producer pauses the cyclic collector while it decodes and parses a page (client._gc_paused),
+                # which on a backfill is most of the time, so the cycles this thread makes (frames, the write's
+                # objects) would wait for a moment when no page is being decoded. Collecting the young generations
+                # once a window is written frees them: large over 182 days peaked at 862 MiB without this, 464 MiB
+                # with it, for 4 s more CPU (52.4 -> 56.4 s; 72.1 s with no pause at all).
+                gc.collect(1)
             self.metadata.update(_figures(rows, spend, impressions, clicks))
             self.metadata["linkedin_wait_seconds"] = waited
         finally:
