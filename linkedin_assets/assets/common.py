@@ -30,6 +30,7 @@ import pandas as pd
 
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.client import LinkedInClient
+from linkedin_assets.linkedin.fields import DECIMAL_METRICS
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
 from linkedin_assets.resources import LinkedInResource, SyncSettings
@@ -290,6 +291,19 @@ def _total(frame: pd.DataFrame, column: str) -> float:
     if column not in frame or not len(frame):
         return 0.0
     return float(pd.to_numeric(frame[column], errors="coerce").fillna(0).sum())
+
+
+def metric_columns(window: AnalyticsWindow, names: Mapping[str, str]) -> dict[str, Any]:
+    """The window's metrics as frame columns, ``{LinkedIn name: column name}``: money as its Decimals, whole numbers
+    through :func:`whole_numbers`, a metric the window lacks as an all-null column."""
+    columns: dict[str, Any] = {}
+    for name, column in names.items():
+        values = window.metrics.get(name)
+        if values is None:
+            columns[column] = np.full(len(window), np.nan)
+        else:
+            columns[column] = values if name in DECIMAL_METRICS else whole_numbers(values)
+    return columns
 
 
 def whole_numbers(values: Sequence[Any]) -> Any:

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from linkedin_assets.assets.common import (
@@ -20,12 +19,13 @@ from linkedin_assets.assets.common import (
     Shard,
     analytics_batch,
     fetch,
+    metric_columns,
     rows_frame,
     shard_ops,
     whole_numbers,
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
+from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.partitions import monthly_partitions
@@ -73,12 +73,7 @@ def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[
         "value": window.first_pivot_values(),
         "month": list(map(months.__getitem__, window.starts)),
     }
-    for name, column in DEMOGRAPHIC_COLUMNS.items():
-        values = window.metrics.get(name)
-        if values is None:
-            columns[column] = np.full(rows, np.nan)
-        else:
-            columns[column] = values if name in DECIMAL_METRICS else whole_numbers(values)
+    columns.update(metric_columns(window, DEMOGRAPHIC_COLUMNS))
     return pd.DataFrame(columns)
 
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from linkedin_assets.assets.common import (
@@ -21,11 +20,12 @@ from linkedin_assets.assets.common import (
     METRIC_GRAPH_ASSET,
     Shard,
     analytics_batch,
+    metric_columns,
     shard_ops,
     whole_numbers,
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
+from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
@@ -62,20 +62,14 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
     with the owner columns (``account_id``, for creatives also ``campaign_id``) from ``owners``.
 
     Built from the window's columns (no dict or object per row); the ids and owners are looked up once per entity of
-    the window. pandas infers each column's dtype as it did from the rows' dicts (ints, ints beside ``None`` as
-    float64, Decimals as objects).
+    the window. Whole numbers are int64 (beside a ``None``: nullable Int64, exact), money Decimal objects.
     """
     rows = len(window)
     if not rows:
         return _rows_frame(list(window), key, owners)
     ids = window.pivot_ids()
     columns: dict[str, Any] = {key: whole_numbers(ids), "date": window.starts}
-    for name, column in METRIC_COLUMNS.items():
-        values = window.metrics.get(name)
-        if values is None:
-            columns[column] = np.full(rows, np.nan)
-        else:
-            columns[column] = values if name in DECIMAL_METRICS else whole_numbers(values)
+    columns.update(metric_columns(window, METRIC_COLUMNS))
     owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
     entities = set(ids)
     for column in sorted(owner_columns):
