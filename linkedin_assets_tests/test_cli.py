@@ -226,6 +226,8 @@ def test_a_sync_started_while_another_runs_waits_queued(make_simulator, tmp_path
         running = wait_for(
             lambda: [r for r in runs_of(env) if r.status == dg.DagsterRunStatus.STARTED], "the first sync to start"
         )
+        # Slow LinkedIn down while the second command starts, so the first run cannot finish before it queues.
+        sim.state.configure(latency_ms=1500)
         second = subprocess.Popen(
             args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -238,6 +240,7 @@ def test_a_sync_started_while_another_runs_waits_queued(make_simulator, tmp_path
             "a queued run beside the running one",
         )
         assert seen
+        sim.state.configure(latency_ms=30)
         outputs = [process.communicate(timeout=400)[0] for process in (first, second)]
     finally:
         for process in (first, locals().get("second")):
