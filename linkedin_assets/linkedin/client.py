@@ -818,8 +818,9 @@ def _gc_paused() -> Iterator[None]:
     allocation counts towards the collector's thresholds, so a decode used to run several collections that traverse
     the half-built page and, in full ones, the process's whole heap: two thirds of the decode's CPU. A JSON body
     holds no reference cycles (reference counting frees it), so pausing misses no garbage: cycles made meanwhile by
-    other threads are collected once the last pause (pauses of concurrent clients nest) ends. A collector that was
-    disabled before stays disabled.
+    other threads wait until the last pause (pauses of concurrent clients nest) ends. On a backfill a page is being
+    decoded most of the time, so the thread that writes the windows collects its young cycles itself once a window is
+    written (``AnalyticsStream``). A collector that was disabled before stays disabled.
     """
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
