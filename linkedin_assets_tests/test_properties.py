@@ -32,6 +32,7 @@ from linkedin_assets.linkedin.models import (
     parse_analytics_element,
     parse_analytics_elements,
     parse_entity,
+    urn_id,
 )
 from linkedin_assets.warehouse import columns
 from linkedin_assets_tests.ground_truth import COST_METRICS, DAILY_METRICS, campaign_row
@@ -360,6 +361,40 @@ def test_merged_chunks_equal_a_row_by_row_merge(data):
     assert len(window) == len(got) and {row.pivot for row in window} <= {"CREATIVE"}
 
 
+def _metrics_row_by_row(rows, key: str, owners) -> pd.DataFrame:
+    """The daily metric frame built row by row, as the assets did before frames were built from columns."""
+    from linkedin_assets.assets.metrics import METRIC_COLUMNS
+
+    ids = [urn_id(row.pivot_values[0]) for row in rows]
+    frame = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(METRIC_COLUMNS))
+    frame.columns = list(METRIC_COLUMNS.values())
+    frame.insert(0, key, ids)
+    frame.insert(1, "date", [row.start for row in rows])
+    for column in sorted({c for owner in owners.values() for c in owner} or {"account_id"}):
+        frame[column] = [owners.get(i, {}).get(column) for i in ids]
+    return frame
+
+
+def _demographics_row_by_row(rows, level: str, account_of) -> pd.DataFrame:
+    """The demographic frame built row by row, as the asset did before frames were built from columns."""
+    from linkedin_assets.assets.demographics import DEMOGRAPHIC_COLUMNS
+
+    entity_ids = [urn_id(row.facet_urns[0]) for row in rows]
+    frame = pd.DataFrame(
+        {
+            "level": [level] * len(rows),
+            "entity_id": entity_ids,
+            "account_id": entity_ids if level == "account" else [account_of.get(e) for e in entity_ids],
+            "pivot": [row.pivot for row in rows],
+            "value": [row.pivot_values[0] for row in rows],
+            "month": [row.start.replace(day=1) for row in rows],
+        }
+    )
+    metrics = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(DEMOGRAPHIC_COLUMNS))
+    metrics.columns = list(DEMOGRAPHIC_COLUMNS.values())
+    return pd.concat([frame, metrics], axis=1)
+
+
 @FAST
 @given(data=st.data())
 def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
@@ -388,11 +423,11 @@ def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
         level = data.draw(st.sampled_from(["account", "campaign"]))
         account_of = data.draw(st.sampled_from([{}, {55: 9}]))
         got = demographics.demographics_frame(window, level, account_of)
-        want = demographics._rows_frame(list(window), level, account_of)
+        want = _demographics_row_by_row(list(window), level, account_of)
     else:
         owners = {3: {"account_id": 1, "campaign_id": 7}, 2**40: {"account_id": 2, "campaign_id": None}}
         got = metrics.metrics_frame(window, "creative_id", owners)
-        want = metrics._rows_frame(list(window), "creative_id", owners)
+        want = _metrics_row_by_row(list(window), "creative_id", owners)
     # Whole numbers beside a None are nullable Int64 here, float64 in the row-by-row build (which rounds above 2**53).
     pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
     for column in got.columns:

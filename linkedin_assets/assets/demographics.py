@@ -6,7 +6,7 @@ rows are approximate and need not add up to the campaign totals.
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -26,7 +26,7 @@ from linkedin_assets.assets.common import (
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
-from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
+from linkedin_assets.linkedin.models import AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.partitions import monthly_partitions
 from linkedin_assets.resources import LinkedInResource, SyncSettings
@@ -61,8 +61,6 @@ def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[
     Every row of a window has the window's facet and pivot; the columns are built from the window's columns.
     """
     rows = len(window)
-    if not rows:
-        return _rows_frame(list(window), level, account_of)
     entity_id = urn_id(window.facet_urns[0])
     months = {day: day.replace(day=1) for day in set(window.starts)}
     columns: dict[str, Any] = {
@@ -75,23 +73,6 @@ def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[
     }
     columns.update(metric_columns(window, DEMOGRAPHIC_COLUMNS))
     return pd.DataFrame(columns)
-
-
-def _rows_frame(rows: Sequence[AnalyticsRow], level: str, account_of: Mapping[int, int]) -> pd.DataFrame:
-    """The frame of a window without rows (the columns and dtypes of a row-by-row build)."""
-    entity_ids = [urn_id(row.facet_urns[0]) for row in rows]
-    columns: dict[str, list] = {
-        "level": [level] * len(rows),
-        "entity_id": entity_ids,
-        "account_id": entity_ids if level == "account" else [account_of.get(e) for e in entity_ids],
-        "pivot": [row.pivot for row in rows],
-        "value": [row.pivot_values[0] for row in rows],
-        "month": [row.start.replace(day=1) for row in rows],
-    }
-    frame = pd.DataFrame(columns)
-    metrics = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(DEMOGRAPHIC_COLUMNS))
-    metrics.columns = list(DEMOGRAPHIC_COLUMNS.values())
-    return pd.concat([frame, metrics], axis=1)
 
 
 def _sync_demographics(
@@ -140,7 +121,7 @@ def _sync_demographics(
         context.log,
         linkedin,
         merge_plans(queries),
-        lambda rows: demographics_frame(rows, level, account_of),
+        lambda window: demographics_frame(window, level, account_of),
         what=f"demographics ({level} level) of {len(shard.account_ids)} account(s), {first:%Y-%m}..{last:%Y-%m}",
         account_ids=shard.account_ids,
         date_range=(first, month_end),

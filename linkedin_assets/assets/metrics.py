@@ -26,7 +26,7 @@ from linkedin_assets.assets.common import (
 )
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
-from linkedin_assets.linkedin.models import AnalyticsRow, AnalyticsWindow, urn_id
+from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
     campaign_span,
@@ -64,9 +64,6 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
     Built from the window's columns (no dict or object per row); the ids and owners are looked up once per entity of
     the window. Whole numbers are int64 (beside a ``None``: nullable Int64, exact), money Decimal objects.
     """
-    rows = len(window)
-    if not rows:
-        return _rows_frame(list(window), key, owners)
     ids = window.pivot_ids()
     columns: dict[str, Any] = {key: whole_numbers(ids), "date": window.starts}
     columns.update(metric_columns(window, METRIC_COLUMNS))
@@ -76,19 +73,6 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
         of = {i: owners.get(i, {}).get(column) for i in entities}
         columns[column] = whole_numbers(list(map(of.__getitem__, ids)))
     return pd.DataFrame(columns)
-
-
-def _rows_frame(rows: Sequence[AnalyticsRow], key: str, owners: Mapping[int, Mapping[str, int | None]]) -> pd.DataFrame:
-    """The frame of a window without rows (the columns and dtypes of a row-by-row build)."""
-    ids = [urn_id(row.pivot_values[0]) for row in rows]
-    frame = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(METRIC_COLUMNS))
-    frame.columns = list(METRIC_COLUMNS.values())
-    frame.insert(0, key, ids)
-    frame.insert(1, "date", [row.start for row in rows])
-    owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
-    for column in sorted(owner_columns):
-        frame[column] = [owners.get(i, {}).get(column) for i in ids]
-    return frame
 
 
 def materialized_days(instance: dg.DagsterInstance, key: dg.AssetKey, start: dt.date, end: dt.date) -> set[dt.date]:
@@ -158,7 +142,7 @@ def _sync_campaigns(
         context.log,
         linkedin,
         merge_plans(*parts),
-        lambda rows: metrics_frame(rows, "campaign_id", owners),
+        lambda window: metrics_frame(window, "campaign_id", owners),
         what=f"campaign daily metrics of {len(shard.account_ids)} account(s), {start}..{end}",
         account_ids=shard.account_ids,
         date_range=(start, end),
@@ -216,7 +200,7 @@ def _sync_creatives(
         context.log,
         linkedin,
         merge_plans(*parts),
-        lambda rows: metrics_frame(rows, "creative_id", owners),
+        lambda window: metrics_frame(window, "creative_id", owners),
         what=f"creative daily metrics of {len(shard.account_ids)} account(s), {start}..{end}",
         account_ids=shard.account_ids,
         date_range=(start, end),
