@@ -574,17 +574,22 @@ def _parse_analytics_element(element: Mapping[str, Any], metrics: Sequence[str])
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ElementColumns:
-    """The validated elements of one request (field chunk), column by column, in the response's order."""
+class _RowColumns:
+    """Analytics rows column by column: row ``i`` is ``pivot_values[i]``, ``starts[i]``, ``ends[i]`` and
+    ``metrics[name][i]`` for every metric (``None``: not returned)."""
 
     pivot_values: Sequence[tuple[str, ...]]
     starts: Sequence[dt.date]
     ends: Sequence[dt.date]
     metrics: dict[str, Sequence[MetricValue]]
-    """Every requested metric, one value per element (``None``: not returned)."""
 
     def __len__(self) -> int:
         return len(self.starts)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ElementColumns(_RowColumns):
+    """The validated elements of one request (field chunk), in the response's order."""
 
     def __repr__(self) -> str:
         return f"ElementColumns({len(self)} elements, metrics {list(self.metrics)})"
@@ -676,23 +681,14 @@ def _money(value: str | None) -> Decimal | None:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class AnalyticsWindow:
-    """The merged rows of one window (one planned query without its metrics), column by column.
-
-    Row ``i`` is ``pivot_values[i]``, ``starts[i]``, ``ends[i]`` and ``metrics[name][i]`` for every metric of the
-    window's chunks (``None``: its chunk's response lacked the row, or the metric). Iterating gives the rows as
-    :class:`AnalyticsRow` s (tests, small plans); the warehouse conversion reads the columns.
+class AnalyticsWindow(_RowColumns):
+    """The merged rows of one window (one planned query without its metrics: ``pivot`` and ``facet_urns``), with
+    every metric of the window's chunks (``None``: its chunk's response lacked the row, or the metric). Iterating
+    gives the rows as :class:`AnalyticsRow` s (tests, small plans); the warehouse conversion reads the columns.
     """
 
     pivot: str | None
     facet_urns: tuple[str, ...]
-    pivot_values: Sequence[tuple[str, ...]]
-    starts: Sequence[dt.date]
-    ends: Sequence[dt.date]
-    metrics: dict[str, Sequence[MetricValue]]
-
-    def __len__(self) -> int:
-        return len(self.starts)
 
     def __repr__(self) -> str:
         return f"AnalyticsWindow({self.pivot}, {','.join(self.facet_urns)}: {len(self)} rows x {len(self.metrics)} metrics)"
@@ -758,7 +754,8 @@ def merge_chunks(
         take = itemgetter(*order)
         pivot_values, starts, ends = list(take(pivot_values)), list(take(starts)), list(take(ends))
         columns = {name: list(take(values)) for name, values in columns.items()}
-    return AnalyticsWindow(pivot, facet_urns, pivot_values, starts, ends, {name: columns[name] for name in names})
+    metrics = {name: columns[name] for name in names}
+    return AnalyticsWindow(pivot_values, starts, ends, metrics, pivot=pivot, facet_urns=facet_urns)
 
 
 def _row_order(pivot_values: Sequence[tuple[str, ...]], starts: Sequence[dt.date]) -> list[int] | None:
