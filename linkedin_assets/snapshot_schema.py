@@ -175,12 +175,11 @@ class SnapshotStream:
     """A ``Snapshot`` document produced part by part, so the whole document never exists in memory at once.
 
     ``header``: the document with ``accounts=[]`` and the (small) ``warnings`` list, validated as a ``Snapshot``;
-    ``accounts``: an iterable of validated parts, consumed once, in document order: ``AccountSnapshot`` models or
-    ``AccountJson`` (a part already validated and serialised). ``chunks()`` yields the UTF-8 JSON of the document in
-    pieces (the header up to ``"accounts":[``, each account's JSON, the commas between them, then the rest): the same
-    bytes as ``Snapshot(..., accounts=[...]).model_dump_json()``, because pydantic serialises a nested model exactly as
-    on its own. ``metadata``: filled by the producer while the accounts are consumed (counts, summary); the IO manager
-    records it after the write.
+    ``accounts``: an iterable of ``AccountJson`` parts (validated and serialised), consumed once, in document order.
+    ``chunks()`` yields the UTF-8 JSON of the document in pieces (the header up to ``"accounts":[``, each account's
+    JSON, the commas between them, then the rest): the bytes the whole ``Snapshot`` would serialise to, because
+    pydantic serialises a nested model exactly as on its own. ``metadata``: filled by the producer while the
+    accounts are consumed (counts, summary); the IO manager records it after the write.
     """
 
     _MARKER = b'"accounts":['
@@ -188,7 +187,7 @@ class SnapshotStream:
     def __init__(
         self,
         header: Snapshot,
-        accounts: Iterable[AccountSnapshot | AccountJson],
+        accounts: Iterable[AccountJson],
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if header.accounts:
@@ -212,11 +211,7 @@ class SnapshotStream:
         try:
             # No enumerate(): its reused result tuple would keep the previous account alive while the next is built.
             for account in accounts:
-                # bytes straight from the serializer (model_dump_json would add a str copy of the account's JSON)
-                if isinstance(account, AccountJson):
-                    piece = account.json
-                else:
-                    piece = AccountSnapshot.__pydantic_serializer__.to_json(account)
+                piece = account.json
                 del account  # only the JSON of this part stays, and only until it is written
                 if not first:
                     yield b","  # a piece of its own: prefixing it would copy the account's JSON once more
