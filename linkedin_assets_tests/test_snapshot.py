@@ -452,18 +452,26 @@ def filled(pg_url, pg_schema) -> WarehouseResource:
     return resource
 
 
-def test_the_streamed_snapshot_is_the_whole_document_byte_for_byte(filled, tmp_path: Path):
-    snapshots = tmp_path / "snapshots"
+def _materialize_snapshot(
+    warehouse: WarehouseResource, snapshots: Path, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
+    """The snapshot asset alone, on ``warehouse``, writing into ``snapshots``."""
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
+        return dg.materialize(
             [snapshot_module.snapshot],
             resources={
-                "warehouse": filled,
+                "warehouse": warehouse,
                 "settings": SyncSettings(),
                 "snapshot_io": SnapshotJsonIOManager(base_dir=str(snapshots)),
             },
             instance=instance,
+            raise_on_error=raise_on_error,
         )
+
+
+def test_the_streamed_snapshot_is_the_whole_document_byte_for_byte(filled, tmp_path: Path):
+    snapshots = tmp_path / "snapshots"
+    result = _materialize_snapshot(filled, snapshots)
     written = (snapshots / "latest.json").read_bytes()
     streamed = Snapshot.model_validate_json(written)
     start = WINDOW_END - dt.timedelta(days=89)
@@ -600,17 +608,7 @@ def test_a_malformed_row_fails_the_step_naming_its_row_and_field(filled, pg_url,
     _execute(pg_url, pg_schema, f"""UPDATE "{{schema}}".creative_daily_metrics SET cost_in_usd = 'Infinity'
         WHERE creative_id = 5010011 AND date = '{day}'""")  # fmt: skip
     snapshots = tmp_path / "snapshots"
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            [snapshot_module.snapshot],
-            resources={
-                "warehouse": filled,
-                "settings": SyncSettings(),
-                "snapshot_io": SnapshotJsonIOManager(base_dir=str(snapshots)),
-            },
-            instance=instance,
-            raise_on_error=False,
-        )
+    result = _materialize_snapshot(filled, snapshots, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     messages, error = [], failure.step_failure_data.error

@@ -175,8 +175,8 @@ class AnalyticsStream:
     Iterating starts a producer thread that runs the async client (``iter_analytics``) and puts each window (an
     :class:`~linkedin_assets.linkedin.models.AnalyticsWindow`, its rows as columns) into a bounded ``queue.Queue``;
     the consuming thread (the warehouse write) converts them with ``convert`` and COPYs them while the producer keeps
-    fetching. An exception in the producer is raised in the consumer (the write's
-    transaction then rolls back); a consumer that stops early stops the producer. ``metadata`` holds the planned
+    fetching. An exception in the producer is raised in the consumer (the write's transaction then rolls back); a
+    consumer that stops early stops the producer. ``metadata`` holds the planned
     requests from the start and the request counts and row totals once the stream has ended.
     """
 
