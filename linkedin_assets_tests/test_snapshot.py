@@ -452,6 +452,17 @@ def filled(pg_url, pg_schema) -> WarehouseResource:
     return resource
 
 
+def _header(start: dt.date) -> Snapshot:
+    """A stream's header for ``start..WINDOW_END`` at a fixed time, with no run and no warnings."""
+    return Snapshot(
+        generated_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC),
+        dagster_run_id=None,
+        window=SnapshotWindow(start=start, end=WINDOW_END),
+        accounts=[],
+        warnings=[],
+    )
+
+
 def _materialize_snapshot(
     warehouse: WarehouseResource, snapshots: Path, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
@@ -515,22 +526,15 @@ def test_the_document_is_built_and_written_one_account_at_a_time(filled, tmp_pat
 
     monkeypatch.setattr(snapshot_module, "build_account_snapshot", build)
     start = WINDOW_END - dt.timedelta(days=89)
-    header = Snapshot(
-        generated_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC),
-        dagster_run_id=None,
-        window=SnapshotWindow(start=start, end=WINDOW_END),
-        accounts=[],
-        warnings=[],
-    )
     with filled.open() as wh:
-        stream = SnapshotStream(header, snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, []))
+        stream = SnapshotStream(_header(start), snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, []))
         pieces = []
         for piece in stream.chunks():
             pieces.append(piece)
             parts = [p for p in pieces[1:] if p != b","]
             if piece != b",":  # header first, then each part built only when its piece is asked for
                 assert len(built) == min(len(parts), 3)
-        expected = whole_document(wh, start, WINDOW_END, None, [], header.generated_at)
+        expected = whole_document(wh, start, WINDOW_END, None, [], _header(start).generated_at)
     assert built == [500, 501, 502] and len(pieces) == 1 + 3 + 2 + 1  # header, 3 parts, 2 commas, the rest
     assert b"".join(pieces) == expected.model_dump_json().encode()
     with pytest.raises(RuntimeError, match="once"):
@@ -582,18 +586,11 @@ def test_the_document_does_not_depend_on_how_the_rows_are_read(filled, monkeypat
             return frame
 
         monkeypatch.setattr(wh, "read", shuffled)
-        header = Snapshot(
-            generated_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC),
-            dagster_run_id=None,
-            window=SnapshotWindow(start=start, end=WINDOW_END),
-            accounts=[],
-            warnings=[],
-        )
         streamed = b"".join(
-            SnapshotStream(header, snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, [])).chunks()
+            SnapshotStream(_header(start), snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, [])).chunks()
         )
         monkeypatch.setattr(wh, "read", real_read)
-        expected = whole_document(wh, start, WINDOW_END, None, [], header.generated_at)
+        expected = whole_document(wh, start, WINDOW_END, None, [], _header(start).generated_at)
     assert reads.count("campaign_daily_metrics") == 3 * 30 and reads.count("creative_daily_metrics") == 3 * 90
     assert streamed == expected.model_dump_json().encode()
 
