@@ -15,6 +15,7 @@ starts them itself. It prints their progress from the event log. Exit status: 0 
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import http.server
 import os
 import secrets
@@ -495,5 +496,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if type(exc).__name__ in ("LinkedInConfigError",) else 1
 
 
+def run() -> None:
+    """The ``linkedin-assets`` command: ``main`` with this process's arguments, then exit with its status.
+
+    ``gc.freeze()`` first: the process ends next, and the interpreter's last collection would otherwise walk every
+    object the runs left (0.5 s after a medium sync, a tenth of its CPU); the operating system frees them at once.
+    """
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -65,11 +65,18 @@ def dagster_home() -> Path:
     return Path(environ().get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
 
 
+EVENT_BATCH_SIZE = "1000"
+"""``DAGSTER_EVENT_BATCH_SIZE`` unless set: Dagster then stores a range run's per-partition planned and
+materialization events in batches (2 x 90 each for a 90-day metrics run). dagster-postgres writes a batch in one
+INSERT; Dagster's SQLite storage still writes them one by one, as without it."""
+
+
 def open_instance() -> dg.DagsterInstance:
     """The instance of ``dagster_home()`` (its ``dagster.yaml``, or Dagster's defaults when it has none)."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)  # so that every Dagster component of this process agrees
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     return dg.DagsterInstance.get()
 
 
