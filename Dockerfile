@@ -10,11 +10,14 @@
 #   docker build -t linkedin-assets:0.1.0 .
 FROM python:3.11-slim
 
+# DAGSTER_EVENT_BATCH_SIZE: a range run's per-partition materializations go to the PostgreSQL instance in one INSERT
+# per batch instead of one per event.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DAGSTER_HOME=/opt/dagster/dagster_home
+    DAGSTER_HOME=/opt/dagster/dagster_home \
+    DAGSTER_EVENT_BATCH_SIZE=1000
 
 WORKDIR /opt/dagster/app
 

@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 # The Dagster instance (run history, schedules, logs): Dagster's own convention, a folder with a dagster.yaml.
 DAGSTER_HOME ?= $(CURDIR)/data/dagster
 export DAGSTER_HOME
+# A range run's per-partition materializations stored in batches (one INSERT each on a PostgreSQL instance).
+DAGSTER_EVENT_BATCH_SIZE ?= 1000
+export DAGSTER_EVENT_BATCH_SIZE
 
 .PHONY: demo test bench dev lint install instance workers
 

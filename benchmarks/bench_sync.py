@@ -41,8 +41,11 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -54,6 +57,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 ELEMENT_CAP = 15_000
 FIELDS_PER_REQUEST = 18  # 20 names in `fields`, two of them dateRange and pivotValues
 CELERY_LABEL = ", celery x"
+INSTANCE_LABEL = {"postgres": "pg instance", "sqlite": "sqlite instance"}
 
 
 # ---------------------------------------------------------------------------------------------------- /proc
@@ -360,6 +364,8 @@ def run_sync(
 ) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
     env.update(sim.env)
+    if "DAGSTER_PG_URL" in os.environ:
+        env["DAGSTER_PG_URL"] = os.environ["DAGSTER_PG_URL"]
     env.update(
         DAGSTER_HOME=str(home / "dagster"),
         LINKEDIN_ASSETS_DATABASE_URL=args.pg_url,
@@ -395,25 +401,56 @@ def run_sync(
     return run
 
 
-def first_sync(label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str) -> list[Run]:
+@contextmanager
+def dagster_instance(kind: str, home: Path, pg_url: str, python: str | None) -> Iterator[None]:
+    """A fresh Dagster instance in ``home``: ``sqlite`` (the repo's ``dagster.yaml``, Dagster's embedded storage) or
+    ``postgres`` (``deploy/dagster-postgres.yaml`` on a new database of ``pg_url``'s server, migrated beforehand as a
+    deployment's instance is). ``DAGSTER_PG_URL`` is set in this process, for the syncs and for reading their runs."""
+    home.mkdir()
+    if kind == "sqlite":
+        if (REPO / "dagster.yaml").exists():
+            shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        yield
+        return
+    database = f"bench_dagster_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3, which dagster-postgres's NOTIFY cannot use (see dagster.yaml)
+    url = urlsplit(pg_url)._replace(scheme="postgresql+psycopg2", path=f"/{database}").geturl()
+    os.environ["DAGSTER_PG_URL"] = url
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    try:
+        subprocess.run(
+            [python or sys.executable, "-m", "dagster", "instance", "migrate"],
+            env={**os.environ, "DAGSTER_HOME": str(home)},
+            check=True,
+            capture_output=True,
+        )
+        yield
+    finally:
+        os.environ.pop("DAGSTER_PG_URL", None)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def first_sync(label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str, instance: str) -> list[Run]:
     """A first sync of the whole history, then (``args.incremental``) the daily incremental run."""
     sim = start_simulator(sizes, args.latency_ms, args.seed, args.metric_value_budget)
     home = Path(tempfile.mkdtemp(prefix="bench_sync_"))
     try:
-        (home / "dagster").mkdir()
         (home / "work").mkdir()
-        if (REPO / "dagster.yaml").exists():
-            shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
-        today = dt.datetime.now(dt.UTC).date()
-        end = today - dt.timedelta(days=1)
-        start = end - dt.timedelta(days=sizes["days"] - 1)
-        runs = [run_sync(label, sim, home, schema, args, start, end, lower_bound(sizes, args.seed, start, end, True))]
-        runs[0].copies = plain_copies(args.pg_url, schema, home)
-        if args.incremental:
-            lookback = end - dt.timedelta(days=29)
-            bound = lower_bound(sizes, args.seed, lookback, end, True)
-            runs.append(run_sync(f"{label}: daily incremental", sim, home, schema, args, end, end, bound))
-        return runs
+        with dagster_instance(instance, home / "dagster", args.pg_url, args.python):
+            today = dt.datetime.now(dt.UTC).date()
+            end = today - dt.timedelta(days=1)
+            start = end - dt.timedelta(days=sizes["days"] - 1)
+            bound = lower_bound(sizes, args.seed, start, end, True)
+            runs = [run_sync(label, sim, home, schema, args, start, end, bound)]
+            runs[0].copies = plain_copies(args.pg_url, schema, home)
+            if args.incremental:
+                lookback = end - dt.timedelta(days=29)
+                bound = lower_bound(sizes, args.seed, lookback, end, True)
+                runs.append(run_sync(f"{label}: daily incremental", sim, home, schema, args, end, end, bound))
+            return runs
     finally:
         sim.process.terminate()
         sim.process.wait()
@@ -428,8 +465,8 @@ def mib(kib: int) -> str:
 
 
 def report(runs: list[Run]) -> None:
-    width = 26
     names = [r.label for r in runs]
+    width = max(26, *(len(n) + 2 for n in names))
     print("\n" + f"{'':<28}" + "".join(f"{n[:width]:>{width}}" for n in names))
 
     def line(title: str, values: list[str]) -> None:
@@ -503,6 +540,13 @@ def main() -> int:
         help="then run the daily incremental sync (default: on for medium)",
     )
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument(
+        "--instance",
+        default="both",
+        choices=("sqlite", "postgres", "both"),
+        help="the Dagster instance's storage: embedded SQLite (make demo), PostgreSQL (deploy/dagster-postgres.yaml, "
+        "on --pg-url's server), or both side by side (default)",
+    )
     parser.add_argument("--python", help="interpreter that runs the sync (another checkout, for before/after figures)")
     parser.add_argument("--keep", action="store_true", help="keep the schemas (their names are printed)")
     parser.add_argument("--show-output", action="store_true", help="print what the sync command printed")
@@ -537,19 +581,21 @@ def main() -> int:
         f"{profile.creatives_per_campaign} creatives, {sizes['days']} days) latency={args.latency_ms:.0f} ms "
         f"sync={args.python or sys.executable}"
     )
-    variants = [(args.profile, sizes)]
+    instances = ("postgres", "sqlite") if args.instance == "both" else (args.instance,)
+    variants = [(f"{args.profile}, {INSTANCE_LABEL[kind]}", sizes, kind) for kind in instances]
     if args.half_history:
-        variants.append((f"{args.profile}, half history", {**sizes, "days": sizes["days"] // 2}))
+        variants.append((f"{args.profile}, half history", {**sizes, "days": sizes["days"] // 2}, instances[0]))
     if args.executor == "celery":
-        variants.append((f"{args.profile}{CELERY_LABEL}{args.workers}", sizes))
+        variants.append((f"{args.profile}{CELERY_LABEL}{args.workers}", sizes, instances[0]))
     runs: list[Run] = []
     schemas = []
+    incremental = args.incremental
     try:
-        for label, variant in variants:
+        for label, variant, instance in variants:
             schema = f"bench_sync_{uuid.uuid4().hex[:10]}"
             schemas.append(schema)
-            runs += first_sync(label, variant, args, schema)
-            args.incremental = False  # once, on the full history
+            args.incremental = incremental and variant is sizes and CELERY_LABEL not in label  # on the full history
+            runs += first_sync(label, variant, args, schema, instance)
     finally:
         if not args.keep:
             with psycopg.connect(args.pg_url, autocommit=True) as conn:
@@ -559,7 +605,7 @@ def main() -> int:
             print(f"kept schemas {', '.join(schemas)}")
     report(runs)
     if args.half_history and len(runs) >= 2:
-        full = next(r for r in runs if r.label == args.profile)
+        full = runs[0]
         half = next(r for r in runs if "half" in r.label)
         ratio = full.measured.peak_tree_kib / max(1, half.measured.peak_tree_kib)
         print(f"\npeak RSS full / half history: {ratio:.2f}")

@@ -496,12 +496,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if type(exc).__name__ in ("LinkedInConfigError",) else 1
 
 
+EVENT_BATCH_SIZE = "1000"
+"""``DAGSTER_EVENT_BATCH_SIZE`` of this process unless set (as the Makefile and the Dockerfile set it for Dagster's
+own processes): Dagster then stores a range run's per-partition materialization events in batches, which
+dagster-postgres writes in one INSERT each (medium first sync on a PostgreSQL instance: 8.0-9.1 s -> 6.6 s wall).
+Dagster's SQLite storage writes a batch one event at a time, as without it."""
+
+
 def run() -> None:
     """The ``linkedin-assets`` command: ``main`` with this process's arguments, then exit with its status.
 
-    ``gc.freeze()`` first: the process ends next, and the interpreter's last collection would otherwise walk every
-    object the runs left (0.5 s after a medium sync, a tenth of its CPU); the operating system frees them at once.
+    ``gc.freeze()`` before exiting: the interpreter's last collection would otherwise walk every object the runs left
+    (0.7-0.9 s after a medium sync, a tenth of its CPU); the operating system frees them at once.
     """
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     status = main()
     gc.freeze()
     sys.exit(status)

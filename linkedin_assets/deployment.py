@@ -65,19 +65,17 @@ def dagster_home() -> Path:
     return Path(environ().get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
 
 
-EVENT_BATCH_SIZE = "1000"
-"""``DAGSTER_EVENT_BATCH_SIZE`` unless set: Dagster then stores a range run's per-partition planned and
-materialization events in batches (2 x 90 each for a 90-day metrics run). dagster-postgres writes a batch in one
-INSERT; Dagster's SQLite storage still writes them one by one, as without it."""
-
-
 def open_instance() -> dg.DagsterInstance:
     """The instance of ``dagster_home()`` (its ``dagster.yaml``, or Dagster's defaults when it has none)."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)  # so that every Dagster component of this process agrees
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    # This process stores every event of the runs it executes (about 250 for a medium sync, 600 for its first).
+    # Dagster's PostgreSQL storages open a new server connection per write unless the process asks for a pool, as
+    # dagster-webserver does; measured on a medium first sync: 11.4 s -> 7.0 s wall. No-op on SQLite.
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+    return instance
 
 
 def daemon_alive(instance: dg.DagsterInstance) -> bool:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 
 from linkedin_assets import deployment
@@ -76,6 +77,34 @@ def test_postgres_instance_config_uses_stock_storage_and_hides_the_password(
         with dg.DagsterInstance.from_config(str(home)) as reopened:
             assert reopened.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
     assert not (home / "history").exists()
+
+
+def _sessions_opened(database_url: str) -> int:
+    """Connections PostgreSQL has accepted to ``database_url``'s database so far (its cumulative statistics)."""
+    admin, name = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_the_cli_instance_writes_events_over_held_postgres_connections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A sync stores hundreds of events; Dagster's PostgreSQL storages would open a server connection for each write
+    (a backend process each: 11.4 s instead of 7.0 s for a medium first sync) unless the process holds a pool."""
+    home = tmp_path / "pg_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with fresh_pg_database() as url:
+        monkeypatch.setenv("DAGSTER_PG_URL", url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        with deployment.open_instance() as instance:
+            instance.report_runless_asset_event(dg.AssetMaterialization("first"))
+            before = _sessions_opened(url)
+            for day in range(1, 41):
+                instance.report_runless_asset_event(dg.AssetMaterialization("metrics", partition=f"day-{day}"))
+            opened = _sessions_opened(url) - before
+            assert len(instance.fetch_materializations(dg.AssetKey("metrics"), limit=100).records) == 40
+        assert opened <= 5, f"{opened} connections opened for 40 events"
 
 
 @dg.asset(pool=LINKEDIN_POOL)
