@@ -5,9 +5,6 @@ BIN := $(VENV)/bin
 # The Dagster instance (run history, schedules, logs): Dagster's own convention, a folder with a dagster.yaml.
 DAGSTER_HOME ?= $(CURDIR)/data/dagster
 export DAGSTER_HOME
-# A range run's per-partition materializations stored in batches (one INSERT each on a PostgreSQL instance).
-DAGSTER_EVENT_BATCH_SIZE ?= 1000
-export DAGSTER_EVENT_BATCH_SIZE
 
 .PHONY: demo test bench dev lint install instance workers
 
@@ -41,6 +38,9 @@ bench: install  ## benchmarks that print requests, seconds, rows/s and peak RSS
 	$(BIN)/python benchmarks/bench_warehouse.py
 	$(BIN)/python benchmarks/bench_sync.py
 
+# The processes that execute runs and steps (run workers, Celery workers) store a range run's per-partition
+# materializations in batches: one INSERT each on a PostgreSQL instance (linkedin-assets sets it for itself).
+dev workers: export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 dev: instance  ## the Dagster UI and daemon on http://127.0.0.1:3000, on the instance in DAGSTER_HOME
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
