@@ -2,9 +2,12 @@
 
 The simulator runs in a process of its own (``python -m linkedin_assets.simulator``); the sync is the command a user
 types, ``linkedin-assets sync --start ... --end ...``, in a subprocess with ``DAGSTER_HOME`` set to a fresh directory
-holding the repo's ``dagster.yaml`` and the environment the simulator printed. Printed per run:
+and the environment the simulator printed. The Dagster instance (``--instance``, default both side by side): the repo's
+``dagster.yaml`` (Dagster's embedded SQLite storage, as ``make demo`` uses it) or ``deploy/dagster-postgres.yaml`` on
+a new PostgreSQL database (a deployment's instance). Printed per sync:
 
-- wall seconds; CPU seconds and peak RSS of the sync's processes (the command and every process it starts: CPU from
+- wall seconds of the command, and the seconds its two runs took as Dagster records them (start to end, what the UI
+  shows; the rest is the interpreter's start, imports, loading the code location and creating the runs); CPU seconds and peak RSS of the sync's processes (the command and every process it starts: CPU from
   ``getrusage(RUSAGE_CHILDREN)``, peak RSS per process from ``/proc/<pid>/status`` ``VmHWM`` and the largest sum over
   the process tree at one moment, sampled every 0.2 s), beside the simulator's own CPU and peak RSS;
 - requests per endpoint as the simulator counted them, the ``adAnalytics`` requests against the plans' figure (the
@@ -15,7 +18,7 @@ holding the repo's ``dagster.yaml`` and the environment the simulator printed. P
   ``COPY ... FROM`` of the same rows into an empty, unindexed ``LIKE`` copy of the table.
 
     .venv/bin/python benchmarks/bench_sync.py --profile medium|large [--latency-ms 20] [--half-history]
-        [--incremental] [--pg-url URL] [--python PATH] [--keep]
+        [--incremental] [--instance sqlite|postgres|both] [--pg-url URL] [--python PATH] [--keep]
 
 ``--half-history`` runs the same profile over half its days too (memory must be flat in history length) and prints the
 two side by side; ``--incremental`` (default for ``medium``) then runs the daily incremental sync of the last day
@@ -149,7 +152,9 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path) -> Measured
     measured.wall_s = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     measured.cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    measured.max_rss_kib = after.ru_maxrss
+    # ru_maxrss of children is the largest child ever reaped (an earlier variant's simulator too): it only counts
+    # when this command raised it
+    measured.max_rss_kib = after.ru_maxrss if after.ru_maxrss > before.ru_maxrss else 0
     measured.returncode = process.returncode
     return measured
 
@@ -277,6 +282,22 @@ class Run:
     copies: dict[str, tuple[int, float]]
     step_peaks: dict[str, int] = field(default_factory=dict)
     """Step -> the largest sampled tree RSS (KiB) while it ran."""
+    run_seconds: float = float("nan")
+    """The runs' own durations as Dagster records them (start to end, summed): what the UI shows for them."""
+
+
+def run_seconds(dagster_home: Path, since: float) -> float:
+    """The summed start-to-end seconds of the runs created after ``since``."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records()
+        return sum(
+            r.end_time - r.start_time
+            for r in records
+            if r.create_timestamp.timestamp() >= since and r.start_time and r.end_time
+        )
 
 
 def step_peaks(dagster_home: Path, since: float, samples: list[tuple[float, int]]) -> dict[str, int]:
@@ -398,6 +419,7 @@ def run_sync(
         peaks = {}
     run = Run(label, measured, sim.cpu_s() - sim_cpu, sim.peak_kib(), requests, in_flight, bound, metadata, {})
     run.step_peaks = peaks
+    run.run_seconds = run_seconds(home / "dagster", since)
     return run
 
 
@@ -474,6 +496,7 @@ def report(runs: list[Run]) -> None:
 
     line("wall s", [f"{r.measured.wall_s:.1f}" for r in runs])
     line("CPU s (sync processes)", [f"{r.measured.cpu_s:.1f}" for r in runs])
+    line("runs' own s (Dagster)", [f"{r.run_seconds:.1f}" for r in runs])
     line("peak RSS, one process", [mib(r.measured.peak_process_kib) for r in runs])
     line("peak RSS, tree at once", [mib(r.measured.peak_tree_kib) for r in runs])
     line("simulator CPU s", [f"{r.sim_cpu_s:.1f}" for r in runs])

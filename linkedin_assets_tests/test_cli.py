@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from linkedin_assets.deployment import PROCESS_TAG
+from linkedin_assets.partitions import daily_partitions
 from linkedin_assets_tests.dagster_services import REPO_ROOT, REPOSITORY_LABEL
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -117,6 +118,13 @@ def test_a_failed_sync_prints_one_short_block_and_the_trace_only_with_verbose(ma
     assert len(block.splitlines()) <= 8, block
     assert "Traceback" not in output
     assert sim.refresh_token not in output and sim.client_secret not in output
+    # the day the failed run was to fetch is a failed partition of the metric assets (what the UI's partition bar
+    # shows first): Dagster knows it from the run's per-partition planned events
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    with instance_of(env) as instance:
+        for table in ("campaign_daily_metrics", "creative_daily_metrics"):
+            status = instance.get_status_by_partition(dg.AssetKey(["linkedin_ads", table]), [day], daily_partitions)
+            assert status == {day: dg.AssetPartitionStatus.FAILED}, (table, status)
 
     verbose = run_cli("sync", "--verbose", env=env, cwd=tmp_path)
     assert verbose.returncode == 1
