@@ -455,8 +455,10 @@ def dagster_instance(kind: str, home: Path, pg_url: str, python: str | None) -> 
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def first_sync(label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str, instance: str) -> list[Run]:
-    """A first sync of the whole history, then (``args.incremental``) the daily incremental run."""
+def first_sync(
+    label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str, instance: str, incremental: bool
+) -> list[Run]:
+    """A first sync of the whole history, then (``incremental``) the daily incremental run."""
     sim = start_simulator(sizes, args.latency_ms, args.seed, args.metric_value_budget)
     home = Path(tempfile.mkdtemp(prefix="bench_sync_"))
     try:
@@ -468,7 +470,7 @@ def first_sync(label: str, sizes: dict[str, int], args: argparse.Namespace, sche
             bound = lower_bound(sizes, args.seed, start, end, True)
             runs = [run_sync(label, sim, home, schema, args, start, end, bound)]
             runs[0].copies = plain_copies(args.pg_url, schema, home)
-            if args.incremental:
+            if incremental:
                 lookback = end - dt.timedelta(days=29)
                 bound = lower_bound(sizes, args.seed, lookback, end, True)
                 runs.append(run_sync(f"{label}: daily incremental", sim, home, schema, args, end, end, bound))
@@ -612,13 +614,12 @@ def main() -> int:
         variants.append((f"{args.profile}{CELERY_LABEL}{args.workers}", sizes, instances[0]))
     runs: list[Run] = []
     schemas = []
-    incremental = args.incremental
     try:
         for label, variant, instance in variants:
             schema = f"bench_sync_{uuid.uuid4().hex[:10]}"
             schemas.append(schema)
-            args.incremental = incremental and variant is sizes and CELERY_LABEL not in label  # on the full history
-            runs += first_sync(label, variant, args, schema, instance)
+            incremental = args.incremental and variant is sizes and CELERY_LABEL not in label  # on the full history
+            runs += first_sync(label, variant, args, schema, instance, incremental)
     finally:
         if not args.keep:
             with psycopg.connect(args.pg_url, autocommit=True) as conn:
