@@ -15,9 +15,9 @@ Each case runs in a fresh process, ``--repeat`` times, before and after alternat
 step as the asset does it (``checks.snapshot_warnings``, then ``iter_account_snapshots`` behind a ``SnapshotStream``
 written by ``SnapshotJsonIOManager`` to the snapshot and ``latest.json``, then the Markdown summary). ``after`` runs
 this checkout's ``linkedin_assets``; ``before`` a copy of it (first on ``PYTHONPATH``) whose snapshot files
-(``OWN_FILES``) are those of ``--before``, so only the snapshot's code differs. Printed per run: CPU seconds of the step (user + system, ``getrusage``; imports and the
-Dagster context left out), of the build and write alone (warnings left out), wall seconds, peak RSS (``ru_maxrss``,
-imports included), bytes. The ``latest.json`` of every run must be the same bytes (``generated_at`` aside).
+(``OWN_FILES``) are those of ``--before``, so only the snapshot's code differs. Printed per run: CPU seconds of
+the step (user + system, ``getrusage``; imports and the Dagster context left out), of the build and write alone
+(warnings left out), wall seconds, peak RSS (``ru_maxrss``, imports included), bytes. The ``latest.json`` of every run must be the same bytes (``generated_at`` aside).
 PostgreSQL: ``LINKEDIN_ASSETS_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
 

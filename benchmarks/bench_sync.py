@@ -7,7 +7,8 @@ and the environment the simulator printed. The Dagster instance (``--instance``,
 a new PostgreSQL database (a deployment's instance). Printed per sync:
 
 - wall seconds of the command, and the seconds its two runs took as Dagster records them (start to end, what the UI
-  shows; the rest is the interpreter's start, imports, loading the code location and creating the runs); CPU seconds and peak RSS of the sync's processes (the command and every process it starts: CPU from
+  shows; the rest is the interpreter's start, imports, loading the code location and creating the runs); CPU
+  seconds and peak RSS of the sync's processes (the command and every process it starts: CPU from
   ``getrusage(RUSAGE_CHILDREN)``, peak RSS per process from ``/proc/<pid>/status`` ``VmHWM`` and the largest sum over
   the process tree at one moment, sampled every 0.2 s), beside the simulator's own CPU and peak RSS;
 - requests per endpoint as the simulator counted them, the ``adAnalytics`` requests against the plans' figure (the

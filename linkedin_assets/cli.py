@@ -6,10 +6,10 @@
 
 The sync command submits two runs of the code location's jobs to the Dagster instance in $DAGSTER_HOME (default:
 data/dagster under the working directory): linkedin_daily_sync (entities and daily metrics), then
-linkedin_monthly_sync (demographics and the snapshot). They go through the run queue, so they appear in the UI like any run and wait
-while another sync runs. A dagster-daemon serving the instance (make dev) starts them; without one, this command
-starts them itself. It prints their progress from the event log. Exit status: 0 success, 1 a run failed,
-2 bad arguments or configuration.
+linkedin_monthly_sync (demographics and the snapshot). They go through the run queue, so they appear in the UI like
+any run and wait while another sync runs. A dagster-daemon serving the instance (make dev) starts them; without one,
+this command starts them itself. It prints their progress from the event log. Exit status: 0 success, 1 a run
+failed, 2 bad arguments or configuration.
 """
 
 import argparse

@@ -268,9 +268,9 @@ def _column_adapter(annotation: Any) -> TypeAdapter[list[Any]]:
 
 class FlatRows:
     """Rows of a flat model (fields of ``int``, ``Money``, ``dt.date`` and ``str``, each optional or not) given as
-    columns, one per field (defaults are not applied): ``validate`` checks each column in one pydantic call against its field's type, as the
-    model's constructor checks it (the same coercions, e.g. ``True`` -> ``1``, the same refusals, e.g. an amount that
-    is not finite); ``json_rows`` writes each row as the model's ``model_dump_json()``, byte for byte: fields in order,
+    columns, one per field (defaults are not applied): ``validate`` checks each column in one pydantic call against
+    its field's type, as the model's constructor checks it (the same coercions, e.g. ``True`` -> ``1``, the same
+    refusals, e.g. an amount that is not finite); ``json_rows`` writes each row as the model's ``model_dump_json()``, byte for byte: fields in order,
     ``null`` for ``None``, integers as ``str`` writes them, money as its plain decimal string, dates as ISO
     ``YYYY-MM-DD``, strings quoted (escaped by pydantic when they hold a quote, a backslash or a control character).
 
@@ -355,10 +355,6 @@ class AccountJson:
 
     json: bytes
     outline: AccountSnapshot
-
-    @property
-    def id(self) -> int:
-        return self.outline.id
 
 
 _DAYS = b'"daily_metrics":'

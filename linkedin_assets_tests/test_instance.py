@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +17,7 @@ import pytest
 
 from linkedin_assets import deployment
 from linkedin_assets.settings import LINKEDIN_POOL, SYNC_TAG, SettingsError, load_settings
-from linkedin_assets_tests.dagster_services import REPO_ROOT, fresh_pg_database
+from linkedin_assets_tests.dagster_services import ADMIN_URL, REPO_ROOT, fresh_pg_database
 
 # ------------------------------------------------------------------------------------------------ the instance
 
@@ -58,53 +59,59 @@ def test_without_dagster_home_the_instance_is_data_dagster_under_the_working_dir
     assert deployment.dagster_home() == tmp_path / "data" / "dagster"
 
 
-@pytest.mark.postgres
-def test_postgres_instance_config_uses_stock_storage_and_hides_the_password(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+@pytest.fixture
+def pg_home(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A DAGSTER_HOME holding deploy/dagster-postgres.yaml, and the URL of a fresh database for DAGSTER_PG_URL."""
     home = tmp_path / "pg_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
     with fresh_pg_database() as url:
-        # Trust auth ignores the password, which only has to stay out of what the instance shows.
-        secret_url = url.replace("postgresql://postgres@", "postgresql+psycopg2://postgres:pw-s3cret@", 1)
-        monkeypatch.setenv("DAGSTER_PG_URL", secret_url)
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            assert "pw-s3cret" not in instance.info_str()
-            result = dg.materialize([api_asset], instance=instance, tags={SYNC_TAG: "true"})
-            assert result.success
-        with dg.DagsterInstance.from_config(str(home)) as reopened:
-            assert reopened.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
+        yield home, url
+
+
+@pytest.mark.postgres
+def test_postgres_instance_config_uses_stock_storage_and_hides_the_password(
+    pg_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+):
+    home, url = pg_home
+    # Trust auth ignores the password, which only has to stay out of what the instance shows.
+    secret_url = url.replace("postgresql://postgres@", "postgresql+psycopg2://postgres:pw-s3cret@", 1)
+    monkeypatch.setenv("DAGSTER_PG_URL", secret_url)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert "pw-s3cret" not in instance.info_str()
+        result = dg.materialize([api_asset], instance=instance, tags={SYNC_TAG: "true"})
+        assert result.success
+    with dg.DagsterInstance.from_config(str(home)) as reopened:
+        assert reopened.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
     assert not (home / "history").exists()
 
 
 def _sessions_opened(database_url: str) -> int:
     """Connections PostgreSQL has accepted to ``database_url``'s database so far (its cumulative statistics)."""
-    admin, name = database_url.rsplit("/", 1)
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
+        name = database_url.rsplit("/", 1)[1]
         return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()[0]
 
 
 @pytest.mark.postgres
-def test_the_cli_instance_writes_events_over_held_postgres_connections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_the_cli_instance_writes_events_over_held_postgres_connections(
+    pg_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+):
     """A sync stores hundreds of events; Dagster's PostgreSQL storages would open a server connection for each write
     (a backend process each: 11.4 s instead of 7.0 s for a medium first sync) unless the process holds a pool."""
-    home = tmp_path / "pg_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    home, url = pg_home
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with fresh_pg_database() as url:
-        monkeypatch.setenv("DAGSTER_PG_URL", url.replace("postgresql://", "postgresql+psycopg2://", 1))
-        with deployment.open_instance() as instance:
-            instance.report_runless_asset_event(dg.AssetMaterialization("first"))
-            before = _sessions_opened(url)
-            for day in range(1, 41):
-                instance.report_runless_asset_event(dg.AssetMaterialization("metrics", partition=f"day-{day}"))
-            opened = _sessions_opened(url) - before
-            assert len(instance.fetch_materializations(dg.AssetKey("metrics"), limit=100).records) == 40
-        assert opened <= 5, f"{opened} connections opened for 40 events"
+    monkeypatch.setenv("DAGSTER_PG_URL", url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    with deployment.open_instance() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization("first"))
+        before = _sessions_opened(url)
+        for day in range(1, 41):
+            instance.report_runless_asset_event(dg.AssetMaterialization("metrics", partition=f"day-{day}"))
+        opened = _sessions_opened(url) - before
+        assert len(instance.fetch_materializations(dg.AssetKey("metrics"), limit=100).records) == 40
+    assert opened <= 5, f"{opened} connections opened for 40 events"
 
 
 @dg.asset(pool=LINKEDIN_POOL)

@@ -521,7 +521,7 @@ def test_the_document_is_built_and_written_one_account_at_a_time(filled, tmp_pat
         assert [r() for r in alive if r() is not None] == [], "an earlier account's part is still held"
         part = real_build(wh, account, *args, **kwargs)
         alive.append(weakref.ref(part))
-        built.append(part.id)
+        built.append(part.outline.id)
         return part
 
     monkeypatch.setattr(snapshot_module, "build_account_snapshot", build)

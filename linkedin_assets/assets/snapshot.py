@@ -402,23 +402,19 @@ def _demographics(wh: Any, start: dt.date, end: dt.date, account_id: int, names:
     return ",".join([texts[i] for i in order]).encode()
 
 
-_LABELS = {"campaigns": "campaign", "creatives": "creative", "demographics": "demographic row"}
+_LABELS = {"campaigns": "campaign", "creatives": "creative"}
 
 
 def _named_errors(exc: ValidationError, outline: dict[str, Any]) -> str:
-    """A ``ValidationError`` of an account's outline as one line per error (at most 5) naming the entity by id (a
-    demographic row by level, entity, pivot, value and month) and the field."""
+    """A ``ValidationError`` of an account's outline as one line per error (at most 5) naming the campaign or
+    creative by id and the field (the outline holds no daily or demographic rows: those are validated as columns)."""
     lines = []
     for error in exc.errors()[:5]:
         where, node, loc = [f"account {outline['id']}"], outline, list(error["loc"])
         while len(loc) >= 2 and loc[0] in _LABELS and isinstance(loc[1], int):
             node = node[loc[0]][loc[1]]
-            label = _LABELS[loc.pop(0)]
-            index = loc.pop(0)
-            if label == "demographic row":
-                where.append(f"{label} {index} ({', '.join(str(node.get(k)) for k in DEMOGRAPHIC_KEYS)})")
-            else:
-                where.append(f"{label} {node.get('id')}")
+            where.append(f"{_LABELS[loc.pop(0)]} {node.get('id')}")
+            loc.pop(0)
         field = ".".join(map(str, loc)) or "(the row)"
         lines.append(f"{', '.join(where)}: field {field}: {error['msg']} (got {error.get('input')!r})")
     more = f" (and {exc.error_count() - len(lines)} more)" if exc.error_count() > len(lines) else ""
