@@ -17,7 +17,7 @@ from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.failures import what_to_do
 from linkedin_assets.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
 from linkedin_assets.linkedin.errors import LinkedInConnectionError
-from linkedin_assets.warehouse import TABLES, ShardWrites, WarehouseBatch, WriteResult
+from linkedin_assets.warehouse import TABLES, ShardWrite, ShardWrites, WarehouseBatch
 
 PASSWORD = "s3cret-pw"
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
@@ -171,9 +171,9 @@ def sync_shard(accounts: tuple) -> WarehouseBatch:
 
 
 @dg.op(out=dg.Out(io_manager_key="warehouse_io"))
-def collect_shards(results: list[WriteResult]) -> ShardWrites:
-    assert all(isinstance(result, WriteResult) for result in results), "a fan-in gets figures, not rows"
-    return ShardWrites.of(results, (10, 20, 30), JANUARY, {"requests": sum(result.frames for result in results)})
+def collect_shards(written: list[ShardWrite]) -> ShardWrites:
+    assert all(isinstance(shard, ShardWrite) for shard in written), "a fan-in gets the writes' records, not rows"
+    return ShardWrites(written)
 
 
 @dg.graph_asset(key_prefix="linkedin_ads", name="campaign_daily_metrics")
@@ -205,7 +205,8 @@ def test_shard_steps_write_and_the_graph_asset_records_their_sum(
     meta = materialization(result, sharded_metrics.key)
     assert len(handled) == 2
     assert (meta["dagster/row_count"], meta["rows_inserted"], meta["shards"], meta["requests"]) == (186, 186, 2, 3)
-    assert meta["accounts"] == "10, 20, 30"
+    assert (meta["accounts"], meta["date_range"]) == ("10, 20, 30", "2024-01-01..2024-01-31")
+    assert isinstance(meta["write_seconds"], float), "the shards' write seconds, added up"
     with resource.open() as warehouse:
         rows = warehouse.read("campaign_daily_metrics")
     assert len(rows) == 186 and set(rows["account_id"]) == {10, 20, 30}

@@ -7,11 +7,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from linkedin_assets.assets.common import Shard, split_accounts, sum_figures
+from linkedin_assets.assets.common import Shard, split_accounts
 from linkedin_assets.cli import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.io_managers.warehouse import WarehouseResource
 from linkedin_assets.resources import SyncSettings
+from linkedin_assets.warehouse import ShardWrite, ShardWrites, WriteResult
 
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
 VOLATILE = ["_synced_at", "_dagster_run_id"]
@@ -78,10 +79,21 @@ def test_split_accounts():
         "account_7",
         "accounts_3_to_9",
     ]
-    assert sum_figures([{"linkedin/requests": 2, "spend_usd": 1.5, "note": "x"}, {"linkedin/requests": 3}]) == {
-        "linkedin/requests": 5,
-        "spend_usd": 1.5,
-    }
+
+
+def test_shard_writes_add_up_their_shards():
+    january, february = (dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (dt.date(2026, 2, 1), dt.date(2026, 2, 28))
+    writes = ShardWrites(
+        [
+            ShardWrite(WriteResult(1, 2, 3, 3, 1), (9, 3), january, {"linkedin/requests": 2, "spend_usd": 1.5}),
+            ShardWrite(WriteResult(4, 0, 0, 4, 2), (5,), february, {"linkedin/requests": 3}),
+        ]
+    )
+    assert writes.total == WriteResult(5, 2, 3, 7, 3)
+    assert writes.account_ids == (3, 5, 9)
+    assert writes.date_range == (january[0], february[1])
+    assert writes.metadata == {"linkedin/requests": 5, "spend_usd": 1.5}
+    assert ShardWrites([ShardWrite(WriteResult(0, 0, 0, 0, 0), ())]).date_range is None
 
 
 def test_one_step_per_account_same_tables_same_requests(make_simulator, tmp_path, monkeypatch):

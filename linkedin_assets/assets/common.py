@@ -4,7 +4,9 @@ stream (LinkedIn responses -> warehouse frames, window by window) and the accoun
 The metric assets are graph-backed: ``plan_shards`` splits the active accounts into shards (``accounts_per_step``,
 0 = one shard of every account), ``sync_shard`` runs once per shard (a dynamic output) and writes that shard's rows in
 a transaction of its own through the warehouse IO manager, and ``summarize`` hands the IO manager a ``ShardWrites``
-summary for the asset's materialization. The shard steps write through an op *output* (not the warehouse resource)
+summary of the shards' writes for the asset's materialization. Each op has one output: a shard's figures and scope
+reach ``summarize`` in its write's record (``ShardWrite``), not as outputs of their own, whose events would cost a
+next-day sync 24 more stored events. The shard steps write through an op *output* (not the warehouse resource)
 so that every warehouse write of the project goes through ``WarehouseIOManager.handle_output``: one transaction
 discipline, one set of write metadata, one log line per write. On the in-process executor the shards run one after
 the other in one process (and the accounts of a shard concurrently, under the client's budget); on Celery each shard
@@ -28,14 +30,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.io_managers.warehouse import LINKEDIN_WAIT, WarehouseResource
 from linkedin_assets.linkedin.client import LinkedInClient
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
 from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.settings import LINKEDIN_POOL
-from linkedin_assets.warehouse import ShardWrites, WarehouseBatch, WriteResult
+from linkedin_assets.warehouse import ShardWrite, ShardWrites, WarehouseBatch
 
 T = TypeVar("T")
 
@@ -236,7 +238,7 @@ class AnalyticsStream:
                 # with it, for 4 s more CPU (52.4 -> 56.4 s; 72.1 s with no pause at all).
                 gc.collect(1)
             self.metadata.update(_figures(rows, spend, impressions, clicks))
-            self.metadata["linkedin_wait_seconds"] = waited
+            self.metadata[LINKEDIN_WAIT] = waited
         finally:
             stop.set()
             while thread.is_alive():  # unblock a producer waiting for room in the queue
@@ -363,14 +365,6 @@ class Shard:
         return f"accounts_{self.account_ids[0]}_to_{self.account_ids[-1]}"
 
 
-@dataclass(frozen=True)
-class ShardScope:
-    """The whole asset's scope, for its ``ShardWrites`` summary."""
-
-    account_ids: tuple[int, ...]
-    date_range: tuple[date, date]
-
-
 def split_accounts(account_ids: Sequence[int], accounts_per_step: int) -> list[tuple[int, ...]]:
     """Consecutive groups of ``accounts_per_step`` accounts (0: one group of all); always at least one group, so the
     asset materializes (empty) when there is no account."""
@@ -378,22 +372,6 @@ def split_accounts(account_ids: Sequence[int], accounts_per_step: int) -> list[t
     if accounts_per_step <= 0 or len(ids) <= accounts_per_step:
         return [ids]
     return [ids[i : i + accounts_per_step] for i in range(0, len(ids), accounts_per_step)]
-
-
-NUMERIC_FIGURES = ("rows_fetched", "spend_usd", "impressions", "clicks")
-
-
-def sum_figures(figures: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The shards' numeric metadata added up (``linkedin/*`` request counts, rows, spend, impressions, clicks)."""
-    total: dict[str, Any] = {}
-    for one in figures:
-        for key, value in one.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            total[key] = total.get(key, 0) + value
-    if "spend_usd" in total:
-        total["spend_usd"] = float(total["spend_usd"])
-    return total
 
 
 @dataclass(frozen=True)
@@ -405,9 +383,7 @@ class ShardOps:
     summarize: dg.OpDefinition
 
     def compose(self, **upstream: Any) -> Any:
-        shards, scope = self.plan_shards(**upstream)
-        written, figures = shards.map(self.sync_shard)
-        return self.summarize(scope, written.collect(), figures.collect())
+        return self.summarize(self.plan_shards(**upstream).map(self.sync_shard).collect())
 
 
 def shard_ops(
@@ -427,12 +403,12 @@ def shard_ops(
     @dg.op(
         name=f"{asset}__plan_shards",
         ins={name: dg.In(dg.Nothing) for name in upstream},
-        out={"shards": dg.DynamicOut(Shard), "scope": dg.Out(ShardScope)},
+        out=dg.DynamicOut(Shard),
         tags={"kind": "linkedin"},
     )
     def plan_shards(
         context: dg.OpExecutionContext, linkedin: LinkedInResource, settings: SyncSettings, warehouse: WarehouseResource
-    ) -> Iterator[dg.Output | dg.DynamicOutput]:
+    ) -> Iterator[dg.DynamicOutput[Shard]]:
         """The active accounts in groups of ``accounts_per_step`` (0: one group), one dynamic output each."""
         with warehouse.open() as wh:
             account_ids = active_account_ids(wh.read("accounts"), linkedin)
@@ -442,18 +418,14 @@ def shard_ops(
             f"{len(account_ids)} account(s) in {len(groups)} shard(s) of up to "
             f"{settings.accounts_per_step or len(account_ids)}, {start}..{end}"
         )
-        yield dg.Output(ShardScope(tuple(account_ids), (start, end)), "scope")
         for group in groups:
             shard = Shard(group, start, end)
-            yield dg.DynamicOutput(shard, mapping_key=shard.mapping_key, output_name="shards")
+            yield dg.DynamicOutput(shard, mapping_key=shard.mapping_key)
 
     @dg.op(
         name=f"{asset}__sync_shard",
         pool=LINKEDIN_POOL,
-        out={
-            "written": dg.Out(io_manager_key="warehouse_io", metadata={"warehouse/table": asset}),
-            "figures": dg.Out(dict),
-        },
+        out=dg.Out(io_manager_key="warehouse_io", metadata={"warehouse/table": asset}),
         tags={"kind": "linkedin"},
     )
     def sync_shard(
@@ -462,22 +434,14 @@ def shard_ops(
         linkedin: LinkedInResource,
         settings: SyncSettings,
         warehouse: WarehouseResource,
-    ) -> Iterator[dg.Output]:
+    ) -> WarehouseBatch:
         """Fetch the shard's rows from LinkedIn while the warehouse IO manager writes them (one transaction)."""
-        batch = sync(context, shard, linkedin, settings, warehouse)
-        started = time.perf_counter()
-        yield dg.Output(batch, "written")  # handle_output runs here: the stream is consumed and written
-        figures = dict(batch.metadata)
-        # the write path's own time (convert, COPY, upsert, commit): the whole write minus the waits for LinkedIn
-        figures["write_seconds"] = time.perf_counter() - started - figures.get("linkedin_wait_seconds", 0.0)
-        yield dg.Output(figures, "figures")
+        return sync(context, shard, linkedin, settings, warehouse)
 
     @dg.op(name=f"{asset}__summarize", out=dg.Out(io_manager_key="warehouse_io"))
-    def summarize(
-        context: dg.OpExecutionContext, scope: ShardScope, written: list[WriteResult], figures: list[dict]
-    ) -> ShardWrites:
-        """What the shards wrote, as the asset's materialization (the IO manager records it, writes nothing)."""
-        total = sum_figures(figures)  # the IO manager logs the write and records these as metadata
-        return ShardWrites.of(written, scope.account_ids, scope.date_range, total)
+    def summarize(written: list[ShardWrite]) -> ShardWrites:
+        """What the shards wrote (the IO manager read it back from their outputs' records), as the asset's
+        materialization: the IO manager records it and writes nothing."""
+        return ShardWrites(written)
 
     return ShardOps(plan_shards, sync_shard, summarize)

@@ -2,6 +2,7 @@
 
 import numbers
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -17,6 +18,7 @@ from linkedin_assets.warehouse import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SCHEMA,
     TABLES,
+    ShardWrite,
     ShardWrites,
     TableSpec,
     Warehouse,
@@ -199,6 +201,15 @@ def _producer_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return converted
 
 
+WRITE_SECONDS = "write_seconds"
+LINKEDIN_WAIT = "linkedin_wait_seconds"
+"""Metadata keys: the seconds a write's path was busy (convert, COPY, upsert, commit), and the seconds its batch's
+stream waited for LinkedIn meanwhile (the producer's figure, left out of the first)."""
+_RESULT_KEYS = frozenset(
+    {"dagster/row_count", "rows_inserted", "rows_updated", "rows_removed", "rows_deleted", "frames"}
+)
+
+
 def _result_metadata(spec: TableSpec, result: WriteResult) -> dict[str, Any]:
     return {
         "dagster/row_count": result.rows,
@@ -227,11 +238,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     The table: an op output whose definition metadata names ``{"warehouse/table": "<table>"}`` (a shard step inside
     a graph-backed asset), else the last element of the asset key. The batch's frames are streamed into the table
     (one transaction per output). A ``ShardWrites`` summary (the final output of a graph-backed asset whose shard
-    steps already wrote their rows) writes nothing: its summed figures become the output's metadata.
+    steps already wrote their rows) writes nothing: its shards' summed figures become the output's metadata.
     Fact tables without an explicit ``date_range`` replace the output's partition time window; unpartitioned ones
     are only upserted. Inputs: entity tables load every row; fact tables load the upstream partition range when
-    partitioned, else every row. An input from a shard op output loads that step's ``WriteResult`` (the rows are in
-    the table already; a fan-in step gets the figures, not the rows).
+    partitioned, else every row. An input from a shard op output loads that step's record of its write, a
+    ``ShardWrite`` (result, scope, figures; the rows are in the table already).
     """
 
     warehouse: dg.ResourceDependency[WarehouseResource]
@@ -249,20 +260,21 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         if isinstance(obj, ShardWrites):
             result = obj.total
             context.log.info(
-                f"{len(obj.results)} shard(s) wrote {result.rows} row(s) to {schema}.{spec.name}: "
+                f"{len(obj.shards)} shard(s) wrote {result.rows} row(s) to {schema}.{spec.name}: "
                 f"{result.inserted} inserted, {result.updated} updated, {result.removed_or_deleted} "
                 f"{'removed' if spec.kind == 'entity' else 'deleted'}"
             )
             context.add_output_metadata(
                 {
                     **_result_metadata(spec, result),
-                    "shards": len(obj.results),
+                    "shards": len(obj.shards),
                     **_scope_metadata(spec, schema, obj.account_ids, date_range),
                     **_producer_metadata(obj.metadata),
                 }
             )
             return
         preview = _Preview()
+        started = time.perf_counter()
         # A stream's LinkedIn error and a failed write both end here: the step fails with the short text.
         with actionable_failures(), self.warehouse.open() as warehouse:
             result = warehouse.write(
@@ -272,6 +284,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 date_range=date_range,
                 run_id=context.run_id,
             )
+        # the write path's own time (convert, COPY, upsert, commit): a stream's waits for LinkedIn left out
+        write_seconds = time.perf_counter() - started - obj.metadata.get(LINKEDIN_WAIT, 0.0)
         removed = "removed" if spec.kind == "entity" else "deleted"
         context.log.info(
             f"Wrote {result.rows} row(s) in {result.frames} frame(s) to {schema}.{spec.name}: "
@@ -284,10 +298,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 **_scope_metadata(spec, schema, obj.account_ids, date_range),
                 "preview": dg.MetadataValue.md(markdown_preview(head)),
                 **_producer_metadata(obj.metadata),
+                WRITE_SECONDS: write_seconds,
             }
         )
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame | WriteResult:
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | ShardWrite:
         upstream = context.upstream_output
         if upstream is not None and not context.has_asset_key and _table_of(upstream.definition_metadata):
             return _recorded_write(context, upstream)
@@ -316,8 +331,9 @@ def _output_table(context: dg.OutputContext) -> str:
     )
 
 
-def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> WriteResult:
-    """The ``WriteResult`` that ``handle_output`` recorded for an upstream shard op output (from the event log)."""
+def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> ShardWrite:
+    """The write ``handle_output`` recorded for an upstream shard op output, read back from its metadata in the event
+    log: the ``WriteResult``, the scope (``accounts``, ``date_range``) and the producer's numeric figures."""
     records = context.instance.get_records_for_run(
         run_id=upstream.run_id, of_type=dg.DagsterEventType.HANDLED_OUTPUT
     ).records
@@ -327,12 +343,23 @@ def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> Wri
         if event is None or event.step_key != upstream.step_key or getattr(data, "output_name", None) != upstream.name:
             continue
         values = {key: getattr(value, "value", value) for key, value in data.metadata.items()}
-        return WriteResult(
-            inserted=int(values["rows_inserted"]),
-            updated=int(values["rows_updated"]),
-            removed_or_deleted=int(values.get("rows_deleted", values.get("rows_removed", 0))),
-            rows=int(values["dagster/row_count"]),
-            frames=int(values.get("frames", 1)),
+        accounts = str(values.get("accounts") or "")
+        first, _, last = str(values.get("date_range") or "").partition("..")
+        return ShardWrite(
+            WriteResult(
+                inserted=int(values["rows_inserted"]),
+                updated=int(values["rows_updated"]),
+                removed_or_deleted=int(values.get("rows_deleted", values.get("rows_removed", 0))),
+                rows=int(values["dagster/row_count"]),
+                frames=int(values.get("frames", 1)),
+            ),
+            account_ids=tuple(int(a) for a in accounts.split(", ") if a),
+            date_range=(date.fromisoformat(first), date.fromisoformat(last)) if last else None,
+            figures={
+                key: value
+                for key, value in values.items()
+                if key not in _RESULT_KEYS and isinstance(value, int | float) and not isinstance(value, bool)
+            },
         )
     raise dg.DagsterInvariantViolationError(
         f"no write recorded for output {upstream.name!r} of step {upstream.step_key!r} in run {upstream.run_id}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -73,33 +73,48 @@ class WarehouseBatch:
 
 
 @dataclass(frozen=True)
+class ShardWrite:
+    """One shard step's write as the warehouse IO manager recorded it: what changed, the accounts and days the batch
+    replaced, and the producer's numeric figures (request counts, rows fetched, spend, write seconds)."""
+
+    result: WriteResult
+    account_ids: tuple[int, ...]
+    date_range: tuple[date, date] | None = None
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ShardWrites:
     """What the shard steps of a graph-backed metric asset already wrote: the IO manager records it, writes nothing.
 
-    ``results``: one ``WriteResult`` per shard; ``account_ids`` and ``date_range``: the whole asset's scope;
-    ``metadata``: figures summed over the shards by the producer (requests, plan), added to the output metadata.
+    The asset's scope and figures are those of its shards: every account of every shard, the days they span, the
+    figures added up.
     """
 
-    results: Sequence[WriteResult]
-    account_ids: tuple[int, ...]
-    date_range: tuple[date, date] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    shards: Sequence[ShardWrite]
 
     @property
     def total(self) -> WriteResult:
         """The shards' results summed."""
-        return WriteResult.sum(self.results)
+        return WriteResult.sum(shard.result for shard in self.shards)
 
-    @classmethod
-    def of(
-        cls,
-        results: Iterable[WriteResult],
-        account_ids: Iterable[int],
-        date_range: tuple[date, date] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> ShardWrites:
-        """Build from any iterables (e.g. the list a fan-in op receives)."""
-        return cls(list(results), tuple(int(a) for a in account_ids), date_range, dict(metadata or {}))
+    @property
+    def account_ids(self) -> tuple[int, ...]:
+        return tuple(sorted({account_id for shard in self.shards for account_id in shard.account_ids}))
+
+    @property
+    def date_range(self) -> tuple[date, date] | None:
+        ranges = [shard.date_range for shard in self.shards if shard.date_range is not None]
+        return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
+
+    @property
+    def metadata(self) -> dict[str, float]:
+        """The shards' figures added up, key by key."""
+        total: dict[str, float] = {}
+        for shard in self.shards:
+            for key, value in shard.figures.items():
+                total[key] = total.get(key, 0) + value
+        return total
 
 
 __all__ = [
@@ -110,6 +125,7 @@ __all__ = [
     "DuckDBWarehouse",
     "Frames",
     "PostgresWarehouse",
+    "ShardWrite",
     "ShardWrites",
     "TableSpec",
     "Warehouse",
