@@ -50,12 +50,16 @@ def plain_decimal(value: Decimal) -> str:
     """``Decimal`` -> its exact value as a plain decimal string: ``0E-18`` -> ``"0"``, ``1.2300`` -> ``"1.23"``,
     ``1E+2`` -> ``"100"``, ``-2E-18`` -> ``"-0.000000000000000002"``.
 
-    ``format(value, "f")`` never rounds (``Decimal.normalize`` would, to the context's 28 digits), so only the
-    trailing zeros of the fraction and the sign of zero are dropped.
+    ``str`` and ``format(value, "f")`` never round (``Decimal.normalize`` would, to the context's 28 digits), so only
+    the trailing zeros of the fraction and the sign of zero are dropped. ``str`` takes half the time of ``format`` (the
+    snapshot writes ~100,000 amounts on ``medium``) and writes plain notation but for a positive exponent or a
+    magnitude below 1E-6 (``1E+2``, ``2E-18``, ``0E-18``): those go through ``format``.
     """
     if not value.is_finite():
         raise ValueError(f"money must be a finite number, got {value}")
-    text = format(value, "f")
+    text = str(value)
+    if "E" in text:
+        text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "0") else text

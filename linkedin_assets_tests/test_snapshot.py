@@ -64,10 +64,43 @@ from linkedin_assets.snapshot_schema import (
         (Decimal("-2E-18"), "-0.000000000000000002"),
         (Decimal("12.340000000000000000"), "12.34"),
         (Decimal("123456789012345678901234567890.123456789"), "123456789012345678901234567890.123456789"),
+        (Decimal("-0"), "0"),
+        (Decimal("-0.00"), "0"),
+        (Decimal("0.0"), "0"),
+        (Decimal("100"), "100"),
+        (Decimal("-1.50"), "-1.5"),
+        (Decimal("0.000001"), "0.000001"),
+        (Decimal("0.0000001"), "0.0000001"),
+        (Decimal("1.0E-7"), "0.0000001"),
+        (Decimal("-1.20E+3"), "-1200"),
+        (Decimal("1E+30"), "1" + "0" * 30),
+        (Decimal("4.5E-40"), "0." + "0" * 39 + "45"),
+        (Decimal("-0E+400"), "0"),
     ],
 )
 def test_money_is_a_plain_exact_decimal(value, text):
     assert plain_decimal(value) == text
+
+
+def _formatted(value: Decimal) -> str:
+    """``plain_decimal`` as first written: ``format(value, "f")`` for every value, then the same trimming."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "0") else text
+
+
+@given(
+    st.builds(
+        lambda sign, digits, exponent: Decimal((sign, digits, exponent)),
+        st.integers(0, 1),
+        st.lists(st.integers(0, 9), min_size=1, max_size=40).map(tuple),
+        st.integers(-400, 400),
+    )
+    | st.decimals(allow_nan=False, allow_infinity=False)
+)
+def test_money_text_is_the_formatted_text_for_any_exponent(value):
+    assert plain_decimal(value) == _formatted(value)
 
 
 @pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")])
@@ -576,20 +609,21 @@ def test_the_document_does_not_depend_on_how_the_rows_are_read(filled, monkeypat
     start = WINDOW_END - dt.timedelta(days=89)
     reads = []
     with filled.open() as wh:
-        real_read = wh.read
+        real_read = wh.read_columns
 
         def shuffled(table, **kwargs):
-            frame = real_read(table, **kwargs)
+            columns = real_read(table, **kwargs)
             if table.endswith("daily_metrics"):
                 reads.append(table)
-                frame = frame.sample(frac=1, random_state=len(reads)).reset_index(drop=True)
-            return frame
+                order = np.random.default_rng(len(reads)).permutation(len(next(iter(columns.values())))).tolist()
+                columns = {name: [values[i] for i in order] for name, values in columns.items()}
+            return columns
 
-        monkeypatch.setattr(wh, "read", shuffled)
+        monkeypatch.setattr(wh, "read_columns", shuffled)
         streamed = b"".join(
             SnapshotStream(_header(start), snapshot_module.iter_account_snapshots(wh, start, WINDOW_END, [])).chunks()
         )
-        monkeypatch.setattr(wh, "read", real_read)
+        monkeypatch.setattr(wh, "read_columns", real_read)
         expected = whole_document(wh, start, WINDOW_END, None, [], _header(start).generated_at)
     assert reads.count("campaign_daily_metrics") == 3 * 30 and reads.count("creative_daily_metrics") == 3 * 90
     assert streamed == expected.model_dump_json().encode()

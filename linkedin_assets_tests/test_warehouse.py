@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from linkedin_assets.warehouse import (
     metric_columns,
     open_warehouse,
 )
+from linkedin_assets.warehouse.backends import _plain_column, _typed_column
 
 SYSTEM = ["_synced_at", "_dagster_run_id"]
 
@@ -301,6 +302,98 @@ def test_read_filters_by_dates_and_accounts(wh: Warehouse) -> None:
         f"SELECT sum(impressions) AS total FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id = %(a)s",
         {"a": 10},
     )["total"].tolist() == [7]
+
+
+def _objects(frame: pd.DataFrame) -> dict[str, list]:
+    """A frame's columns as the Python objects pandas gives back, ``None`` for every missing value."""
+    return {name: frame[name].to_numpy(dtype=object, na_value=None).tolist() for name in frame.columns}
+
+
+def test_read_columns_are_the_python_values_of_read(wh: Warehouse, target: Target) -> None:
+    created = datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "account_id": [10, 10, 10],
+            "campaign_group_id": [None, 100, 101],
+            "name": ["Zoë 🚀 | Brand", None, ""],
+            "daily_budget_amount": [Decimal("-2E-18"), None, Decimal("12345678901234567890.123456789012345678")],
+            "unit_cost_amount": [Decimal("1.50"), Decimal("0E-18"), Decimal(7)],
+            "test": [True, None, False],
+            "serving_statuses": [["RUNNABLE"], None, []],
+            "targeting_criteria": [{"include": {"and": [{"or": {"a": ["x"]}}]}}, None, {}],
+            "created_time": pd.Series([created] * 3).dt.tz_convert("Europe/Berlin"),
+            "run_schedule_start": [created, None, created + timedelta(days=1)],
+        }
+    )
+    wh.write("campaigns", frame, account_ids=[10], date_range=None, run_id="r1")
+    wh.write(
+        "campaign_daily_metrics",
+        daily((1, "2024-01-02", 10, 2), (1, "2024-01-01", 10, 1), (2, "2024-01-01", 20, 3)).assign(
+            cost_in_usd=[Decimal("1.2300"), None, Decimal("-5")]
+        ),
+        account_ids=[10, 20],
+        date_range=None,
+        run_id="r1",
+    )
+    if target.database_url:  # NUMERIC holds NaN (DuckDB's DECIMAL cannot): missing, as read has it
+        target.execute(f"UPDATE {wh.qualified('campaigns')} SET unit_cost_amount = 'NaN' WHERE id = 2")
+
+    reads = [
+        ("campaigns", {}),
+        ("campaigns", {"account_ids": [99], "columns": ["id", "created_time"]}),
+        ("campaign_daily_metrics", {"where_date_range": (date(2024, 1, 1), date(2024, 1, 1))}),
+        ("campaign_daily_metrics", {"account_ids": [10], "columns": ["date", "cost_in_usd", "campaign_id"]}),
+    ]
+    for table, kwargs in reads:
+        read, values = wh.read(table, **kwargs), wh.read_columns(table, **kwargs)
+        assert values == _objects(read)  # same columns, rows, order; a Timestamp equals its datetime
+        assert list(values) == list(read.columns)
+        kinds = {type(v) for column in values.values() for v in column}
+        assert kinds <= {int, bool, Decimal, str, date, datetime, list, dict, type(None)}, kinds
+    values = wh.read_columns("campaigns")
+    assert values["unit_cost_amount"] == [Decimal("1.50"), None if target.database_url else Decimal(0), Decimal(7)]
+    assert values["created_time"] == [created] * 3 and all(t.tzinfo is UTC for t in values["created_time"])
+    assert values["run_schedule_start"] == [created, None, created + timedelta(days=1)]
+    assert wh.read_columns("campaign_daily_metrics", account_ids=[10], columns=["date", "impressions"]) == {
+        "date": [date(2024, 1, 1), date(2024, 1, 2)],
+        "impressions": [1, 2],
+    }
+    assert wh.read_columns("campaigns", account_ids=[99], columns=["id", "name"]) == {"id": [], "name": []}
+    with pytest.raises(KeyError, match="no column 'spend'"):
+        wh.read_columns("campaign_daily_metrics", columns=["spend"])
+
+
+@pytest.mark.parametrize(
+    ("type_", "fetched"),
+    [
+        ("bigint", [1, None, -(2**62)]),
+        ("double", [1.5, float("nan"), None, float("inf")]),
+        ("numeric", [Decimal("1.50"), Decimal("NaN"), None, Decimal("-0E-18")]),
+        ("boolean", [True, None, False]),
+        ("text", ["a", None, ""]),
+        ("date", [date(2024, 2, 29), None]),
+        ("json", ['{"a": [1, null]}', None, [1], "NaN", '"text"']),
+        (
+            "timestamptz",
+            [
+                datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+                None,
+                datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+            ],
+        ),
+    ],
+)
+def test_a_plain_column_holds_what_the_frame_column_gives_back(type_: str, fetched: list) -> None:
+    """Every column type, with every missing value a driver can return (NaN from PostgreSQL's double precision and
+    NUMERIC; DuckDB's JSON as text): ``None`` where pandas has a missing value, else an equal value."""
+    expected = pd.Series(_typed_column(type_, fetched)).to_numpy(dtype=object, na_value=None).tolist()
+    plain = _plain_column(type_, list(fetched))
+    assert plain == expected
+    if type_ == "timestamptz":  # datetimes in UTC, where the frame holds equal Timestamps
+        assert [None if t is None else (type(t), t.tzinfo) for t in plain] == [(datetime, UTC), None, (datetime, UTC)]
+    else:
+        assert [type(v) for v in plain] == [type(v) for v in expected]
 
 
 def test_open_warehouse_rejects_other_urls() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -129,6 +130,14 @@ class Warehouse(Protocol):
         account_ids: Sequence[int] | None = None,
         columns: Sequence[str] | None = None,
     ) -> pd.DataFrame: ...
+    def read_columns(
+        self,
+        table: str,
+        *,
+        where_date_range: tuple[date, date] | None = None,
+        account_ids: Sequence[int] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> dict[str, list[Any]]: ...
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
@@ -226,9 +235,23 @@ def _typed_column(type_: ColumnType, values: Sequence[Any]) -> Any:
         return pd.to_datetime(column, utc=True)
     if type_ == "text":
         return column.astype("string")
-    if type_ == "json":  # PostgreSQL's jsonb arrives parsed; DuckDB's JSON as text
-        return column.map(lambda value: json.loads(value) if isinstance(value, str) else value)
+    if type_ == "json":
+        return column.map(_parsed_json)
     return column  # numeric: Decimal; date: datetime.date
+
+
+def _parsed_json(value: Any) -> Any:
+    """A fetched JSON value: PostgreSQL's jsonb arrives parsed, DuckDB's JSON as text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _transposed(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Fetched rows -> one list of values per column.
+
+    One ``itemgetter`` pass per column rather than ``zip(*rows)``: that makes an iterator per row, each tracked by
+    the garbage collector, and 13,500 of them at once set off collections of the whole heap (up to 90 ms in one read
+    of a ``medium`` snapshot against 3-7 ms for the transposing itself; 0.1 s of the snapshot's CPU in all)."""
+    return [list(map(itemgetter(i), rows)) for i in range(len(columns))]
 
 
 def _typed_frame(spec: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -237,9 +260,23 @@ def _typed_frame(spec: TableSpec, columns: Sequence[str], rows: Sequence[Sequenc
     Built column by column from the fetched tuples: bigint -> Int64, double -> float64, boolean -> boolean,
     timestamptz -> UTC datetimes, text -> string, json -> parsed values, numeric -> Decimal, date -> datetime.date.
     """
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    values = _transposed(columns, rows)
     data = {name: _typed_column(spec.column(name).type, column) for name, column in zip(columns, values, strict=True)}
     return pd.DataFrame(data, columns=list(columns))
+
+
+def _plain_column(type_: ColumnType, values: list[Any]) -> list[Any]:
+    """A fetched column as the Python objects its ``_typed_frame`` column holds, ``None`` for every missing value
+    (what ``Series.to_numpy(dtype=object, na_value=None)`` gives): NULL, and NaN (double, numeric, json) as pandas'
+    ``isna`` finds it; timestamptz as ``datetime`` in ``UTC`` (equal to the frame's ``Timestamp``s, and the same type
+    on both backends), json parsed."""
+    if type_ == "timestamptz":
+        return [None if v is None else v.astimezone(UTC) for v in values]
+    if type_ == "json":
+        values = [_parsed_json(v) for v in values]
+    if type_ in ("double", "numeric", "json"):
+        return [v if v == v else None for v in values]  # NaN is the one value not equal to itself
+    return values
 
 
 # --- the shared SQL ------------------------------------------------------------------------------------------------
@@ -447,6 +484,34 @@ class _SqlWarehouse:
     ) -> pd.DataFrame:
         """Rows of ``table`` ordered by primary key, optionally inside a date range (inclusive) and accounts, with
         every column or only ``columns`` (a reader of many rows skips converting what it does not use)."""
+        spec, names, rows = self._select(table, where_date_range, account_ids, columns)
+        return _typed_frame(spec, names, rows)
+
+    def read_columns(
+        self,
+        table: str,
+        *,
+        where_date_range: tuple[date, date] | None = None,
+        account_ids: Sequence[int] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> dict[str, list[Any]]:
+        """The rows ``read`` returns, as one list of Python values per column instead of a DataFrame, for a reader
+        that wants every value as a Python object anyway (the snapshot): int, bool, float, Decimal, str, date, UTC
+        datetime, parsed JSON, ``None`` for NULL and NaN (``_plain_column``). Building the frame and converting it
+        back took 0.11 s of the snapshot's 0.85 s of CPU on a ``medium`` warehouse."""
+        spec, names, rows = self._select(table, where_date_range, account_ids, columns)
+        values = _transposed(names, rows)
+        del rows  # the row tuples go before the columns are converted
+        return {name: _plain_column(spec.column(name).type, v) for name, v in zip(names, values, strict=True)}
+
+    def _select(
+        self,
+        table: str,
+        where_date_range: tuple[date, date] | None,
+        account_ids: Sequence[int] | None,
+        columns: Sequence[str] | None,
+    ) -> tuple[TableSpec, list[str], list[tuple[Any, ...]]]:
+        """The query of ``read`` and ``read_columns``: the table's spec, the column names and the fetched rows."""
         spec = table_spec(table)
         names = spec.column_names if columns is None else tuple(spec.column(name).name for name in columns)
         conditions: list[str] = []
@@ -467,7 +532,7 @@ class _SqlWarehouse:
             f"ORDER BY {', '.join(map(quote, spec.primary_key))}",
             params,
         )
-        return _typed_frame(spec, names, rows)
+        return spec, names, rows
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run read-only SQL (named parameters written ``%(name)s``) and return its rows."""
