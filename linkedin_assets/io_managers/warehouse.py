@@ -205,6 +205,7 @@ WRITE_SECONDS = "write_seconds"
 LINKEDIN_WAIT = "linkedin_wait_seconds"
 """Metadata keys: the seconds a write's path was busy (convert, COPY, upsert, commit), and the seconds its batch's
 stream waited for LinkedIn meanwhile (the producer's figure, left out of the first)."""
+# the keys _result_metadata writes: a shard's figures are the rest of its numeric metadata
 _RESULT_KEYS = frozenset(
     {"dagster/row_count", "rows_inserted", "rows_updated", "rows_removed", "rows_deleted", "frames"}
 )
@@ -230,6 +231,13 @@ def _scope_metadata(
     if date_range is not None:
         metadata["date_range"] = dg.MetadataValue.text(f"{date_range[0].isoformat()}..{date_range[1].isoformat()}")
     return metadata
+
+
+def _recorded_scope(values: Mapping[str, Any]) -> tuple[tuple[int, ...], tuple[date, date] | None]:
+    """The accounts and days ``_scope_metadata`` recorded, read back from the metadata's values."""
+    first, _, last = str(values.get("date_range") or "").partition("..")
+    account_ids = tuple(int(a) for a in str(values.get("accounts") or "").split(", ") if a)
+    return account_ids, ((date.fromisoformat(first), date.fromisoformat(last)) if last else None)
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -343,8 +351,7 @@ def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> Sha
         if event is None or event.step_key != upstream.step_key or getattr(data, "output_name", None) != upstream.name:
             continue
         values = {key: getattr(value, "value", value) for key, value in data.metadata.items()}
-        accounts = str(values.get("accounts") or "")
-        first, _, last = str(values.get("date_range") or "").partition("..")
+        account_ids, date_range = _recorded_scope(values)
         return ShardWrite(
             WriteResult(
                 inserted=int(values["rows_inserted"]),
@@ -353,8 +360,8 @@ def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> Sha
                 rows=int(values["dagster/row_count"]),
                 frames=int(values.get("frames", 1)),
             ),
-            account_ids=tuple(int(a) for a in accounts.split(", ") if a),
-            date_range=(date.fromisoformat(first), date.fromisoformat(last)) if last else None,
+            account_ids=account_ids,
+            date_range=date_range,
             figures={
                 key: value
                 for key, value in values.items()
