@@ -212,6 +212,23 @@ def test_shard_steps_write_and_the_graph_asset_records_their_sum(
     assert len(rows) == 186 and set(rows["account_id"]) == {10, 20, 30}
 
 
+def test_a_fan_in_reads_the_runs_write_records_once_not_once_per_shard(
+    resource: WarehouseResource, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = []
+    records_for_run = dg.DagsterInstance.get_records_for_run
+
+    def counted(self: dg.DagsterInstance, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("of_type") == dg.DagsterEventType.HANDLED_OUTPUT:
+            reads.append(kwargs.get("run_id"))
+        return records_for_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(dg.DagsterInstance, "get_records_for_run", counted)
+    result = dg.materialize([sharded_metrics], resources=resources(resource), instance=instance)
+    assert materialization(result, sharded_metrics.key)["shards"] == 2
+    assert reads == [result.run_id]
+
+
 @dg.asset(key_prefix="failing", name="campaign_daily_metrics", io_manager_key="warehouse_io")
 def failing_stream() -> WarehouseBatch:
     def frames() -> Iterator[pd.DataFrame]:

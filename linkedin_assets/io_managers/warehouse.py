@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from linkedin_assets.failures import actionable_failures
 from linkedin_assets.warehouse import (
@@ -254,6 +254,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     """
 
     warehouse: dg.ResourceDependency[WarehouseResource]
+    _handled: dict[str, dict[tuple[str, str], dict[str, Any]]] = PrivateAttr(default_factory=dict)
+    """Per run id: its handled outputs' metadata (``_recorded_write``)."""
 
     def handle_output(self, context: dg.OutputContext, obj: WarehouseBatch | ShardWrites) -> None:
         if not isinstance(obj, WarehouseBatch | ShardWrites):
@@ -310,10 +312,26 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             }
         )
 
+    def _recorded_write(self, context: dg.InputContext, upstream: dg.OutputContext) -> ShardWrite:
+        """The write ``handle_output`` recorded for an upstream shard op output, read back from the event log.
+
+        A fan-in step loads one input per shard: the run's handled outputs are read once and kept (re-read only
+        when a shard is not among them yet, e.g. a later asset's shards in the same run), not once per shard: with
+        one account per step, 10,000 shards would otherwise read 10,000 records 10,000 times."""
+        key = (upstream.step_key, upstream.name)
+        handled = self._handled.get(upstream.run_id)
+        if handled is None or key not in handled:
+            handled = self._handled[upstream.run_id] = _handled_outputs(context.instance, upstream.run_id)
+        if key not in handled:
+            raise dg.DagsterInvariantViolationError(
+                f"no write recorded for output {upstream.name!r} of step {upstream.step_key!r} in run {upstream.run_id}"
+            )
+        return _shard_write(handled[key])
+
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | ShardWrite:
         upstream = context.upstream_output
         if upstream is not None and not context.has_asset_key and _table_of(upstream.definition_metadata):
-            return _recorded_write(context, upstream)
+            return self._recorded_write(context, upstream)
         spec = table_spec(context.asset_key.path[-1])
         date_range = _partition_dates(context) if spec.kind == "fact" else None
         with self.warehouse.open() as warehouse:
@@ -339,35 +357,35 @@ def _output_table(context: dg.OutputContext) -> str:
     )
 
 
-def _recorded_write(context: dg.InputContext, upstream: dg.OutputContext) -> ShardWrite:
-    """The write ``handle_output`` recorded for an upstream shard op output, read back from its metadata in the event
-    log: the ``WriteResult``, the scope (``accounts``, ``date_range``) and the producer's numeric figures."""
-    records = context.instance.get_records_for_run(
-        run_id=upstream.run_id, of_type=dg.DagsterEventType.HANDLED_OUTPUT
-    ).records
-    for record in records:
+def _handled_outputs(instance: dg.DagsterInstance, run_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The metadata values of every output a run's IO managers handled, by (step key, output name)."""
+    handled = {}
+    for record in instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.HANDLED_OUTPUT).records:
         event = record.event_log_entry.dagster_event
         data = event.event_specific_data if event is not None else None
-        if event is None or event.step_key != upstream.step_key or getattr(data, "output_name", None) != upstream.name:
-            continue
-        values = {key: getattr(value, "value", value) for key, value in data.metadata.items()}
-        account_ids, date_range = _recorded_scope(values)
-        return ShardWrite(
-            WriteResult(
-                inserted=int(values["rows_inserted"]),
-                updated=int(values["rows_updated"]),
-                removed_or_deleted=int(values.get("rows_deleted", values.get("rows_removed", 0))),
-                rows=int(values["dagster/row_count"]),
-                frames=int(values.get("frames", 1)),
-            ),
-            account_ids=account_ids,
-            date_range=date_range,
-            figures={
-                key: value
-                for key, value in values.items()
-                if key not in _RESULT_KEYS and isinstance(value, int | float) and not isinstance(value, bool)
-            },
-        )
-    raise dg.DagsterInvariantViolationError(
-        f"no write recorded for output {upstream.name!r} of step {upstream.step_key!r} in run {upstream.run_id}"
+        if event is not None and event.step_key and getattr(data, "output_name", None):
+            values = {key: getattr(value, "value", value) for key, value in data.metadata.items()}
+            handled[(event.step_key, data.output_name)] = values
+    return handled
+
+
+def _shard_write(values: Mapping[str, Any]) -> ShardWrite:
+    """A shard write from the metadata ``handle_output`` recorded for it: the ``WriteResult``, the scope
+    (``accounts``, ``date_range``) and the producer's numeric figures."""
+    account_ids, date_range = _recorded_scope(values)
+    return ShardWrite(
+        WriteResult(
+            inserted=int(values["rows_inserted"]),
+            updated=int(values["rows_updated"]),
+            removed_or_deleted=int(values.get("rows_deleted", values.get("rows_removed", 0))),
+            rows=int(values["dagster/row_count"]),
+            frames=int(values.get("frames", 1)),
+        ),
+        account_ids=account_ids,
+        date_range=date_range,
+        figures={
+            key: value
+            for key, value in values.items()
+            if key not in _RESULT_KEYS and isinstance(value, int | float) and not isinstance(value, bool)
+        },
     )
