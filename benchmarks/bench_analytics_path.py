@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import orjson
 
-from linkedin_assets.assets.metrics import metrics_frame
+from linkedin_assets.defs.assets.metrics import metrics_frame
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.plan import AnalyticsPlan, entity_spans, merge_plans, plan_daily

@@ -42,7 +42,7 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from linkedin_assets.partitions import RANGE_END, RANGE_START  # noqa: E402
+from linkedin_assets.defs.partitions import RANGE_END, RANGE_START  # noqa: E402
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
 from linkedin_assets_tests import ground_truth  # noqa: E402
 from linkedin_assets_tests.celery_cluster import (  # noqa: E402

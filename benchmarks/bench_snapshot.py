@@ -43,9 +43,9 @@ import psycopg
 
 BEFORE_COMMIT = "2b3f5a2"  # the snapshot's files before the column-wise rows (a model per daily row)
 OWN_FILES = (
-    "linkedin_assets/assets/snapshot.py",
-    "linkedin_assets/snapshot_schema.py",
-    "linkedin_assets/io_managers/snapshot_json.py",
+    "linkedin_assets/defs/assets/snapshot.py",
+    "linkedin_assets/snapshot/schema.py",
+    "linkedin_assets/defs/io_managers/snapshot_json.py",
 )
 """The snapshot's own code: ``before`` is this checkout with these files as of ``--before``."""
 PG_URL = os.environ.get("LINKEDIN_ASSETS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -62,10 +62,10 @@ def run_case(case: str, schema: str, out: Path, start: date, end: date) -> dict:
     import dagster as dg
 
     import linkedin_assets
-    from linkedin_assets.assets.snapshot import iter_account_snapshots, snapshot_header, snapshot_metadata
-    from linkedin_assets.checks import snapshot_warnings
-    from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
-    from linkedin_assets.snapshot_schema import SnapshotStream
+    from linkedin_assets.defs.assets.snapshot import iter_account_snapshots, snapshot_header, snapshot_metadata
+    from linkedin_assets.defs.checks import snapshot_warnings
+    from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
+    from linkedin_assets.snapshot.schema import SnapshotStream
     from linkedin_assets.warehouse import open_warehouse
 
     out.mkdir(parents=True, exist_ok=True)

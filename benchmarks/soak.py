@@ -50,7 +50,7 @@ def fault_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
     import psycopg
     import pytest
 
-    from linkedin_assets.resources import LinkedInResource
+    from linkedin_assets.defs.resources import LinkedInResource
     from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
     from linkedin_assets_tests.ground_truth import (
         diff_count,

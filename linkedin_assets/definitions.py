@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-from linkedin_assets.assets import common, demographics, entities, metrics, snapshot
-from linkedin_assets.checks import asset_checks
-from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
-from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseResource, with_table_schema
-from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
-from linkedin_assets.resources import (
+from linkedin_assets.defs.assets import common, demographics, entities, metrics, snapshot
+from linkedin_assets.defs.checks import asset_checks
+from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
+from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource, with_table_schema
+from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.defs.resources import (
     CLIENT_VARIABLES,
     ENV_VAR_FIELDS,
     LinkedInResource,
     SyncSettings,
     TokenStoreResource,
 )
-from linkedin_assets.schedules import build_daily_sync_schedule
-from linkedin_assets.sensors import dead_run_reaper, monthly_after_daily_sync, token_refresh_sensor
+from linkedin_assets.defs.schedules import build_daily_sync_schedule
+from linkedin_assets.defs.sensors import dead_run_reaper, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.settings import ENV, Settings, environ, linkedin_env, load_settings
 
 DATABASE_URL_ENV = ENV["database_url"]

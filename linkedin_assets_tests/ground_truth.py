@@ -662,7 +662,7 @@ def sync_in_process(
 
     from linkedin_assets.cli import plan_stages, run_stage
     from linkedin_assets.definitions import build_definitions, build_resources
-    from linkedin_assets.io_managers.warehouse import WarehouseResource
+    from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 
     snapshot_dir = str(tmp_path / "snapshots")
     resources = build_resources(

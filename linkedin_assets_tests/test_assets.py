@@ -12,8 +12,8 @@ import pytest
 
 from linkedin_assets.cli import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
-from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.snapshot_schema import SCHEMA_VERSION, Snapshot, json_schema
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.snapshot.schema import SCHEMA_VERSION, Snapshot, json_schema
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 KEY = ["campaign_id", "date"]
@@ -139,7 +139,7 @@ def test_snapshot_validates_against_its_json_schema_and_round_trips(pg_synced):
 def test_published_json_schema_is_current():
     published = json.loads((Path(__file__).parent.parent / "docs" / "snapshot.schema.json").read_text())
     assert published == json_schema(), (
-        "run `python -m linkedin_assets.snapshot_schema` and commit docs/snapshot.schema.json"
+        "run `python -m linkedin_assets.snapshot.schema` and commit docs/snapshot.schema.json"
     )
 
 
@@ -268,8 +268,8 @@ def test_no_token_or_secret_in_the_event_log_or_metadata(pg_synced):
 
 
 def test_campaign_level_demographics_ask_only_for_delivering_campaigns(make_simulator, tmp_path, monkeypatch):
+    from linkedin_assets.defs.resources import SyncSettings
     from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
-    from linkedin_assets.resources import SyncSettings
 
     sim = make_simulator(
         profile="custom", accounts=1, campaigns_per_account=12, creatives_per_campaign=1, days=150, seed=12

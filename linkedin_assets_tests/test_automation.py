@@ -19,14 +19,14 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
 import linkedin_assets.definitions
-from linkedin_assets.assets.metrics import campaign_daily_metrics
 from linkedin_assets.cli import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources, defs
-from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.defs.resources import TokenStoreResource
+from linkedin_assets.defs.sensors import RANGE_END, RANGE_START, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.linkedin.tokens import TokenSet, TokenStore
-from linkedin_assets.resources import TokenStoreResource
-from linkedin_assets.sensors import RANGE_END, RANGE_START, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.settings import SYNC_TAG, load_settings
 from linkedin_assets_tests.test_assets import YESTERDAY, definitions, point_at
 

@@ -37,9 +37,9 @@ import dagster as dg
 import psycopg
 import pytest
 
-from linkedin_assets.assets.common import KEY_PREFIX
+from linkedin_assets.defs.assets.common import KEY_PREFIX
+from linkedin_assets.defs.partitions import RANGE_END, RANGE_START
 from linkedin_assets.linkedin.redis_budget import RedisBudget
-from linkedin_assets.partitions import RANGE_END, RANGE_START
 from linkedin_assets_tests import ground_truth
 from linkedin_assets_tests.celery_cluster import (
     INSTANCE_YAML,

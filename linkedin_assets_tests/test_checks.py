@@ -16,14 +16,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from linkedin_assets import checks
-from linkedin_assets.assets.snapshot import snapshot
-from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
-from linkedin_assets.io_managers.warehouse import WarehouseIOManager, WarehouseResource
+from linkedin_assets.defs import checks
+from linkedin_assets.defs.assets.snapshot import snapshot
+from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
+from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource
+from linkedin_assets.defs.partitions import daily_partitions, month_key, monthly_partitions, partition_tags
+from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
-from linkedin_assets.partitions import daily_partitions, month_key, monthly_partitions, partition_tags
-from linkedin_assets.resources import SyncSettings
-from linkedin_assets.snapshot_schema import Snapshot
+from linkedin_assets.snapshot.schema import Snapshot
 from linkedin_assets.warehouse import WarehouseBatch
 
 UTC = dt.UTC

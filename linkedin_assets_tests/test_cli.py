@@ -18,8 +18,8 @@ import dagster as dg
 import httpx
 import pytest
 
-from linkedin_assets.deployment import PROCESS_TAG
-from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.cli.runs import PROCESS_TAG
+from linkedin_assets.defs.partitions import daily_partitions
 from linkedin_assets_tests.dagster_services import REPO_ROOT, REPOSITORY_LABEL
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -337,7 +337,7 @@ def test_a_wheel_install_keeps_its_state_in_dagster_home_and_the_working_directo
 
 def test_a_failure_raised_through_the_shared_helper_reads_the_same_in_the_block_and_the_event_log():
     from linkedin_assets.cli import failure_report
-    from linkedin_assets.failures import actionable_failures
+    from linkedin_assets.defs.failures import actionable_failures
     from linkedin_assets.linkedin.errors import LinkedInConnectionError
 
     @dg.asset(key=["linkedin_ads", "campaigns"])

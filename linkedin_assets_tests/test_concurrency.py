@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.defs.partitions import daily_partitions
 from linkedin_assets.settings import SYNC_TAG
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
 from linkedin_assets_tests.dagster_services import (

@@ -174,7 +174,7 @@ def test_creatives_are_asked_only_where_their_campaigns_delivered(make_simulator
                                                                   monkeypatch):  # fmt: skip
     """A one-day run over many one-campaign accounts: some accounts' campaigns had a dark day or never delivered,
     so their creatives cannot have rows; asking for them anyway costs two requests per account."""
-    from linkedin_assets.resources import SyncSettings
+    from linkedin_assets.defs.resources import SyncSettings
 
     sim = make_simulator(profile="custom", accounts=24, campaigns_per_account=1, creatives_per_campaign=1, days=12,
                          seed=7)  # fmt: skip

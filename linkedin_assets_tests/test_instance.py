@@ -1,6 +1,6 @@
 """DAGSTER_HOME decides the instance (stock storages), settings come from the environment, and the CLI's queue rules.
 
-``linkedin_assets.deployment`` is the CLI's side of the deployment: these tests drive its queue rule and its reaper
+``linkedin_assets.cli.runs`` is the CLI's side of the deployment: these tests drive its queue rule and its reaper
 on a real SQLite instance with real processes (a dead one is a child that has exited).
 """
 
@@ -15,7 +15,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from linkedin_assets import deployment
+from linkedin_assets.cli import runs as deployment
 from linkedin_assets.settings import LINKEDIN_POOL, SYNC_TAG, SettingsError, load_settings
 from linkedin_assets_tests.dagster_services import ADMIN_URL, REPO_ROOT, fresh_pg_database
 
@@ -189,7 +189,7 @@ def test_the_code_location_takes_its_settings_from_the_environment_it_loads_in(t
 import json
 import dagster as dg
 from linkedin_assets.definitions import defs
-from linkedin_assets.partitions import daily_partitions
+from linkedin_assets.defs.partitions import daily_partitions
 settings = defs.resources["settings"]
 linkedin = defs.resources["linkedin"]
 print(json.dumps({
@@ -242,7 +242,7 @@ print(json.dumps({
 def test_the_production_import_path_needs_no_simulator():
     code = """
 import sys
-import linkedin_assets.definitions, linkedin_assets.cli, linkedin_assets.deployment
+import linkedin_assets.definitions, linkedin_assets.cli, linkedin_assets.cli.runs
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn") or ".simulator" in m))
 """
     assert _in_a_fresh_process(code) == "[]"
@@ -254,7 +254,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn
 def _dead_process() -> str:
     """The identity a process had: a child that ran and exited."""
     child = subprocess.run(
-        [sys.executable, "-c", "from linkedin_assets.deployment import this_process; print(this_process())"],
+        [sys.executable, "-c", "from linkedin_assets.cli.runs import this_process; print(this_process())"],
         capture_output=True,
         text=True,
         check=True,
@@ -332,7 +332,7 @@ def test_queue_rule_waits_for_syncs_and_pool_runs_in_progress_and_earlier_live_s
 def test_reaper_fails_a_daemon_launched_run_whose_worker_died_and_the_sensor_runs_it(instance: dg.DagsterInstance):
     from dagster._core.events import EngineEventData  # what the run worker records; tests only
 
-    from linkedin_assets.sensors import dead_run_reaper
+    from linkedin_assets.defs.sensors import dead_run_reaper
 
     dead_pid = int(_dead_process().split(":")[1])
     grpc_info = {deployment.GRPC_INFO_TAG: '{"host": "localhost", "port": 4266}'}

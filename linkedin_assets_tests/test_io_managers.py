@@ -14,8 +14,8 @@ import pytest
 from pydantic import BaseModel, field_serializer
 
 from linkedin_assets.definitions import build_definitions, build_resources
-from linkedin_assets.failures import what_to_do
-from linkedin_assets.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
+from linkedin_assets.defs.failures import what_to_do
+from linkedin_assets.defs.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
 from linkedin_assets.linkedin.errors import LinkedInConnectionError
 from linkedin_assets.warehouse import TABLES, ShardWrite, ShardWrites, WarehouseBatch
 

@@ -363,7 +363,7 @@ def test_merged_chunks_equal_a_row_by_row_merge(data):
 
 def _metrics_row_by_row(rows, key: str, owners) -> pd.DataFrame:
     """The daily metric frame built row by row, as the assets did before frames were built from columns."""
-    from linkedin_assets.assets.metrics import METRIC_COLUMNS
+    from linkedin_assets.defs.assets.metrics import METRIC_COLUMNS
 
     ids = [urn_id(row.pivot_values[0]) for row in rows]
     frame = pd.DataFrame.from_records([row.metrics for row in rows], columns=list(METRIC_COLUMNS))
@@ -377,7 +377,7 @@ def _metrics_row_by_row(rows, key: str, owners) -> pd.DataFrame:
 
 def _demographics_row_by_row(rows, level: str, account_of) -> pd.DataFrame:
     """The demographic frame built row by row, as the asset did before frames were built from columns."""
-    from linkedin_assets.assets.demographics import DEMOGRAPHIC_COLUMNS
+    from linkedin_assets.defs.assets.demographics import DEMOGRAPHIC_COLUMNS
 
     entity_ids = [urn_id(row.facet_urns[0]) for row in rows]
     frame = pd.DataFrame(
@@ -400,7 +400,7 @@ def _demographics_row_by_row(rows, level: str, account_of) -> pd.DataFrame:
 def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
     """metrics_frame and demographics_frame build from a window's columns the frame (columns, dtypes, values) the
     row-by-row build gives, rows lacking a chunk's metrics (None) and unknown owners included."""
-    from linkedin_assets.assets import demographics, metrics
+    from linkedin_assets.defs.assets import demographics, metrics
     from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS
 
     demographic = data.draw(st.booleans())
@@ -437,7 +437,7 @@ def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
 
 def test_whole_numbers_beside_a_missing_value_land_exactly():
     """A count above 2**53 next to a row whose chunk lacked it stays exact (float64 would round it)."""
-    from linkedin_assets.assets import metrics
+    from linkedin_assets.defs.assets import metrics
 
     big = 2**53 + 1
     elements = [_element("urn:li:sponsoredCampaign:1", dt.date(2025, 1, 1), impressions=big),

@@ -7,11 +7,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from linkedin_assets.assets.common import Shard, split_accounts
 from linkedin_assets.cli import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
-from linkedin_assets.io_managers.warehouse import WarehouseResource
-from linkedin_assets.resources import SyncSettings
+from linkedin_assets.defs.assets.common import Shard, split_accounts
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.warehouse import ShardWrite, ShardWrites, WriteResult
 
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")

@@ -21,15 +21,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field
 
-from linkedin_assets.assets import snapshot as snapshot_module
-from linkedin_assets.checks import snapshot_warnings
-from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.assets import snapshot as snapshot_module
+from linkedin_assets.defs.checks import snapshot_warnings
+from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.plan import calendar_day
-from linkedin_assets.partitions import daily_partitions
-from linkedin_assets.resources import SyncSettings
-from linkedin_assets.snapshot_schema import (
+from linkedin_assets.snapshot.schema import (
     DAILY_ROWS,
     DEMOGRAPHIC_ROWS,
     MONEY_PATTERN,

@@ -25,10 +25,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkedin_assets.assets.common import AnalyticsStream
-from linkedin_assets.io_managers import WarehouseIOManager, WarehouseResource
+from linkedin_assets.defs.assets.common import AnalyticsStream
+from linkedin_assets.defs.io_managers import WarehouseIOManager, WarehouseResource
+from linkedin_assets.defs.resources import LinkedInResource
 from linkedin_assets.linkedin.plan import AnalyticsPlan, AnalyticsQuery
-from linkedin_assets.resources import LinkedInResource
 from linkedin_assets.warehouse import Warehouse, WarehouseBatch, columns, open_warehouse
 
 FIRST = date(2025, 1, 1)

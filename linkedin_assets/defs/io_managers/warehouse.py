@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, PrivateAttr
 
-from linkedin_assets.failures import actionable_failures
+from linkedin_assets.defs.failures import actionable_failures
 from linkedin_assets.warehouse import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SCHEMA,

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from linkedin_assets.jobs import daily_sync_job
+from linkedin_assets.defs.jobs import daily_sync_job
 
 DEFAULT_CRON = "0 6 * * *"
 

@@ -12,7 +12,7 @@ import dagster as dg
 import pydantic_core
 from pydantic import BaseModel, Field
 
-from linkedin_assets.snapshot_schema import SnapshotStream
+from linkedin_assets.snapshot.schema import SnapshotStream
 
 LATEST = "latest.json"
 COPY_BLOCK = 1 << 20  # latest.json is copied from the written snapshot 1 MiB at a time

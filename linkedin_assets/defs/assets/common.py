@@ -30,12 +30,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from linkedin_assets.io_managers.warehouse import LINKEDIN_WAIT, WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import LINKEDIN_WAIT, WarehouseResource
+from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.client import LinkedInClient
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
-from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.settings import LINKEDIN_POOL
 from linkedin_assets.warehouse import ShardWrite, ShardWrites, WarehouseBatch
 

@@ -44,11 +44,11 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import KEY_PREFIX
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.assets.common import KEY_PREFIX
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
-from linkedin_assets.resources import SyncSettings
-from linkedin_assets.snapshot_schema import SnapshotWarning, plain_decimal
+from linkedin_assets.snapshot.schema import SnapshotWarning, plain_decimal
 from linkedin_assets.warehouse import Warehouse
 
 CAMPAIGN_DAILY = "campaign_daily_metrics"

@@ -57,7 +57,7 @@ def _accounts(text: str) -> str:
 
 def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, dict[str, str]]]:
     """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily and the monthly job."""
-    from linkedin_assets.partitions import daily_partitions, month_key, partition_tags
+    from linkedin_assets.defs.partitions import daily_partitions, month_key, partition_tags
 
     first = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
     last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
@@ -175,7 +175,7 @@ class Follower(threading.Thread):
 
 def failure_report(run: dg.DagsterRun, events: list[dg.EventLogEntry], verbose: bool) -> list[str]:
     """One short block: what failed, why, what to do (stack traces only with ``verbose``)."""
-    from linkedin_assets.failures import what_to_do
+    from linkedin_assets.defs.failures import what_to_do
 
     lines = [f"{run.job_name} FAILED (run {run.run_id})"]
     failures = [e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE]
@@ -228,7 +228,7 @@ def sync(
     require_local: bool = False,
 ) -> int:
     """Submit the sync's runs through the queue, follow them, and return the exit status."""
-    from linkedin_assets import deployment
+    from linkedin_assets.cli import runs as deployment
     from linkedin_assets.settings import load_settings
 
     load_settings()  # a bad setting fails here, naming the variable, before any run exists
@@ -289,7 +289,7 @@ def demo(profile: str, seed: int, echo: Callable[[str], None] = print) -> int:
         echo(f"Simulator ({profile} profile) at {sim.url}; syncing {start}..{end}")
         status = sync(start, end, None, echo, require_local=True)
     if status == 0:
-        from linkedin_assets.deployment import dagster_home
+        from linkedin_assets.cli.runs import dagster_home
 
         settings = load_settings()
         echo("")

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import (
+from linkedin_assets.defs.assets.common import (
     API_ASSET,
     KEY_PREFIX,
     METRIC_GRAPH_ASSET,
@@ -24,12 +24,12 @@ from linkedin_assets.assets.common import (
     shard_ops,
     whole_numbers,
 )
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.partitions import monthly_partitions
+from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
-from linkedin_assets.partitions import monthly_partitions
-from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.warehouse import WarehouseBatch
 
 RETENTION_MONTHS = 24

@@ -8,7 +8,7 @@ import re
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import (
+from linkedin_assets.defs.assets.common import (
     API_ASSET,
     active_account_ids,
     fetch,
@@ -17,10 +17,10 @@ from linkedin_assets.assets.common import (
     markdown_list,
     rows_frame,
 )
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.resources import LinkedInResource
 from linkedin_assets.linkedin.client import LinkedInClient
 from linkedin_assets.linkedin.models import Creative, Post
-from linkedin_assets.resources import LinkedInResource
 from linkedin_assets.warehouse import WarehouseBatch
 
 

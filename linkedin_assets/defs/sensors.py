@@ -4,12 +4,12 @@ import datetime as dt
 
 import dagster as dg
 
-from linkedin_assets.assets.metrics import campaign_daily_metrics
-from linkedin_assets.deployment import reap_dead_runs
-from linkedin_assets.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.cli.runs import reap_dead_runs
+from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
+from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, daily_partitions, month_key
+from linkedin_assets.defs.resources import TokenStoreResource
 from linkedin_assets.linkedin.tokens import TokenStoreError
-from linkedin_assets.partitions import RANGE_END, RANGE_START, daily_partitions, month_key
-from linkedin_assets.resources import TokenStoreResource
 
 AUTH_ERRORS = ("LinkedInAuthError",)
 
@@ -110,7 +110,7 @@ def dead_run_reaper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     A code server fails a run whose worker process exits, as long as the code server itself lives; run monitoring
     (``dagster.yaml``) fails runs stuck in STARTING but cannot health-check the default launcher's workers. A run
     whose worker and code server were both killed stays STARTED: this sensor fails it, with the same check
-    ``linkedin-assets sync`` makes when no daemon runs (``linkedin_assets.deployment.reap_dead_runs``).
+    ``linkedin-assets sync`` makes when no daemon runs (``linkedin_assets.cli.runs.reap_dead_runs``).
     """
     ended = reap_dead_runs(context.instance, context.log.info)
     return dg.SkipReason(f"Marked {len(ended)} run(s) whose process is gone" if ended else "No run's process is gone")

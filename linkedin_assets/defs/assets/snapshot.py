@@ -20,16 +20,16 @@ import dagster as dg
 import numpy as np
 from pydantic import ValidationError
 
-from linkedin_assets.assets.common import GROUP, KEY_PREFIX
-from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
-from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
-from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
-from linkedin_assets.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, Scope, orphan_rows, snapshot_warnings
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.assets.common import GROUP, KEY_PREFIX
+from linkedin_assets.defs.assets.demographics import demographic_metrics, demographic_values
+from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, creatives
+from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.defs.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, Scope, orphan_rows, snapshot_warnings
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
-from linkedin_assets.partitions import daily_partitions
-from linkedin_assets.resources import SyncSettings
-from linkedin_assets.snapshot_schema import (
+from linkedin_assets.snapshot.schema import (
     DAILY_ROWS,
     DEMOGRAPHIC_ROWS,
     AccountJson,

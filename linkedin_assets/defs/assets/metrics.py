@@ -2,7 +2,7 @@
 
 A run over a range of days fetches the whole range at once and always reaches back ``lookback_days`` before the
 range's end, because LinkedIn revises recent conversions and spend: those days are rewritten too. Each asset is a
-graph (see :mod:`linkedin_assets.assets.common`): its accounts are split into shards, each shard plans only its own
+graph (see :mod:`linkedin_assets.defs.assets.common`): its accounts are split into shards, each shard plans only its own
 accounts (so the requests stay at the plans' lower bound) and streams its rows, window by window, into its own
 transaction.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from linkedin_assets.assets.common import (
+from linkedin_assets.defs.assets.common import (
     KEY_PREFIX,
     METRIC_GRAPH_ASSET,
     Shard,
@@ -24,7 +24,9 @@ from linkedin_assets.assets.common import (
     shard_ops,
     whole_numbers,
 )
-from linkedin_assets.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import (
@@ -36,8 +38,6 @@ from linkedin_assets.linkedin.plan import (
     plan_daily,
     rows_per_day,
 )
-from linkedin_assets.partitions import daily_partitions
-from linkedin_assets.resources import LinkedInResource, SyncSettings
 from linkedin_assets.warehouse import Warehouse, WarehouseBatch
 
 CAMPAIGN_DAILY_KEY = dg.AssetKey([KEY_PREFIX, "campaign_daily_metrics"])

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from linkedin_assets.assets.demographics import demographic_metrics, demographic_values
-from linkedin_assets.assets.entities import accounts, campaign_groups, campaigns, creatives
-from linkedin_assets.assets.metrics import campaign_daily_metrics, creative_daily_metrics
-from linkedin_assets.assets.snapshot import snapshot
+from linkedin_assets.defs.assets.demographics import demographic_metrics, demographic_values
+from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, creatives
+from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.defs.assets.snapshot import snapshot
 from linkedin_assets.settings import SYNC_TAG
 
 SYNC_TAGS = {SYNC_TAG: "true"}

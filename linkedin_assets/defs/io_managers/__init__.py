@@ -1,7 +1,7 @@
 """Dagster IO managers: the warehouse tables and the JSON snapshot."""
 
-from linkedin_assets.io_managers.snapshot_json import SnapshotJsonIOManager
-from linkedin_assets.io_managers.warehouse import (
+from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
+from linkedin_assets.defs.io_managers.warehouse import (
     TABLE_METADATA_KEY,
     WarehouseIOManager,
     WarehouseResource,
