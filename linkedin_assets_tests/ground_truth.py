@@ -660,7 +660,7 @@ def sync_in_process(
     """
     import dagster as dg
 
-    from linkedin_assets.cli import plan_stages, run_stage
+    from linkedin_assets.cli.sync import plan_stages, run_stage
     from linkedin_assets.definitions import build_definitions, build_resources
     from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 

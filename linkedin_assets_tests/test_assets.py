@@ -10,7 +10,7 @@ import jsonschema
 import pandas as pd
 import pytest
 
-from linkedin_assets.cli import plan_stages, run_stage
+from linkedin_assets.cli.sync import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.snapshot.schema import SCHEMA_VERSION, Snapshot, json_schema

@@ -19,7 +19,7 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
 import linkedin_assets.definitions
-from linkedin_assets.cli import plan_stages, run_stage
+from linkedin_assets.cli.sync import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources, defs
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource

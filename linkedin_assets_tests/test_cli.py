@@ -336,7 +336,7 @@ def test_a_wheel_install_keeps_its_state_in_dagster_home_and_the_working_directo
 
 
 def test_a_failure_raised_through_the_shared_helper_reads_the_same_in_the_block_and_the_event_log():
-    from linkedin_assets.cli import failure_report
+    from linkedin_assets.cli.sync import failure_report
     from linkedin_assets.defs.failures import actionable_failures
     from linkedin_assets.linkedin.errors import LinkedInConnectionError
 

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from linkedin_assets.cli import plan_stages, run_stage
+from linkedin_assets.cli.sync import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.assets.common import Shard, split_accounts
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource

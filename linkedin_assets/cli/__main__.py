@@ -1,0 +1,3 @@
+from linkedin_assets.cli import run
+
+run()

@@ -1,0 +1,225 @@
+"""linkedin-assets sync: submit the sync's runs to the Dagster instance, follow them, report a failure in short."""
+
+import datetime as dt
+import gc
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+
+from linkedin_assets.cli.errors import UsageError
+
+
+def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, dict[str, str]]]:
+    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily and the monthly job."""
+    from linkedin_assets.defs.partitions import daily_partitions, month_key, partition_tags
+
+    first = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
+    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    end = end or last
+    start = start or end
+    if start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
+    if start < first or end > last:
+        raise UsageError(
+            f"{start}..{end} is outside the daily partitions {first}..{last} "
+            "(LINKEDIN_ASSETS_START_DATE sets the first; the last is yesterday, UTC)"
+        )
+    return [
+        ("linkedin_daily_sync", partition_tags(start.isoformat(), end.isoformat())),
+        ("linkedin_monthly_sync", partition_tags(month_key(start), month_key(end))),
+    ]
+
+
+def run_stage(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]
+) -> dg.ExecuteInProcessResult:
+    """Run one sync job in this process without the queue (tests and benchmarks of the asset graph only)."""
+    tags = dict(tags)
+    partition = tags.pop("dagster/partition", None)
+    return defs.resolve_job_def(job_name).execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        instance=instance,
+        partition_key=partition,
+        tags=tags,
+        raise_on_error=False,
+    )
+
+
+def run_config(accounts: str | None) -> dict[str, Any]:
+    """The run config of a CLI run: ``--accounts`` for the LinkedIn resource; a silent console logger when the run
+    executes in this process (the event log keeps everything; this command prints its own progress and failures)."""
+    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if accounts:
+        config["resources"] = {"linkedin": {"config": {"account_ids": accounts}}}
+    return config
+
+
+def _step_label(step: str | None) -> str:
+    return (step or "").replace("__", "/")
+
+
+def _root_error(error: Any) -> Any:
+    """The error a person cares about: the first one in the chain not raised by Dagster itself."""
+    while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    return error
+
+
+def _describe(record: dg.EventLogEntry) -> str | None:
+    event = record.dagster_event
+    step = record.step_key or ""
+    if event is None:
+        return f"{step:<24} {record.user_message}" if record.level >= 20 else None
+    kind = event.event_type
+    if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+        mat = event.step_materialization_data.materialization
+        if mat.partition:  # the rows written are logged once for the whole range
+            return f"{step:<24} materialized {mat.asset_key.to_user_string()} [{mat.partition}]"
+        rows = mat.metadata.get("dagster/row_count")
+        return f"{step:<24} materialized {mat.asset_key.to_user_string()}" + (f": {rows.value} rows" if rows else "")
+    if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        data = event.event_specific_data
+        # A WARN check judges LinkedIn's numbers: its rows landed, so it is a warning, not a failure.
+        verdict = "passed" if data.passed else "warning" if data.severity == dg.AssetCheckSeverity.WARN else "FAILED"
+        return f"{step:<24} check {data.check_name}: {verdict}"
+    if kind == dg.DagsterEventType.STEP_FAILURE:
+        return f"{step:<24} FAILED"
+    if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
+        return f"{step:<24} {event.message}"
+    return None
+
+
+class Follower(threading.Thread):
+    """Prints a run's progress from the event log while the run executes (here or elsewhere)."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None], poll_s: float = 0.5):
+        super().__init__(daemon=True, name=f"follow-{run_id[:8]}")
+        self.instance, self.run_id, self.echo, self.poll_s = instance, run_id, echo, poll_s
+        self.cursor: str | None = None
+        self.records: list[dg.EventLogEntry] = []
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self._done.wait(self.poll_s):
+            self.drain()
+
+    def drain(self) -> None:
+        with self._lock:
+            while True:
+                connection = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, limit=500)
+                for record in connection.records:
+                    entry = record.event_log_entry
+                    self.records.append(entry)
+                    line = _describe(entry)
+                    if line:
+                        self.echo(f"{dt.datetime.fromtimestamp(entry.timestamp, dt.UTC):%H:%M:%S} {line}")
+                self.cursor = connection.cursor
+                if not connection.has_more:
+                    return
+
+    def finish(self) -> list[dg.EventLogEntry]:
+        """Stop following, print what is left, and return every event of the run."""
+        self._done.set()
+        if self.is_alive():
+            self.join()
+        self.drain()
+        return self.records
+
+
+def failure_report(run: dg.DagsterRun, events: list[dg.EventLogEntry], verbose: bool) -> list[str]:
+    """One short block: what failed, why, what to do (stack traces only with ``verbose``)."""
+    from linkedin_assets.defs.failures import what_to_do
+
+    lines = [f"{run.job_name} FAILED (run {run.run_id})"]
+    failures = [e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    for entry in failures:
+        data = entry.dagster_event.step_failure_data
+        error = _root_error(data.error)
+        user = data.user_failure_data
+        metadata = {key: value.value for key, value in (user.metadata if user else {}).items()}
+        if user is not None and user.description:
+            why = user.description
+            if error is not None and error.cls_name == "Failure" and error.cause is not None:
+                error = error.cause
+        elif error is not None:
+            why = f"{error.cls_name}: {error.message.strip()}"
+        else:
+            why = "unknown (see the run's log)"
+        where = [f"asset {_step_label(entry.step_key)}"]
+        where += [f"{key} {metadata[key]}" for key in ("account_id", "endpoint", "url", "table") if key in metadata]
+        todo = metadata.get("what to do") or what_to_do(error.cls_name if error is not None else "")
+        lines += [f"  what:  {', '.join(where)}", f"  why:   {why.splitlines()[0]}", f"  do:    {todo}"]
+        if verbose and data.error is not None:
+            lines += ["", data.error.to_string()]
+    if not failures:
+        run_failures = [
+            e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
+        ]
+        message = run_failures[-1].dagster_event.message if run_failures else f"the run ended {run.status.value}"
+        lines += [f"  why:   {message}", "  do:    Run the sync again; the run's log in the UI has the details."]
+    if not verbose:
+        lines.append("  log:   the run's page in the UI (make dev, then Runs), or this command with --verbose")
+    lines.append("exit status 1")
+    return lines
+
+
+def _describe_wait(echo: Callable[[str], None]) -> Callable[[list[dg.DagsterRun]], None]:
+    def on_wait(ahead: list[dg.DagsterRun]) -> None:
+        if ahead:
+            described = ", ".join(f"{r.run_id[:8]} ({r.job_name}, {r.status.value})" for r in ahead)
+            echo(f"queued behind {described}")
+
+    return on_wait
+
+
+def sync(
+    start: dt.date | None,
+    end: dt.date | None,
+    accounts: str | None,
+    echo: Callable[[str], None] = print,
+    verbose: bool = False,
+    require_local: bool = False,
+) -> int:
+    """Submit the sync's runs through the queue, follow them, and return the exit status."""
+    from linkedin_assets.cli import runs as deployment
+    from linkedin_assets.settings import load_settings
+
+    load_settings()  # a bad setting fails here, naming the variable, before any run exists
+    stages = plan_stages(start, end)
+    config = run_config(accounts)
+    with deployment.open_instance() as instance:
+        if require_local and deployment.daemon_alive(instance):
+            raise UsageError(
+                f"a dagster-daemon serves {deployment.dagster_home()}: stop it (make dev) first, the demo's simulator "
+                "lives in this process"
+            )
+        deployment.reap_dead_runs(instance, echo)
+        with deployment.code_location(instance) as location:
+            startup_done()
+            for job_name, tags in stages:
+                run = deployment.create_run(instance, location, job_name, tags, config)
+                deployment.enqueue(instance, run)
+                echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
+                echo(f"run {run.run_id}")
+                follower = Follower(instance, run.run_id, echo)
+                follower.start()
+                try:
+                    finished = deployment.wait_or_start(instance, run.run_id, _describe_wait(echo))
+                finally:
+                    events = follower.finish()
+                if finished.status != dg.DagsterRunStatus.SUCCESS:
+                    for line in failure_report(finished, events, verbose):
+                        echo(line)
+                    return 1
+    return 0
+
+
+def startup_done() -> None:
+    """The code location is loaded: freeze what start-up allocated and collect from here on (see ``run``). Only when
+    ``run`` turned the collector off: a caller of ``sync`` in its own process keeps its collector as it is."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
