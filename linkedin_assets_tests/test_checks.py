@@ -19,7 +19,7 @@ import pytest
 from linkedin_assets.defs import checks
 from linkedin_assets.defs.assets.snapshot import snapshot
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
-from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource, run_lineage
 from linkedin_assets.defs.partitions import daily_partitions, month_key, monthly_partitions, partition_tags
 from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
@@ -516,7 +516,7 @@ def test_rows_of_a_re_executed_run_reconcile_with_the_run_chain(project):
     child = project.instance.add_run(
         dg.DagsterRun(job_name="linkedin_daily_sync", run_id="re-execution", parent_run_id=parent, root_run_id=parent)
     )
-    assert checks._ancestors(project.instance, child.run_id) == (parent,)
+    assert run_lineage(project.instance, child.run_id) == (child.run_id, parent)
     written = checks.Scope(D1, D3, (501, 502), child.run_id, rows=12, earlier_run_ids=(parent,))
     with project.warehouse.open() as wh:
         foreign, own = checks.unreconciled_rows(wh, checks.CREATIVE_DAILY, written)

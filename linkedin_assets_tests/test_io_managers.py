@@ -16,8 +16,9 @@ from pydantic import BaseModel, field_serializer
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.failures import what_to_do
 from linkedin_assets.defs.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
+from linkedin_assets.defs.io_managers.warehouse import write_metadata
 from linkedin_assets.linkedin.errors import LinkedInConnectionError
-from linkedin_assets.warehouse import TABLES, ShardWrite, ShardWrites, WarehouseBatch
+from linkedin_assets.warehouse import TABLES, WarehouseBatch, Writes
 
 PASSWORD = "s3cret-pw"
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
@@ -67,7 +68,11 @@ def daily_impressions(rows: pd.DataFrame) -> dict[str, int]:
 
 
 def resources(resource: WarehouseResource) -> dict[str, Any]:
-    return {"warehouse_io": WarehouseIOManager(warehouse=resource), "io_manager": dg.InMemoryIOManager()}
+    return {
+        "warehouse": resource,
+        "warehouse_io": WarehouseIOManager(warehouse=resource),
+        "io_manager": dg.InMemoryIOManager(),
+    }
 
 
 def materialization(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
@@ -153,8 +158,8 @@ def shard_frames(accounts: tuple[int, ...], metadata: dict[str, Any]) -> Iterato
 
 @dg.asset(key_prefix="streamed", name="campaign_daily_metrics", io_manager_key="warehouse_io")
 def streamed_metrics() -> WarehouseBatch:
-    # Figures as a producer may hold them: numpy and Decimal numbers, a nested plan (the IO manager keeps them numeric)
-    metadata: dict[str, Any] = {"spend": Decimal("12.34"), "plan": {"windows": np.int64(2), "first": date(2024, 1, 1)}}
+    # Figures as a producer may hold them: numpy and Decimal numbers (kept numeric), and a text that is no figure
+    metadata: dict[str, Any] = {"spend": Decimal("12.34"), "windows": np.int64(2), "note": "not a number"}
     return WarehouseBatch(shard_frames((10, 20), metadata), (10, 20), JANUARY, metadata)
 
 
@@ -170,15 +175,16 @@ def sync_shard(accounts: tuple) -> WarehouseBatch:
     return WarehouseBatch(shard_frames(accounts, metadata), accounts, JANUARY, metadata)
 
 
-@dg.op(out=dg.Out(io_manager_key="warehouse_io"))
-def collect_shards(written: list[ShardWrite]) -> ShardWrites:
-    assert all(isinstance(shard, ShardWrite) for shard in written), "a fan-in gets the writes' records, not rows"
-    return ShardWrites(written)
+@dg.op(ins={"shards": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
+def summarize_shards(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.Output]:
+    with warehouse.open() as wh:
+        writes = Writes.latest_per_step(wh.write_records("campaign_daily_metrics", [context.run_id]), [context.run_id])
+    yield dg.Output(None, metadata={**write_metadata("linkedin_ads", "campaign_daily_metrics", writes), "shards": 2})
 
 
 @dg.graph_asset(key_prefix="linkedin_ads", name="campaign_daily_metrics")
-def sharded_metrics() -> ShardWrites:
-    return collect_shards(plan_shards().map(sync_shard).collect())
+def sharded_metrics() -> None:
+    return summarize_shards(plan_shards().map(sync_shard).collect())
 
 
 def test_a_streamed_batch_records_numbers_and_the_producers_metadata(
@@ -190,43 +196,28 @@ def test_a_streamed_batch_records_numbers_and_the_producers_metadata(
     assert all(isinstance(meta[k], int) for k in ("dagster/row_count", "rows_inserted", "rows_deleted", "requests"))
     assert meta["preview"].count("\n") == 11, "header, rule and the first 10 rows seen"
     assert meta["date_range"] == "2024-01-01..2024-01-31"
-    assert (meta["spend"], meta["plan"]) == (12.34, {"windows": 2, "first": "2024-01-01"})
+    assert (meta["spend"], meta["windows"]) == (12.34, 2) and "note" not in meta
+    with resource.open() as warehouse:
+        [record] = warehouse.write_records("campaign_daily_metrics", [result.run_id])
+    assert (record.result.rows, record.account_ids, record.date_range) == (124, (10, 20), JANUARY)
+    assert record.figures == {"spend": 12.34, "windows": 2, "requests": 2}
+    assert record.step_key == "streamed__campaign_daily_metrics"
 
 
 def test_shard_steps_write_and_the_graph_asset_records_their_sum(
     resource: WarehouseResource, instance: dg.DagsterInstance
 ) -> None:
     result = dg.materialize([sharded_metrics], resources=resources(resource), instance=instance)
-    handled = [
-        event
-        for event in result.all_node_events
-        if event.event_type_value == "HANDLED_OUTPUT" and ".sync_shard[" in (event.step_key or "")
-    ]
     meta = materialization(result, sharded_metrics.key)
-    assert len(handled) == 2
     assert (meta["dagster/row_count"], meta["rows_inserted"], meta["shards"], meta["requests"]) == (186, 186, 2, 3)
     assert (meta["accounts"], meta["date_range"]) == ("10, 20, 30", "2024-01-01..2024-01-31")
     assert isinstance(meta["write_seconds"], float), "the shards' write seconds, added up"
     with resource.open() as warehouse:
         rows = warehouse.read("campaign_daily_metrics")
+        records = warehouse.write_records("campaign_daily_metrics", [result.run_id])
     assert len(rows) == 186 and set(rows["account_id"]) == {10, 20, 30}
-
-
-def test_a_fan_in_reads_the_runs_write_records_once_not_once_per_shard(
-    resource: WarehouseResource, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reads = []
-    records_for_run = dg.DagsterInstance.get_records_for_run
-
-    def counted(self: dg.DagsterInstance, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("of_type") == dg.DagsterEventType.HANDLED_OUTPUT:
-            reads.append(kwargs.get("run_id"))
-        return records_for_run(self, *args, **kwargs)
-
-    monkeypatch.setattr(dg.DagsterInstance, "get_records_for_run", counted)
-    result = dg.materialize([sharded_metrics], resources=resources(resource), instance=instance)
-    assert materialization(result, sharded_metrics.key)["shards"] == 2
-    assert reads == [result.run_id]
+    assert sorted(r.account_ids for r in records) == sorted(SHARDS.values()), "one record per shard step"
+    assert sum(r.result.rows for r in records) == 186
 
 
 @dg.asset(key_prefix="failing", name="campaign_daily_metrics", io_manager_key="warehouse_io")
@@ -252,6 +243,7 @@ def test_a_stream_that_fails_mid_way_fails_the_step_and_changes_nothing(
     assert not result.get_asset_materialization_events()
     with resource.open() as warehouse:
         pd.testing.assert_frame_equal(warehouse.read("campaign_daily_metrics"), before)
+        assert warehouse.write_records("campaign_daily_metrics", [result.run_id]) == [], "no record without its rows"
 
 
 @dg.asset(key_prefix="unreachable", name="campaign_daily_metrics", io_manager_key="warehouse_io")

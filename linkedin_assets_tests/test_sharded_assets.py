@@ -12,7 +12,7 @@ from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.assets.common import Shard, split_accounts
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.resources import SyncSettings
-from linkedin_assets.warehouse import ShardWrite, ShardWrites, WriteResult
+from linkedin_assets.warehouse import WriteRecord, WriteResult, Writes
 
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
 VOLATILE = ["_synced_at", "_dagster_run_id"]
@@ -81,19 +81,36 @@ def test_split_accounts():
     ]
 
 
+def _record(run_id, step, result, accounts, days=None, figures=None):
+    return WriteRecord(run_id, step, "campaign_daily_metrics", accounts, days, result, 0.5, figures or {})
+
+
 def test_shard_writes_add_up_their_shards():
     january, february = (dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (dt.date(2026, 2, 1), dt.date(2026, 2, 28))
-    writes = ShardWrites(
-        [
-            ShardWrite(WriteResult(1, 2, 3, 3, 1), (9, 3), january, {"linkedin/requests": 2, "spend_usd": 1.5}),
-            ShardWrite(WriteResult(4, 0, 0, 4, 2), (5,), february, {"linkedin/requests": 3}),
-        ]
-    )
+    records = [
+        _record("r", "a", WriteResult(1, 2, 3, 3, 1), (9, 3), january, {"linkedin/requests": 2, "spend_usd": 1.5}),
+        _record("r", "b", WriteResult(4, 0, 0, 4, 2), (5,), february, {"linkedin/requests": 3}),
+    ]
+    writes = Writes.latest_per_step(records, ["r"])
     assert writes.total == WriteResult(5, 2, 3, 7, 3)
     assert writes.account_ids == (3, 5, 9)
     assert writes.date_range == (january[0], february[1])
-    assert writes.metadata == {"linkedin/requests": 5, "spend_usd": 1.5}
-    assert ShardWrites([ShardWrite(WriteResult(0, 0, 0, 0, 0), ())]).date_range is None
+    assert writes.figures == {"linkedin/requests": 5, "spend_usd": 1.5}
+    assert Writes([_record("r", "a", WriteResult(0, 0, 0, 0, 0), ())]).date_range is None
+
+
+def test_a_re_execution_counts_the_steps_it_skipped_by_their_earlier_runs_records():
+    """A re-execution from failure runs the failed shard again and skips the one that had succeeded: the asset's
+    writes are the new run's for the first, the parent run's for the second; a run outside the lineage is ignored."""
+    records = [
+        _record("parent", "shard[a]", WriteResult(5, 0, 0, 5, 1), (1,)),
+        _record("child", "shard[b]", WriteResult(7, 0, 0, 7, 1), (2,)),
+        _record("parent", "shard[b]", WriteResult(1, 0, 0, 1, 1), (2,)),  # superseded by the child's
+        _record("unrelated", "shard[c]", WriteResult(9, 0, 0, 9, 1), (3,)),
+    ]
+    writes = Writes.latest_per_step(records, ["child", "parent"])
+    assert [(r.step_key, r.run_id) for r in writes.records] == [("shard[a]", "parent"), ("shard[b]", "child")]
+    assert (writes.total.rows, writes.account_ids, writes.run_ids) == (12, (1, 2), ("parent", "child"))
 
 
 def test_one_step_per_account_same_tables_same_requests(make_simulator, tmp_path, monkeypatch):

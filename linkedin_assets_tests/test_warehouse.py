@@ -20,6 +20,7 @@ import pytest
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
 from linkedin_assets.warehouse import (
     TABLES,
+    WRITES,
     Warehouse,
     WarehouseError,
     columns,
@@ -99,8 +100,24 @@ def test_ensure_schema_creates_every_table_with_its_columns(wh: Warehouse) -> No
         {"schema": wh.schema},
     )
     assert {name: set(group["column_name"]) for name, group in found.groupby("table_name")} == {
-        name: set(spec.column_names) for name, spec in TABLES.items()
+        name: set(spec.column_names) for name, spec in (*TABLES.items(), (WRITES.name, WRITES))
     }
+
+
+def test_a_warehouse_of_the_previous_release_gets_the_write_records_on_first_use(wh: Warehouse, target: Target) -> None:
+    """The release before the write records had no ``_writes`` table: opening its warehouse adds it, keeps every
+    row, and the next write is recorded in the same transaction as its rows."""
+    wh.write("campaigns", campaigns((1, 10, "a")), account_ids=[10], date_range=None, run_id="r1")
+    wh.close()
+    target.execute(f"DROP TABLE {wh.qualified(WRITES.name)}")
+
+    with target.open() as again:
+        again.ensure_schema()
+        assert list(again.read("campaigns")["name"]) == ["a"]
+        again.write("campaigns", campaigns((2, 10, "b")), account_ids=[10], date_range=None, run_id="r2", step_key="s")
+        [record] = again.write_records("campaigns", ["r1", "r2"])
+    assert (record.run_id, record.step_key, record.account_ids, record.result.inserted) == ("r2", "s", (10,), 1)
+    assert record.result.removed_or_deleted == 1, "campaign 1 is no longer listed for account 10"
 
 
 def test_ensure_schema_restores_a_dropped_column_and_keeps_rows(wh: Warehouse, target: Target) -> None:

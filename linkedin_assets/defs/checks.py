@@ -28,13 +28,13 @@ Which checks block, and why (who could have broken what a check guards decides i
   ``_dagster_run_id`` and their number is the number of rows written; a stale row left behind, a row lost or one
   written twice fails it. Duplicate primary keys are not checked: both backends refuse them by constraint.
 
-What a check reads: the rows the latest materialization of its asset wrote, i.e. the ``accounts`` and the
-``date_range`` (the run's partitions plus the lookback days it rewrote) that the warehouse IO manager records as
-materialization metadata. The check context's partition range is not used: it lacks the lookback days, which the run
-rewrote too, and a checks-only run has none. So a check costs a scan of one run's range, not of the whole table.
+What a check reads: the rows the latest materialization of its asset wrote, i.e. the accounts and the days (the
+run's partitions plus the lookback days it rewrote) of that run's writes, as the warehouse recorded them in its
+``_writes`` table in each write's own transaction. The check context's partition range is not used: it lacks the
+lookback days, which the run rewrote too, and a checks-only run has none. So a check costs a scan of one run's range,
+not of the whole table.
 """
 
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -45,11 +45,11 @@ import dagster as dg
 import pandas as pd
 
 from linkedin_assets.defs.assets.common import KEY_PREFIX
-from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource, run_lineage
 from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 from linkedin_assets.snapshot.schema import SnapshotWarning, plain_decimal
-from linkedin_assets.warehouse import Warehouse
+from linkedin_assets.warehouse import Warehouse, Writes
 
 CAMPAIGN_DAILY = "campaign_daily_metrics"
 CREATIVE_DAILY = "creative_daily_metrics"
@@ -106,38 +106,18 @@ class Scope:
         return f"{days}, {accounts}"
 
 
-def written_scope(instance: dg.DagsterInstance, key: dg.AssetKey) -> Scope | None:
-    """The scope of the latest materialization of ``key`` (``None`` before the first), from its metadata."""
+def written_scope(instance: dg.DagsterInstance, wh: Warehouse, key: dg.AssetKey) -> Scope | None:
+    """The scope of the latest materialization of ``key`` (``None`` before the first): the warehouse's records of
+    the writes its run made (with those of the runs it re-executes, for the steps it did not run again)."""
     event = instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
+    if event is None:
         return None
-    metadata = event.asset_materialization.metadata
-    start = end = None
-    if "date_range" in metadata:
-        first, _, last = str(metadata["date_range"].value).partition("..")
-        start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    account_ids = None
-    if "accounts" in metadata:
-        account_ids = tuple(int(a) for a in str(metadata["accounts"].value).split(",") if a.strip())
-    rows = metadata["dagster/row_count"].value if "dagster/row_count" in metadata else None
-    return Scope(
-        start,
-        end,
-        account_ids,
-        event.run_id,
-        int(rows) if rows is not None else None,
-        _ancestors(instance, event.run_id),
-    )
-
-
-def _ancestors(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
-    """The runs ``run_id`` re-executes, nearest first (empty for a run that is no re-execution)."""
-    chain: list[str] = []
-    run = instance.get_run_by_id(run_id)
-    while run is not None and run.parent_run_id and run.parent_run_id not in chain:
-        chain.append(run.parent_run_id)
-        run = instance.get_run_by_id(run.parent_run_id)
-    return tuple(chain)
+    lineage = run_lineage(instance, event.run_id)
+    writes = Writes.latest_per_step(wh.write_records(key.path[-1], lineage), lineage)
+    if not writes.records:
+        return None
+    start, end = writes.date_range or (None, None)
+    return Scope(start, end, writes.account_ids, event.run_id, writes.total.rows, lineage[1:])
 
 
 # ---------------------------------------------------------------------------------------------------- rules
@@ -284,7 +264,7 @@ class Finding:
         return self.count == 0
 
 
-def _plain(value: Any) -> Any:
+def _json_value(value: Any) -> Any:
     """A value of a warehouse row as JSON: money as a plain decimal string, dates as ISO dates."""
     if value is None:
         return None
@@ -293,7 +273,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if hasattr(value, "item"):  # a numpy scalar
-        return _plain(value.item())
+        return _json_value(value.item())
     return value
 
 
@@ -311,7 +291,7 @@ def find(wh: Warehouse, sql: str, params: Mapping[str, Any]) -> Finding:
         return Finding(0, [])
     count = int(frame["violations_total"].iloc[0])
     rows = _records(frame.drop(columns="violations_total"))
-    return Finding(count, [{k: _plain(v) for k, v in row.items()} for row in rows])
+    return Finding(count, [{k: _json_value(v) for k, v in row.items()} for row in rows])
 
 
 def violations(wh: Warehouse, r: Rule, scope: Scope) -> list[dict[str, Any]]:
@@ -527,10 +507,9 @@ def _checks_of(table: str) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SyncSettings
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
-        scope = written_scope(context.instance, KEYS[table])
-        with contextlib.ExitStack() as stack:
-            wh = stack.enter_context(warehouse.open()) if scope is not None else None
-            judged = Judged(table, scope, wh, settings, context.instance)
+        with warehouse.open() as wh:
+            scope = written_scope(context.instance, wh, KEYS[table])
+            judged = Judged(table, scope, wh if scope is not None else None, settings, context.instance)
             for c in checks:
                 if c.name in selected:
                     result = c.judge(judged)

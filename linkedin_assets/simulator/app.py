@@ -711,7 +711,7 @@ def create_app(state: SimulatorState) -> Starlette:
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         config = state.config
-        return JSONResponse({name: _plain(getattr(config, name)) for name in sorted(RUNTIME_KNOBS)})
+        return JSONResponse({name: _sorted_if_set(getattr(config, name)) for name in sorted(RUNTIME_KNOBS)})
 
     async def sim_new_generation(request: Request) -> Response:
         state.new_generation()
@@ -730,7 +730,7 @@ def create_app(state: SimulatorState) -> Starlette:
     )
 
 
-def _plain(value: Any) -> Any:
+def _sorted_if_set(value: Any) -> Any:
     return sorted(value) if isinstance(value, frozenset) else value
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -17,11 +16,11 @@ from linkedin_assets.warehouse.backends import (
     PostgresWarehouse,
     Warehouse,
     WarehouseError,
-    WriteResult,
     open_warehouse,
     redact_url,
 )
-from linkedin_assets.warehouse.schema import TABLES, Column, TableSpec, metric_columns, table_spec
+from linkedin_assets.warehouse.records import WriteRecord, WriteResult, Writes
+from linkedin_assets.warehouse.schema import TABLES, WRITES, Column, TableSpec, metric_columns, table_spec
 
 
 class WarehouseBatch:
@@ -72,66 +71,22 @@ class WarehouseBatch:
         return f"WarehouseBatch({frames}, account_ids={self.account_ids!r}, date_range={self.date_range!r})"
 
 
-@dataclass(frozen=True)
-class ShardWrite:
-    """One shard step's write as the warehouse IO manager recorded it: what changed, the accounts and days the batch
-    replaced, and the producer's numeric figures (request counts, rows fetched, spend, write seconds)."""
-
-    result: WriteResult
-    account_ids: tuple[int, ...]
-    date_range: tuple[date, date] | None = None
-    figures: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ShardWrites:
-    """What the shard steps of a graph-backed metric asset already wrote: the IO manager records it, writes nothing.
-
-    The asset's scope and figures are those of its shards: every account of every shard, the days they span, the
-    figures added up.
-    """
-
-    shards: Sequence[ShardWrite]
-
-    @property
-    def total(self) -> WriteResult:
-        """The shards' results summed."""
-        return WriteResult.sum(shard.result for shard in self.shards)
-
-    @property
-    def account_ids(self) -> tuple[int, ...]:
-        return tuple(sorted({account_id for shard in self.shards for account_id in shard.account_ids}))
-
-    @property
-    def date_range(self) -> tuple[date, date] | None:
-        ranges = [shard.date_range for shard in self.shards if shard.date_range is not None]
-        return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
-
-    @property
-    def metadata(self) -> dict[str, float]:
-        """The shards' figures added up, key by key."""
-        total: dict[str, float] = {}
-        for shard in self.shards:
-            for key, value in shard.figures.items():
-                total[key] = total.get(key, 0) + value
-        return total
-
-
 __all__ = [
     "DEFAULT_DUCKDB_PATH",
     "DEFAULT_SCHEMA",
     "TABLES",
+    "WRITES",
     "Column",
     "DuckDBWarehouse",
     "Frames",
     "PostgresWarehouse",
-    "ShardWrite",
-    "ShardWrites",
     "TableSpec",
     "Warehouse",
     "WarehouseBatch",
     "WarehouseError",
+    "WriteRecord",
     "WriteResult",
+    "Writes",
     "metric_columns",
     "open_warehouse",
     "redact_url",

@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -35,11 +34,13 @@ from linkedin_assets.warehouse.columns import (
     pg_binary_rows,
     vector,
 )
+from linkedin_assets.warehouse.records import WriteRecord, WriteResult, numeric_figures
 from linkedin_assets.warehouse.schema import (
     REMOVED_AT,
     RUN_ID,
     SYNCED_AT,
     TABLES,
+    WRITES,
     Column,
     ColumnType,
     TableSpec,
@@ -77,34 +78,6 @@ class WarehouseError(Exception):
     """A batch, table or request the warehouse cannot accept."""
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    """What one ``Warehouse.write`` changed."""
-
-    inserted: int
-    updated: int
-    removed_or_deleted: int
-    """Entity rows newly marked ``removed_at``, or fact rows deleted from the replaced range."""
-    rows: int
-    """Rows in the batch."""
-    frames: int = 1
-    """Non-empty frames the batch arrived in (each one staged as it came)."""
-
-    @classmethod
-    def sum(cls, results: Iterable[WriteResult]) -> WriteResult:
-        """Several writes' results added up (the shards of one asset)."""
-        total = cls(0, 0, 0, 0, 0)
-        for r in results:
-            total = cls(
-                total.inserted + r.inserted,
-                total.updated + r.updated,
-                total.removed_or_deleted + r.removed_or_deleted,
-                total.rows + r.rows,
-                total.frames + r.frames,
-            )
-        return total
-
-
 class Warehouse(Protocol):
     """The tables of ``schema.TABLES`` in one database schema."""
 
@@ -121,7 +94,10 @@ class Warehouse(Protocol):
         account_ids: Sequence[int],
         date_range: tuple[date, date] | None,
         run_id: str,
+        step_key: str = "",
+        figures: Mapping[str, Any] | None = None,
     ) -> WriteResult: ...
+    def write_records(self, table: str, run_ids: Sequence[str]) -> list[WriteRecord]: ...
     def read(
         self,
         table: str,
@@ -364,7 +340,7 @@ class _SqlWarehouse:
             existing: dict[str, set[str]] = {}
             for table_name, column_name in rows:
                 existing.setdefault(table_name, set()).add(column_name)
-            for spec in TABLES.values():
+            for spec in (*TABLES.values(), WRITES):
                 if spec.name not in existing:
                     definitions = [f"{quote(c.name)} {self._types[c.type]}" for c in spec.columns]
                     definitions.append(f"PRIMARY KEY ({', '.join(map(quote, spec.primary_key))})")
@@ -386,8 +362,10 @@ class _SqlWarehouse:
         account_ids: Sequence[int],
         date_range: tuple[date, date] | None,
         run_id: str,
+        step_key: str = "",
+        figures: Mapping[str, Any] | None = None,
     ) -> WriteResult:
-        """Upsert the rows of ``frames`` into ``table`` in one transaction.
+        """Upsert the rows of ``frames`` into ``table`` in one transaction, and record the write in ``_writes``.
 
         ``frames`` is one DataFrame or an iterable of DataFrames, consumed once: each frame is loaded into the
         staging table as it arrives and released before the next is asked for, so the warehouse holds one frame at a
@@ -397,7 +375,10 @@ class _SqlWarehouse:
         Any exception (from the stream or the database) rolls everything back: the table is unchanged. Database
         errors are raised as a one-line ``WarehouseError`` naming the table; the stream's own exceptions as they are.
         The stream's ``close()`` is called when the write ends, early or not (stops a producer that feeds it).
+        The record (``run_id``, ``step_key``, the scope, the result, the seconds, the numbers in ``figures``, read
+        once the stream has ended, so a producer can fill it while it streams) is inserted in the same transaction.
         """
+        started = time.perf_counter()
         spec = table_spec(table)
         staged = [column for column in spec.columns if column.name not in spec.managed_columns]
         scope = ", ".join(str(int(account_id)) for account_id in account_ids)
@@ -465,13 +446,79 @@ class _SqlWarehouse:
                         {"start": start, "end": end},
                     )
                 self._execute(f"DROP TABLE {staging}")
+                result = WriteResult(
+                    inserted=rows - existing,
+                    updated=existing,
+                    removed_or_deleted=removed,
+                    rows=rows,
+                    frames=staged_frames,
+                )
+                record = WriteRecord(
+                    run_id,
+                    step_key,
+                    spec.name,
+                    tuple(int(a) for a in account_ids),
+                    date_range if spec.kind == "fact" else None,
+                    result,
+                    time.perf_counter() - started,
+                    numeric_figures(figures or {}),
+                    params["now"],
+                )
+                self._record(record)
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        return WriteResult(
-            inserted=rows - existing, updated=existing, removed_or_deleted=removed, rows=rows, frames=staged_frames
+        return result
+
+    def _record(self, record: WriteRecord) -> None:
+        """Insert (or, for a step that writes again in the same run, replace) ``record`` in ``_writes``."""
+        start, end = record.date_range or (None, None)
+        values = {
+            "run_id": record.run_id,
+            "step_key": record.step_key,
+            "table_name": record.table,
+            "account_ids": json.dumps(list(record.account_ids)),
+            "date_start": start,
+            "date_end": end,
+            "rows": record.result.rows,
+            "inserted": record.result.inserted,
+            "updated": record.result.updated,
+            "removed_or_deleted": record.result.removed_or_deleted,
+            "frames": record.result.frames,
+            "seconds": record.seconds,
+            "figures": json.dumps(dict(record.figures)),
+            "written_at": record.written_at,
+        }
+        placeholders = [
+            f"CAST({self._param(c.name)} AS {self._types['json']})" if c.type == "json" else self._param(c.name)
+            for c in WRITES.columns
+        ]
+        updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in WRITES.column_names if c not in WRITES.primary_key]
+        self._execute(
+            f"INSERT INTO {self.qualified(WRITES.name)} ({', '.join(map(quote, WRITES.column_names))}) "
+            f"VALUES ({', '.join(placeholders)}) "
+            f"ON CONFLICT ({', '.join(map(quote, WRITES.primary_key))}) DO UPDATE SET {', '.join(updates)}",
+            values,
         )
+
+    def write_records(self, table: str, run_ids: Sequence[str]) -> list[WriteRecord]:
+        """The records of the writes to ``table`` made by the runs ``run_ids``."""
+        if not run_ids:
+            return []
+        names = {f"run_{i}": run_id for i, run_id in enumerate(run_ids)}
+        columns, rows = self._fetch(
+            f"SELECT {', '.join(map(quote, WRITES.column_names))} FROM {self.qualified(WRITES.name)} "
+            f"WHERE table_name = {self._param('table')} "
+            f"AND run_id IN ({', '.join(self._param(name) for name in names)})",
+            {"table": table_spec(table).name, **names},
+        )
+        records = []
+        for values in rows:
+            row = dict(zip(columns, values, strict=True))
+            row["account_ids"], row["figures"] = _parsed_json(row["account_ids"]), _parsed_json(row["figures"])
+            records.append(WriteRecord.from_row(row))
+        return records
 
     # reading
     def read(

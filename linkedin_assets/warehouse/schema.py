@@ -181,6 +181,21 @@ TABLES: dict[str, TableSpec] = {
 """Every warehouse table by name."""
 
 
+WRITES = TableSpec(
+    name="_writes",
+    columns=_columns(
+        "run_id:text step_key:text table_name:text account_ids:json date_start:date date_end:date rows:bigint "
+        "inserted:bigint updated:bigint removed_or_deleted:bigint frames:bigint seconds:double figures:json "
+        "written_at:timestamptz"
+    ),
+    primary_key=("run_id", "step_key", "table_name"),
+    kind="entity",
+    scope_column=None,
+)
+"""The record of every write (``linkedin_assets.warehouse.records``): one row per run, step and table, inserted in
+the write's own transaction. Not an asset: the warehouse keeps it for whoever asks what a run wrote."""
+
+
 def table_spec(table: str) -> TableSpec:
     """The spec of ``table``; a clear error for an unknown name."""
     try:

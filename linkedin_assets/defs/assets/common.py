@@ -2,15 +2,12 @@
 stream (LinkedIn responses -> warehouse frames, window by window) and the account shards of the metric assets.
 
 The metric assets are graph-backed: ``plan_shards`` splits the active accounts into shards (``accounts_per_step``,
-0 = one shard of every account), ``sync_shard`` runs once per shard (a dynamic output) and writes that shard's rows in
-a transaction of its own through the warehouse IO manager, and ``summarize`` hands the IO manager a ``ShardWrites``
-summary of the shards' writes for the asset's materialization. Each op has one output: a shard's figures and scope
-reach ``summarize`` in its write's record (``ShardWrite``), not as outputs of their own, whose events would cost a
-next-day sync 24 more stored events. The shard steps write through an op *output* (not the warehouse resource)
-so that every warehouse write of the project goes through ``WarehouseIOManager.handle_output``: one transaction
-discipline, one set of write metadata, one log line per write. On the in-process executor the shards run one after
-the other in one process (and the accounts of a shard concurrently, under the client's budget); on Celery each shard
-is a step a different worker can take.
+0 = one shard of every account), ``sync_shard`` runs once per shard (a dynamic output) and returns that shard's
+``WarehouseBatch``, which the warehouse IO manager writes in a transaction of its own together with the write's record,
+and ``summarize`` (after every shard) reads those records back from the warehouse and reports them, added up, as the
+asset's materialization. On the in-process executor the shards run one after the other in one process (and the
+accounts of a shard concurrently, under the client's budget); on Celery each shard is a step a different worker can
+take.
 """
 
 import asyncio
@@ -30,14 +27,21 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from linkedin_assets.defs.io_managers.warehouse import LINKEDIN_WAIT, WarehouseResource
+from linkedin_assets.defs.io_managers.warehouse import (
+    LINKEDIN_WAIT,
+    TABLE_METADATA_KEY,
+    WarehouseResource,
+    run_lineage,
+    write_metadata,
+    write_summary,
+)
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.client import LinkedInClient
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
 from linkedin_assets.settings import LINKEDIN_POOL
-from linkedin_assets.warehouse import ShardWrite, ShardWrites, WarehouseBatch
+from linkedin_assets.warehouse import WarehouseBatch, Writes
 
 T = TypeVar("T")
 
@@ -234,8 +238,7 @@ class AnalyticsStream:
                 # The producer pauses the cyclic collector while it decodes and parses a page (client._gc_paused),
                 # which on a backfill is most of the time, so the cycles this thread makes (frames, the write's
                 # objects) would wait for a moment when no page is being decoded. Collecting the young generations
-                # once a window is written frees them: large over 182 days peaked at 862 MiB without this, 464 MiB
-                # with it, for 4 s more CPU (52.4 -> 56.4 s; 72.1 s with no pause at all).
+                # once a window is written frees them (peak memory of a long backfill: benchmarks/README.md, SPEED).
                 gc.collect(1)
             self.metadata.update(_figures(rows, spend, impressions, clicks))
             self.metadata[LINKEDIN_WAIT] = waited
@@ -425,7 +428,7 @@ def shard_ops(
     @dg.op(
         name=f"{asset}__sync_shard",
         pool=LINKEDIN_POOL,
-        out=dg.Out(io_manager_key="warehouse_io", metadata={"warehouse/table": asset}),
+        out=dg.Out(io_manager_key="warehouse_io", metadata={TABLE_METADATA_KEY: asset}),
         tags={"kind": "linkedin"},
     )
     def sync_shard(
@@ -438,10 +441,16 @@ def shard_ops(
         """Fetch the shard's rows from LinkedIn while the warehouse IO manager writes them (one transaction)."""
         return sync(context, shard, linkedin, settings, warehouse)
 
-    @dg.op(name=f"{asset}__summarize", out=dg.Out(io_manager_key="warehouse_io"))
-    def summarize(written: list[ShardWrite]) -> ShardWrites:
-        """What the shards wrote (the IO manager read it back from their outputs' records), as the asset's
-        materialization: the IO manager records it and writes nothing."""
-        return ShardWrites(written)
+    @dg.op(name=f"{asset}__summarize", ins={"shards": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
+    def summarize(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.Output]:
+        """What the shards wrote, read from the warehouse's records of this run (and of the runs it re-executes),
+        added up as the asset's materialization."""
+        with warehouse.open() as wh:
+            lineage = run_lineage(context.instance, context.run_id)
+            writes = Writes.latest_per_step(wh.write_records(asset, lineage), lineage)
+        context.log.info(f"{len(writes.records)} shard(s): " + write_summary(warehouse.schema_name, asset, writes))
+        yield dg.Output(
+            None, metadata={**write_metadata(warehouse.schema_name, asset, writes), "shards": len(writes.records)}
+        )
 
     return ShardOps(plan_shards, sync_shard, summarize)

@@ -1,29 +1,29 @@
-"""Dagster adapters for the warehouse: a resource that opens it and an IO manager for ``WarehouseBatch`` outputs."""
+"""Dagster adapters for the warehouse: a resource that opens it and a plain IO manager for its tables.
 
-import numbers
+``WarehouseIOManager.handle_output`` writes what an asset or a shard op returns (a ``WarehouseBatch``) in one
+transaction, together with the write's record (``linkedin_assets.warehouse.records``); ``load_input`` returns what
+is stored. The metadata it attaches is for people and the UI's plots: nothing reads it back.
+"""
+
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from linkedin_assets.defs.failures import actionable_failures
 from linkedin_assets.warehouse import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SCHEMA,
     TABLES,
-    ShardWrite,
-    ShardWrites,
     TableSpec,
     Warehouse,
     WarehouseBatch,
-    WriteResult,
+    Writes,
     open_warehouse,
     redact_url,
     table_spec,
@@ -34,6 +34,8 @@ __all__ = [
     "WarehouseIOManager",
     "WarehouseResource",
     "markdown_preview",
+    "run_lineage",
+    "write_metadata",
     "redact_url",
     "with_table_schema",
 ]
@@ -142,9 +144,6 @@ def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
-_END = object()
-
-
 class _Preview:
     """Keeps a copy of the first rows that stream past (the preview never needs the whole batch)."""
 
@@ -159,7 +158,7 @@ class _Preview:
 
     def _frames(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         try:
-            while (frame := next(frames, _END)) is not _END:
+            for frame in frames:
                 if self.head is None and isinstance(frame, pd.DataFrame) and len(frame):
                     self.head = frame.head(PREVIEW_ROWS).copy()
                 yield frame
@@ -170,168 +169,107 @@ class _Preview:
                 close()
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able copy: numbers as int/float, dates as ISO text, containers recursively, anything else as text."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real | Decimal):  # numpy floats; money as a float the UI can plot
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(item) for item in value]
-    return str(value)
-
-
-def _producer_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The producer's figures as metadata Dagster accepts, numbers kept numeric (so the UI plots them): a value
-    Dagster cannot take must not fail a step whose rows are already committed."""
-    converted: dict[str, Any] = {}
-    for key, value in metadata.items():
-        if isinstance(value, dg.MetadataValue | dg.TableSchema):
-            converted[key] = value
-        elif isinstance(value, Mapping | list | tuple | set | frozenset):
-            converted[key] = dg.MetadataValue.json(_plain(value))
-        else:
-            converted[key] = _plain(value)
-    return converted
+def _figure_metadata(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """The producer's figures as metadata: numbers stay numbers (the UI plots them), anything else becomes text."""
+    return {
+        key: value if isinstance(value, dg.MetadataValue | int | float | str) else dg.MetadataValue.text(str(value))
+        for key, value in figures.items()
+    }
 
 
 WRITE_SECONDS = "write_seconds"
 LINKEDIN_WAIT = "linkedin_wait_seconds"
-"""Metadata keys: the seconds a write's path was busy (convert, COPY, upsert, commit), and the seconds its batch's
-stream waited for LinkedIn meanwhile (the producer's figure, left out of the first)."""
-# the keys _result_metadata writes: a shard's figures are the rest of its numeric metadata
-_RESULT_KEYS = frozenset(
-    {"dagster/row_count", "rows_inserted", "rows_updated", "rows_removed", "rows_deleted", "frames"}
-)
+"""Figures: the seconds a write's path was busy (convert, COPY, upsert, commit), and the seconds its batch's stream
+waited for LinkedIn meanwhile (the producer's figure, left out of the first)."""
 
 
-def _result_metadata(spec: TableSpec, result: WriteResult) -> dict[str, Any]:
-    return {
+def write_metadata(schema: str, table: str, writes: Writes) -> dict[str, Any]:
+    """The materialization metadata of one or several writes of ``table``: what changed, the scope, the figures.
+
+    ``dagster/row_count`` and ``dagster/table_name`` are the keys the asset page reads ("Row count", the table)."""
+    spec = table_spec(table)
+    result, figures = writes.total, writes.figures
+    metadata: dict[str, Any] = {
         "dagster/row_count": result.rows,
+        "dagster/table_name": f"{schema}.{spec.name}",
         "rows_inserted": result.inserted,
         "rows_updated": result.updated,
         "rows_removed" if spec.kind == "entity" else "rows_deleted": result.removed_or_deleted,
         "frames": result.frames,
+        "accounts": dg.MetadataValue.text(", ".join(map(str, writes.account_ids))),
+        **_figure_metadata(figures),
+        WRITE_SECONDS: sum(r.seconds for r in writes.records) - figures.get(LINKEDIN_WAIT, 0.0),
     }
-
-
-def _scope_metadata(
-    spec: TableSpec, schema: str, account_ids: tuple[int, ...], date_range: tuple[date, date] | None
-) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
-        "dagster/table_name": f"{schema}.{spec.name}",
-        "accounts": dg.MetadataValue.text(", ".join(map(str, account_ids))),
-    }
-    if date_range is not None:
-        metadata["date_range"] = dg.MetadataValue.text(f"{date_range[0].isoformat()}..{date_range[1].isoformat()}")
+    if writes.date_range is not None:
+        first, last = writes.date_range
+        metadata["date_range"] = dg.MetadataValue.text(f"{first.isoformat()}..{last.isoformat()}")
     return metadata
 
 
-def _recorded_scope(values: Mapping[str, Any]) -> tuple[tuple[int, ...], tuple[date, date] | None]:
-    """The accounts and days ``_scope_metadata`` recorded, read back from the metadata's values."""
-    first, _, last = str(values.get("date_range") or "").partition("..")
-    account_ids = tuple(int(a) for a in str(values.get("accounts") or "").split(", ") if a)
-    return account_ids, ((date.fromisoformat(first), date.fromisoformat(last)) if last else None)
+def write_summary(schema: str, table: str, writes: Writes) -> str:
+    """One log line: the rows written and what they changed."""
+    result = writes.total
+    removed = "removed" if table_spec(table).kind == "entity" else "deleted"
+    return (
+        f"Wrote {result.rows} row(s) to {schema}.{table}: {result.inserted} inserted, {result.updated} updated, "
+        f"{result.removed_or_deleted} {removed}"
+    )
+
+
+def run_lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
+    """``run_id``, then the runs it re-executes (parent, grandparent, ...), nearest first: a re-execution from
+    failure runs again only the failed steps, so the rows of the others carry an earlier run's id."""
+    chain = [run_id]
+    run = instance.get_run_by_id(run_id)
+    while run is not None and run.parent_run_id and run.parent_run_id not in chain:
+        chain.append(run.parent_run_id)
+        run = instance.get_run_by_id(run.parent_run_id)
+    return tuple(chain)
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Stores ``WarehouseBatch`` outputs in a warehouse table; loads tables as DataFrames.
+    """Writes ``WarehouseBatch`` outputs to their warehouse table; loads tables as DataFrames.
 
     The table: an op output whose definition metadata names ``{"warehouse/table": "<table>"}`` (a shard step inside
-    a graph-backed asset), else the last element of the asset key. The batch's frames are streamed into the table
-    (one transaction per output). A ``ShardWrites`` summary (the final output of a graph-backed asset whose shard
-    steps already wrote their rows) writes nothing: its shards' summed figures become the output's metadata.
-    Fact tables without an explicit ``date_range`` replace the output's partition time window; unpartitioned ones
-    are only upserted. Inputs: entity tables load every row; fact tables load the upstream partition range when
-    partitioned, else every row. An input from a shard op output loads that step's record of its write, a
-    ``ShardWrite`` (result, scope, figures; the rows are in the table already).
+    a graph-backed asset), else the last element of the asset key. The batch's frames are streamed into the table in
+    one transaction, with the write's record (run, step, scope, result, figures). Fact tables without an explicit
+    ``date_range`` replace the output's partition time window; unpartitioned ones are only upserted.
+    Inputs: entity tables load every row; fact tables the upstream partition range when partitioned, else every row.
     """
 
     warehouse: dg.ResourceDependency[WarehouseResource]
-    _handled: dict[str, dict[tuple[str, str], dict[str, Any]]] = PrivateAttr(default_factory=dict)
-    """Per run id: its handled outputs' metadata (``_recorded_write``)."""
 
-    def handle_output(self, context: dg.OutputContext, obj: WarehouseBatch | ShardWrites) -> None:
-        if not isinstance(obj, WarehouseBatch | ShardWrites):
-            raise TypeError(
-                f"WarehouseIOManager stores WarehouseBatch (or ShardWrites) outputs, got {type(obj).__name__}"
-            )
-        spec = table_spec(_output_table(context))
-        schema = self.warehouse.schema_name
+    def handle_output(self, context: dg.OutputContext, obj: WarehouseBatch) -> None:
+        if not isinstance(obj, WarehouseBatch):
+            raise TypeError(f"WarehouseIOManager stores WarehouseBatch outputs, got {type(obj).__name__}")
+        table = _output_table(context)
         date_range = obj.date_range
-        if date_range is None and spec.kind == "fact":
+        if date_range is None and table_spec(table).kind == "fact":
             date_range = _partition_dates(context)
-        if isinstance(obj, ShardWrites):
-            result = obj.total
-            context.log.info(
-                f"{len(obj.shards)} shard(s) wrote {result.rows} row(s) to {schema}.{spec.name}: "
-                f"{result.inserted} inserted, {result.updated} updated, {result.removed_or_deleted} "
-                f"{'removed' if spec.kind == 'entity' else 'deleted'}"
-            )
-            context.add_output_metadata(
-                {
-                    **_result_metadata(spec, result),
-                    "shards": len(obj.shards),
-                    **_scope_metadata(spec, schema, obj.account_ids, date_range),
-                    **_producer_metadata(obj.metadata),
-                }
-            )
-            return
         preview = _Preview()
-        started = time.perf_counter()
         # A stream's LinkedIn error and a failed write both end here: the step fails with the short text.
         with actionable_failures(), self.warehouse.open() as warehouse:
-            result = warehouse.write(
-                spec.name,
+            warehouse.write(
+                table,
                 preview.watch(obj),
                 account_ids=obj.account_ids,
                 date_range=date_range,
                 run_id=context.run_id,
+                step_key=context.step_key,
+                figures=obj.metadata,
             )
-        # the write path's own time (convert, COPY, upsert, commit): a stream's waits for LinkedIn left out
-        write_seconds = time.perf_counter() - started - obj.metadata.get(LINKEDIN_WAIT, 0.0)
-        removed = "removed" if spec.kind == "entity" else "deleted"
-        context.log.info(
-            f"Wrote {result.rows} row(s) in {result.frames} frame(s) to {schema}.{spec.name}: "
-            f"{result.inserted} inserted, {result.updated} updated, {result.removed_or_deleted} {removed}"
-        )
+            written = Writes(warehouse.write_records(table, [context.run_id]))
+        mine = Writes([r for r in written.records if r.step_key == context.step_key])
+        context.log.info(write_summary(self.warehouse.schema_name, table, mine))
         head = preview.head if preview.head is not None else pd.DataFrame()
         context.add_output_metadata(
             {
-                **_result_metadata(spec, result),
-                **_scope_metadata(spec, schema, obj.account_ids, date_range),
+                **write_metadata(self.warehouse.schema_name, table, mine),
                 "preview": dg.MetadataValue.md(markdown_preview(head)),
-                **_producer_metadata(obj.metadata),
-                WRITE_SECONDS: write_seconds,
             }
         )
 
-    def _recorded_write(self, context: dg.InputContext, upstream: dg.OutputContext) -> ShardWrite:
-        """The write ``handle_output`` recorded for an upstream shard op output, read back from the event log.
-
-        A fan-in step loads one input per shard: the run's handled outputs are read once and kept (re-read only
-        when a shard is not among them yet, e.g. a later asset's shards in the same run), not once per shard: with
-        one account per step, 10,000 shards would otherwise read 10,000 records 10,000 times."""
-        key = (upstream.step_key, upstream.name)
-        handled = self._handled.get(upstream.run_id)
-        if handled is None or key not in handled:
-            handled = self._handled[upstream.run_id] = _handled_outputs(context.instance, upstream.run_id)
-        if key not in handled:
-            raise dg.DagsterInvariantViolationError(
-                f"no write recorded for output {upstream.name!r} of step {upstream.step_key!r} in run {upstream.run_id}"
-            )
-        return _shard_write(handled[key])
-
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame | ShardWrite:
-        upstream = context.upstream_output
-        if upstream is not None and not context.has_asset_key and _table_of(upstream.definition_metadata):
-            return self._recorded_write(context, upstream)
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         spec = table_spec(context.asset_key.path[-1])
         date_range = _partition_dates(context) if spec.kind == "fact" else None
         with self.warehouse.open() as warehouse:
@@ -354,38 +292,4 @@ def _output_table(context: dg.OutputContext) -> str:
     raise dg.DagsterInvariantViolationError(
         f"op output {context.name!r} has no asset key: name its table in the output's metadata "
         f"({{{TABLE_METADATA_KEY!r}: '<table>'}})"
-    )
-
-
-def _handled_outputs(instance: dg.DagsterInstance, run_id: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """The metadata values of every output a run's IO managers handled, by (step key, output name)."""
-    handled = {}
-    for record in instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.HANDLED_OUTPUT).records:
-        event = record.event_log_entry.dagster_event
-        data = event.event_specific_data if event is not None else None
-        if event is not None and event.step_key and getattr(data, "output_name", None):
-            values = {key: getattr(value, "value", value) for key, value in data.metadata.items()}
-            handled[(event.step_key, data.output_name)] = values
-    return handled
-
-
-def _shard_write(values: Mapping[str, Any]) -> ShardWrite:
-    """A shard write from the metadata ``handle_output`` recorded for it: the ``WriteResult``, the scope
-    (``accounts``, ``date_range``) and the producer's numeric figures."""
-    account_ids, date_range = _recorded_scope(values)
-    return ShardWrite(
-        WriteResult(
-            inserted=int(values["rows_inserted"]),
-            updated=int(values["rows_updated"]),
-            removed_or_deleted=int(values.get("rows_deleted", values.get("rows_removed", 0))),
-            rows=int(values["dagster/row_count"]),
-            frames=int(values.get("frames", 1)),
-        ),
-        account_ids=account_ids,
-        date_range=date_range,
-        figures={
-            key: value
-            for key, value in values.items()
-            if key not in _RESULT_KEYS and isinstance(value, int | float) and not isinstance(value, bool)
-        },
     )
