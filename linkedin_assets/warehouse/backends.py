@@ -378,22 +378,36 @@ class _SqlWarehouse:
         The record (``run_id``, ``step_key``, the scope, the result, the seconds, the numbers in ``figures``, read
         once the stream has ended, so a producer can fill it while it streams) is inserted in the same transaction.
         """
-        started = time.perf_counter()
+        started, now = time.perf_counter(), datetime.now(UTC)
         spec = table_spec(table)
-        staged = [column for column in spec.columns if column.name not in spec.managed_columns]
-        scope = ", ".join(str(int(account_id)) for account_id in account_ids)
-        target = self.qualified(spec.name)
         staging = quote(f"_staging_{spec.name}")
-        key_match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in spec.primary_key)
-        params = {"now": datetime.now(UTC), "run_id": run_id}
-
-        # Columns a batch does not carry are staged as NULL, so they are written NULL (as one frame always did).
-        managed = {SYNCED_AT: self._param("now"), RUN_ID: self._param("run_id"), REMOVED_AT: "NULL"}
-        select = [managed[c.name] if c.name in spec.managed_columns else self._staged(c) for c in spec.columns]
-        updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.column_names if c not in spec.primary_key]
-
         stream: Iterator[Any] = iter((frames,)) if isinstance(frames, pd.DataFrame) else iter(frames)
         from_stream: list[BaseException] = []  # the producer's own errors pass through as they are
+        try:
+            with self._write_failures(spec.name, from_stream), self._transaction():
+                rows, staged_frames = self._stage_stream(spec, staging, stream, from_stream)
+                existing = self._upsert_staged(spec, staging, now, run_id)
+                removed = self._retire_absent(spec, staging, account_ids, date_range, now)
+                self._execute(f"DROP TABLE {staging}")
+                result = WriteResult(rows - existing, existing, removed, rows, staged_frames)
+                scope = tuple(int(a) for a in account_ids), date_range if spec.kind == "fact" else None
+                seconds = time.perf_counter() - started
+                self._record(
+                    WriteRecord(
+                        run_id, step_key, spec.name, *scope, result, seconds, numeric_figures(figures or {}), now
+                    )
+                )
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        return result
+
+    def _stage_stream(
+        self, spec: TableSpec, staging: str, stream: Iterator[Any], from_stream: list[BaseException]
+    ) -> tuple[int, int]:
+        """Stage every frame of ``stream`` as it arrives, releasing each before the next is asked for; returns the
+        rows and the non-empty frames staged. The stream's own exceptions are noted in ``from_stream``."""
 
         def pull() -> Any:
             try:
@@ -402,74 +416,68 @@ class _SqlWarehouse:
                 from_stream.append(exc)
                 raise
 
+        self._create_staging(staging, [c for c in spec.columns if c.name not in spec.managed_columns])
         rows = staged_frames = 0
-        try:
-            with self._write_failures(spec.name, from_stream), self._transaction():
-                self._create_staging(staging, staged)
-                while (frame := pull()) is not _END:
-                    if not isinstance(frame, pd.DataFrame):
-                        raise WarehouseError(
-                            f"batch for table {spec.name!r}: expected DataFrames, got {type(frame).__name__}"
-                        )
-                    if len(frame.columns):  # "nothing found" may come without columns
-                        columns = _batch_columns(spec, frame)
-                        if len(frame):
-                            self._stage_frame(staging, spec, columns, frame)
-                            rows += len(frame)
-                            staged_frames += 1
-                            if self.on_frame_staged is not None:
-                                self.on_frame_staged(spec.name, len(frame))
-                    del frame  # release it before the producer makes the next one
-                self._index_staging(staging, spec)
-                existing = self._upsert(
-                    f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
-                    f"SELECT {', '.join(select)} FROM {staging} "
-                    f"ON CONFLICT ({', '.join(map(quote, spec.primary_key))}) DO UPDATE SET {', '.join(updates)}",
-                    params,
-                    f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}",
-                )
-                removed = 0
-                absent = f"NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {key_match})"
-                if scope and spec.scope_column and spec.tracks_removal:
-                    removed = self._execute(
-                        f"UPDATE {target} AS t SET {quote(REMOVED_AT)} = {self._param('now')} "
-                        f"WHERE t.{quote(spec.scope_column)} IN ({scope}) AND t.{quote(REMOVED_AT)} IS NULL "
-                        f"AND {absent}",
-                        {"now": params["now"]},
-                    )
-                elif scope and spec.scope_column and spec.kind == "fact" and date_range is not None:
-                    start, end = date_range
-                    removed = self._execute(
-                        f"DELETE FROM {target} AS t WHERE t.{quote(spec.scope_column)} IN ({scope}) "
-                        f"AND t.{quote(spec.date_column)} BETWEEN {self._param('start')} AND {self._param('end')} "
-                        f"AND {absent}",
-                        {"start": start, "end": end},
-                    )
-                self._execute(f"DROP TABLE {staging}")
-                result = WriteResult(
-                    inserted=rows - existing,
-                    updated=existing,
-                    removed_or_deleted=removed,
-                    rows=rows,
-                    frames=staged_frames,
-                )
-                record = WriteRecord(
-                    run_id,
-                    step_key,
-                    spec.name,
-                    tuple(int(a) for a in account_ids),
-                    date_range if spec.kind == "fact" else None,
-                    result,
-                    time.perf_counter() - started,
-                    numeric_figures(figures or {}),
-                    params["now"],
-                )
-                self._record(record)
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-        return result
+        while (frame := pull()) is not _END:
+            if not isinstance(frame, pd.DataFrame):
+                raise WarehouseError(f"batch for table {spec.name!r}: expected DataFrames, got {type(frame).__name__}")
+            columns = _batch_columns(spec, frame) if len(frame.columns) else []  # "nothing found" may have none
+            if columns and len(frame):
+                self._stage_frame(staging, spec, columns, frame)
+                rows += len(frame)
+                staged_frames += 1
+                if self.on_frame_staged is not None:
+                    self.on_frame_staged(spec.name, len(frame))
+            del frame  # release it before the producer makes the next one
+        self._index_staging(staging, spec)
+        return rows, staged_frames
+
+    def _upsert_staged(self, spec: TableSpec, staging: str, now: datetime, run_id: str) -> int:
+        """Insert or update the staged rows in the table; returns how many already existed."""
+        target = self.qualified(spec.name)
+        key_match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in spec.primary_key)
+        # Columns a batch does not carry are staged as NULL, so they are written NULL (as one frame always did).
+        managed = {SYNCED_AT: self._param("now"), RUN_ID: self._param("run_id"), REMOVED_AT: "NULL"}
+        select = [managed[c.name] if c.name in spec.managed_columns else self._staged(c) for c in spec.columns]
+        updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.column_names if c not in spec.primary_key]
+        return self._upsert(
+            f"INSERT INTO {target} ({', '.join(map(quote, spec.column_names))}) "
+            f"SELECT {', '.join(select)} FROM {staging} "
+            f"ON CONFLICT ({', '.join(map(quote, spec.primary_key))}) DO UPDATE SET {', '.join(updates)}",
+            {"now": now, "run_id": run_id},
+            f"SELECT count(*) FROM {staging} AS s JOIN {target} AS t ON {key_match}",
+        )
+
+    def _retire_absent(
+        self,
+        spec: TableSpec,
+        staging: str,
+        account_ids: Sequence[int],
+        date_range: tuple[date, date] | None,
+        now: datetime,
+    ) -> int:
+        """The batch is complete for its accounts: entity rows of theirs missing from it get ``removed_at``; fact rows
+        of theirs inside ``date_range`` missing from it are deleted. Returns how many."""
+        scope = ", ".join(str(int(account_id)) for account_id in account_ids)
+        if not scope or not spec.scope_column:
+            return 0
+        target = self.qualified(spec.name)
+        key_match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in spec.primary_key)
+        absent = f"NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {key_match})"
+        if spec.tracks_removal:
+            return self._execute(
+                f"UPDATE {target} AS t SET {quote(REMOVED_AT)} = {self._param('now')} "
+                f"WHERE t.{quote(spec.scope_column)} IN ({scope}) AND t.{quote(REMOVED_AT)} IS NULL AND {absent}",
+                {"now": now},
+            )
+        if spec.kind == "fact" and date_range is not None:
+            return self._execute(
+                f"DELETE FROM {target} AS t WHERE t.{quote(spec.scope_column)} IN ({scope}) "
+                f"AND t.{quote(spec.date_column)} BETWEEN {self._param('start')} AND {self._param('end')} "
+                f"AND {absent}",
+                {"start": date_range[0], "end": date_range[1]},
+            )
+        return 0
 
     def _record(self, record: WriteRecord) -> None:
         """Insert (or, for a step that writes again in the same run, replace) ``record`` in ``_writes``."""

@@ -315,38 +315,15 @@ def build_account_snapshot(
     )
     creatives_of = defaultdict(list)
     for r in creative_rows:
-        creatives_of[r["campaign_id"]].append(
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "name_source": r["name_source"],
-                "intended_status": r["intended_status"],
-                "content_reference": r["content_reference"],
-                "removed": r["removed_at"] is not None,
-                "daily_metrics": [],
-            }
-        )
-    campaigns = []
-    for r in campaign_rows:
-        sums = campaign_days.totals.get(r["id"], {})
-        campaigns.append(
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "status": r["status"],
-                "campaign_group_id": r["campaign_group_id"],
-                "campaign_group_name": group_names.get(r["campaign_group_id"]),
-                "type": r["type"],
-                "objective_type": r["objective_type"],
-                "cost_type": r["cost_type"],
-                "run_schedule_start": r["run_schedule_start"],
-                "run_schedule_end": r["run_schedule_end"],
-                "removed": r["removed_at"] is not None,
-                "totals": {c: sums.get(c) for c in ADDITIVE},
-                "daily_metrics": [],
-                "creatives": creatives_of.pop(r["id"], []),
-            }
-        )
+        creatives_of[r["campaign_id"]].append(_creative_outline(r))
+    campaigns = [
+        {
+            **_campaign_outline(r, group_names),
+            "totals": {c: campaign_days.totals.get(r["id"], {}).get(c) for c in ADDITIVE},
+            "creatives": creatives_of.pop(r["id"], []),
+        }
+        for r in campaign_rows
+    ]
     outline = {
         "id": account_id,
         "name": account["name"],
@@ -362,6 +339,37 @@ def build_account_snapshot(
     except ValidationError as exc:
         raise SnapshotRowError(_named_errors(exc, outline)) from exc
     return account_json(validated, campaign_days.json, creative_days.json, demographics)
+
+
+def _creative_outline(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A creative of the snapshot without its days (they are added as JSON)."""
+    return {
+        "id": r["id"],
+        "name": r["name"],
+        "name_source": r["name_source"],
+        "intended_status": r["intended_status"],
+        "content_reference": r["content_reference"],
+        "removed": r["removed_at"] is not None,
+        "daily_metrics": [],
+    }
+
+
+def _campaign_outline(r: Mapping[str, Any], group_names: Mapping[int, str | None]) -> dict[str, Any]:
+    """A campaign of the snapshot without its days, totals and creatives."""
+    return {
+        "id": r["id"],
+        "name": r["name"],
+        "status": r["status"],
+        "campaign_group_id": r["campaign_group_id"],
+        "campaign_group_name": group_names.get(r["campaign_group_id"]),
+        "type": r["type"],
+        "objective_type": r["objective_type"],
+        "cost_type": r["cost_type"],
+        "run_schedule_start": r["run_schedule_start"],
+        "run_schedule_end": r["run_schedule_end"],
+        "removed": r["removed_at"] is not None,
+        "daily_metrics": [],
+    }
 
 
 def _id(row: Mapping[str, Any]) -> Any:
