@@ -151,7 +151,7 @@ def _cached_post_names(known: pd.DataFrame) -> dict[str, str]:
 
 
 def _log_per_account(context: dg.AssetExecutionContext, what: str, per_account: dict[int, list]) -> None:
-    # One line for all accounts: every log line is an event in the run's event log (~7 ms each on SQLite).
+    # One line for all accounts: every log line is a stored event in the run's event log.
     counts = ", ".join(f"{account_id}: {len(items)}" for account_id, items in per_account.items())
     context.log.info(f"{sum(len(items) for items in per_account.values())} {what} ({counts or 'no account'})")
     context.add_output_metadata(

@@ -62,9 +62,9 @@ CREATIVE_FIELDS = ("id", "campaign_id", "name", "name_source", "intended_status"
 """The columns of the entity tables the document carries (``removed_at``: as ``removed``)."""
 ROWS_PER_READ = 20_000
 """Daily rows are read as many days at a time as keep a read under this many rows (one day per entity a day): a
-large account's 800 creatives 25 days at a time, its 200 campaigns or a medium account's creatives in one read. Each
-read costs ~0.7 ms of CPU beside its rows (``Warehouse.read_columns``; 2.7 ms through a DataFrame); one read of a large
-account's 72,000 creative-days was the build's biggest transient."""
+large account's 800 creatives 25 days at a time, its 200 campaigns or a medium account's creatives in one read. A
+read has a fixed cost beside its rows, and one read of a whole large account's creative-days was the build's biggest
+transient (benchmarks/README.md, the snapshot's figures)."""
 
 
 @dg.asset(
