@@ -58,8 +58,8 @@ def gc_paused() -> Iterator[None]:
 
     An adAnalytics page of up to 15,000 elements decodes into tens of thousands of dicts and lists that live until
     it is parsed; each allocation counts towards the collector's thresholds, so a decode would run several
-    collections that traverse the half-built page and, in full ones, the process's whole heap, most of the decode's
-    CPU (``benchmarks/README.md``, "The client's decode path"). A JSON body holds no reference cycles (reference
+    collections that traverse the half-built page and, in full ones, the process's whole heap: a large share of its
+    CPU (``benchmarks/README.md``, "The layered client"). A JSON body holds no reference cycles (reference
     counting frees it), so pausing misses no garbage: cycles made meanwhile by other threads wait until the last
     pause (pauses of concurrent clients nest) ends. On a backfill a page is being decoded most of the time, so the
     thread that writes the windows collects its young cycles itself once a window is written (``AnalyticsStream``).

@@ -117,7 +117,7 @@ def _environment_proxy(url: str) -> str | None:
 def _tls_context() -> ssl.SSLContext:
     """httpx's default TLS context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), made once per process.
 
-    Each new context loads the CA bundle (its cost: ``benchmarks/README.md``, "The client's decode path"); a sync
+    Each new context loads the CA bundle (its cost: ``benchmarks/README.md``, "The layered client"); a sync
     opens a client per asset and per shard stream.
     """
     return httpx.create_ssl_context()
