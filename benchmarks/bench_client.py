@@ -2,22 +2,35 @@
 
 Fetches every entity of every account, CAMPAIGN and CREATIVE daily analytics over the profile's 90 days, and
 account-level MONTHLY demographics for the 8 MEMBER_* pivots over the covered months; then prints requests
-made against the lower bound per endpoint, wall time and peak RSS.
+made against the lower bound per endpoint, wall time, CPU time and peak RSS.
+
+``--decode`` instead measures, in-process, what the client's decode path relies on: stdlib ``json`` against
+``orjson`` on a 15,000-element adAnalytics page, decode + parse with the cyclic collector running or paused (with
+``--heap-objects`` long-lived objects in the process, as a sync's Dagster process holds), and the cost of one TLS
+context.
 
     .venv/bin/python benchmarks/bench_client.py [--latency-ms 100] [--concurrency 4] [--profile medium]
+    .venv/bin/python benchmarks/bench_client.py --decode [--heap-objects 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import math
 import resource
+import statistics
 import time
+
+import httpx
+import orjson
 
 from linkedin_assets.linkedin import client as client_module
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
+from linkedin_assets.linkedin.models import parse_analytics_elements
 from linkedin_assets.linkedin.plan import entity_spans, merge_plans, plan_daily, plan_monthly
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
 
@@ -56,12 +69,64 @@ async def sync(client: LinkedInClient, start, end) -> tuple[dict[str, int], int,
     return bound, len(rows), plan.request_count
 
 
+def _cpu_ms(work, repeat: int = 5) -> float:
+    """The least CPU milliseconds of ``repeat`` runs of ``work()``."""
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        work()
+        times.append((time.process_time() - started) * 1000)
+    return min(times)
+
+
+def decode_figures(heap_objects: int) -> None:
+    """The figures behind the decode path's choices (orjson, the paused collector, one TLS context per process)."""
+    metrics = DEFAULT_METRICS[:18]
+    day = {"year": 2026, "month": 3, "day": 9}
+    page = orjson.dumps({"elements": [
+        {"pivotValues": [f"urn:li:sponsoredCreative:{i}"], "dateRange": {"start": day, "end": day},
+         **{m: (i * 7 + n) % 1000 for n, m in enumerate(metrics)}} for i in range(15_000)]})  # fmt: skip
+    heap = [{"n": i} for i in range(heap_objects)]  # long-lived objects a full collection must traverse
+    collections = []
+    gc.callbacks.append(lambda phase, info: collections.append(info["generation"]) if phase == "start" else None)
+
+    def parse(loads) -> None:
+        parse_analytics_elements(loads(page)["elements"], metrics)
+
+    print(f"adAnalytics page: 15,000 elements of {len(metrics)} metrics, {len(page) / 1e6:.1f} MB;"
+          f" {heap_objects:,} long-lived objects in the process; least CPU of 5 runs")  # fmt: skip
+    print(f"  decode, json.loads:                {_cpu_ms(lambda: json.loads(page)):8.1f} ms")
+    print(f"  decode, orjson.loads:              {_cpu_ms(lambda: orjson.loads(page)):8.1f} ms")
+    collections.clear()
+    running = _cpu_ms(lambda: parse(orjson.loads))
+    ran = len(collections)
+    gc.disable()
+    try:
+        paused = _cpu_ms(lambda: parse(orjson.loads))
+    finally:
+        gc.enable()
+    print(f"  decode + parse, collector running: {running:8.1f} ms ({ran} collections in 5 runs)")
+    print(f"  decode + parse, collector paused:  {paused:8.1f} ms")
+    contexts = []
+    for _ in range(20):
+        started = time.process_time()
+        httpx.create_ssl_context()
+        contexts.append((time.process_time() - started) * 1000)
+    print(f"  one TLS context (httpx.create_ssl_context): {statistics.mean(contexts):.1f} ms CPU (mean of 20)")
+    del heap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="medium")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--decode", action="store_true", help="the decode path's figures instead of a sync")
+    parser.add_argument("--heap-objects", type=int, default=1_000_000)
     args = parser.parse_args()
+    if args.decode:
+        decode_figures(args.heap_objects)
+        return
 
     with SimulatorServer(SimulatorConfig(profile=args.profile, seed=1, latency_ms=args.latency_ms)) as sim:
         dataset = sim.state.dataset
@@ -72,9 +137,9 @@ def main() -> None:
                 bound, rows, _ = await sync(client, dataset.history_start, dataset.today)
                 return bound, rows, client
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         bound, rows, client = asyncio.run(run())
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         made = sim.state.counts_by_endpoint()
 
     print(f"\nprofile={args.profile} latency={args.latency_ms:.0f} ms concurrency={args.concurrency}")
@@ -85,6 +150,7 @@ def main() -> None:
     print(f"analytics rows: {rows}, resplits: {client.stats.resplits}, retries: {client.stats.retries}")
     print(f"bytes received: {client.stats.bytes_received / 1e6:.1f} MB")
     print(f"wall: {wall:.2f} s")
+    print(f"CPU (client and in-process simulator): {cpu:.2f} s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -655,7 +655,7 @@ def test_analytics_element_fast_path_agrees_with_the_model():
 def test_the_collector_pause_nests_and_restores_the_collector():
     import gc
 
-    from linkedin_assets.linkedin.client import _gc_paused
+    from linkedin_assets.linkedin.responses import gc_paused as _gc_paused
 
     assert gc.isenabled()
     with pytest.raises(LinkedInPayloadError), _gc_paused():

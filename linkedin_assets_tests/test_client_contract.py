@@ -15,7 +15,12 @@ import psycopg
 import pytest
 
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
-from linkedin_assets.linkedin.errors import LinkedInConnectionError, LinkedInHTTPError, LinkedInQuotaExhausted
+from linkedin_assets.linkedin.errors import (
+    LinkedInAuthError,
+    LinkedInConnectionError,
+    LinkedInHTTPError,
+    LinkedInQuotaExhausted,
+)
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.plan import AnalyticsPlan, AnalyticsQuery
 from linkedin_assets.linkedin.restli import decode_query
@@ -210,6 +215,65 @@ def test_token_expiring_mid_run_is_refreshed_once_and_the_run_continues(make_sim
     assert sim.access_token not in store.read_text()
 
 
+def test_a_refused_fresh_token_stops_after_one_refresh(make_simulator, tmp_path):
+    """Every token the simulator mints is expired at once: the first 401 is refreshed, the 401 to the fresh token
+    ends the request with an error that says what to do; both 401s are counted as requests LinkedIn answered."""
+    sim = make_simulator(profile="small", seed=2, access_token_ttl_s=0)
+    account = sim.state.dataset.accounts[0]["id"]
+    sim.state.reset_log()
+
+    async def main() -> tuple[LinkedInClient, BaseException]:
+        client = LinkedInClient(config_for(sim, token_store_path=str(tmp_path / "tokens.json")), sleep=FakeClock())
+        with pytest.raises(LinkedInAuthError) as raised:
+            async with client:
+                await client.campaigns(account)
+        return client, raised.value
+
+    client, error = asyncio.run(main())
+    text = str(error)
+    assert text.startswith("LinkedIn refused a freshly refreshed access token on adCampaigns (EXPIRED_ACCESS_TOKEN)")
+    assert "linkedin-assets auth login" in text
+    assert [r.status for r in sim.state.requests("adCampaigns")] == [401, 401]
+    assert len(sim.state.requests("oauth.accessToken")) == 1
+    assert (client.stats.refreshes, client.stats.requests, client.stats.by_endpoint) == (1, 2, {"adCampaigns": 2})
+    assert not [s for s in (sim.access_token, sim.refresh_token, sim.client_secret) if s in text]
+
+
+def test_a_failing_token_endpoint_is_retried_like_any_request():
+    """The refresh after a 401 goes through the client's retry policy: a 503 and a timeout of the token endpoint are
+    waited out with the backoff (the injectable clock), then the request goes on with the new token. Requests to the
+    token endpoint are not API requests: ``requests`` counts LinkedIn's two answers on adCampaigns."""
+    token_answers = [httpx.Response(503, json={"error": "server_error"}), httpx.ReadTimeout("held"),
+                     httpx.Response(200, json={"access_token": "AQVnew", "expires_in": 5_184_000})]  # fmt: skip
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path} {request.headers.get('authorization', '')}")
+        if request.url.path == "/oauth/v2/accessToken":
+            outcome = token_answers.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        if request.headers["authorization"] != "Bearer AQVnew":
+            return httpx.Response(401, json={"status": 401, "code": "REVOKED_ACCESS_TOKEN"})
+        return httpx.Response(200, json={"elements": [], "metadata": {}})
+
+    config = ClientConfig(api_base_url="https://api.linkedin.test/rest", oauth_base_url="https://www.linkedin.test/oauth/v2",
+                          client_id="app", client_secret="s3cret", access_token="AQVold", refresh_token="AQWrt",
+                          max_retries=3, backoff_base_s=2.0, backoff_cap_s=120.0)  # fmt: skip
+    clock = FakeClock()
+    campaigns, client = run(
+        config, lambda c: c.campaigns(512345678), transport=httpx.MockTransport(answer), sleep=clock
+    )
+    assert campaigns == []
+    assert seen == ["GET /rest/adAccounts/512345678/adCampaigns Bearer AQVold", *["POST /oauth/v2/accessToken "] * 3,
+                    "GET /rest/adAccounts/512345678/adCampaigns Bearer AQVnew"]  # fmt: skip
+    assert len(clock.waits) == 2 and 0 <= clock.waits[0] <= 2.0 and 0 <= clock.waits[1] <= 4.0
+    stats = client.stats
+    assert (stats.refreshes, stats.retries, stats.server_errors, stats.timeouts) == (1, 2, 1, 1)
+    assert (stats.requests, stats.by_endpoint) == (2, {"adCampaigns": 2})
+
+
 def test_daily_quota_spent_mid_run_stops_and_says_when_to_resume(make_simulator):
     sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=2, creatives_per_campaign=1, days=6,
                          seed=3)  # fmt: skip
@@ -244,6 +308,24 @@ def test_unreachable_api_fails_fast_naming_the_url(host):
     assert text.startswith(f"cannot reach {base}/adAccountUsers") and "\n" not in text
     assert "AQVtoken-unreachable" not in text and "?" not in text
     assert len(clock.waits) <= 2 and sum(clock.waits) < 10
+
+
+def test_the_proxy_of_the_environment_is_used_unless_no_proxy_exempts_the_host(monkeypatch):
+    """As httpx does for a client of its own: ``HTTP_PROXY`` carries the requests (here a proxy that refuses, so the
+    failure is the proxy's refused connection, not the DNS lookup of the API's unresolvable host), ``NO_PROXY``
+    exempts a host. The error names the API's URL either way."""
+    base = "http://api.linkedin-assets-test.invalid/rest"
+    config = ClientConfig(api_base_url=base, access_token="AQVtoken-proxy", max_retries=6)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(LinkedInConnectionError) as through_proxy:
+        run(config, lambda c: c.ad_accounts(), sleep=FakeClock())
+    assert str(through_proxy.value) == f"cannot reach {base}/adAccountUsers: connection refused"
+    monkeypatch.setenv("NO_PROXY", "api.linkedin-assets-test.invalid")
+    with pytest.raises(LinkedInConnectionError) as direct:
+        run(config, lambda c: c.ad_accounts(), sleep=FakeClock())
+    assert str(direct.value).startswith(f"cannot reach {base}/adAccountUsers: DNS lookup of api.linkedin-assets-test")
 
 
 @pytest.mark.postgres

@@ -8,37 +8,22 @@ Every HTTP request holds a slot of the client's :class:`~.budget.RequestBudget` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import logging
 import os
-import random
 import re
-import socket
-import ssl
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-import orjson
 
 from . import oauth, restli
+from .auth import LinkedInAuth
 from .budget import LocalBudget, RequestBudget
-from .errors import (
-    LinkedInAuthError,
-    LinkedInConfigError,
-    LinkedInConnectionError,
-    LinkedInError,
-    LinkedInHTTPError,
-    LinkedInPayloadError,
-    LinkedInQuotaExhausted,
-)
+from .errors import LinkedInConfigError, LinkedInHTTPError, LinkedInPayloadError
 from .fields import MAX_ELEMENTS
 from .models import (
     AdAccount,
@@ -56,7 +41,11 @@ from .models import (
     parse_entity,
 )
 from .plan import AnalyticsPlan, AnalyticsQuery, split_query
-from .tokens import TokenSet, TokenStore
+from .responses import read_response
+from .retry import RetryPolicy
+from .stats import RequestStats, endpoint_name
+from .tokens import TokenStore
+from .transport import client_transport
 
 __all__ = ["ClientConfig", "LinkedInClient", "RequestStats"]
 
@@ -72,10 +61,6 @@ MAX_QUERY_BYTES = 4096
 GROUP_STATUSES = ("ACTIVE", "ARCHIVED", "CANCELED", "DRAFT", "PAUSED", "PENDING_DELETION", "REMOVED")
 CAMPAIGN_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "COMPLETED", "CANCELED", "DRAFT", "PENDING_DELETION", "REMOVED")
 POST_URN_PREFIXES = ("urn:li:share:", "urn:li:ugcPost:")
-RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
-DATA_VOLUME_THROTTLE = "45 million"
-REFRESH_MARGIN = dt.timedelta(days=1)
-REFRESH_TOKEN_WARNING = dt.timedelta(days=30)
 VERSION_MAX_AGE_MONTHS = 9
 _VERSION = re.compile(r"\d{4}(0[1-9]|1[0-2])")
 _ACCOUNT_URN = re.compile(r"urn:li:sponsoredAccount:(\d+)")
@@ -173,31 +158,6 @@ def parse_account_ids(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-@dataclass
-class RequestStats:
-    """What a client did, for logs and Dagster metadata."""
-
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    """429 responses."""
-    server_errors: int = 0
-    timeouts: int = 0
-    refreshes: int = 0
-    bytes_received: int = 0
-    resplits: int = 0
-    """adAnalytics responses cut at the element cap and asked again in two halves (the cap re-asks)."""
-    connection_failures: int = 0
-    """Requests that could not connect at all (refused, DNS)."""
-    by_endpoint: dict[str, int] = field(default_factory=dict)
-
-    def as_metadata(self) -> dict[str, int]:
-        """A flat dict: the counters plus ``requests_<endpoint>`` per endpoint."""
-        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "by_endpoint"}
-        flat.update({f"requests_{endpoint}": count for endpoint, count in sorted(self.by_endpoint.items())})
-        return flat
-
-
 class LinkedInClient:
     """Async LinkedIn Marketing API client: ``async with LinkedInClient(config) as client: ...``."""
 
@@ -211,42 +171,50 @@ class LinkedInClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """``budget``: shared limiter (default: a :class:`LocalBudget` of ``config.max_concurrency`` and
-        ``config.requests_per_second``). ``sleep``: every backoff wait goes through it (tests pass a fake clock)."""
+        ``config.requests_per_second``). ``sleep``: every backoff wait goes through it (tests pass a fake clock).
+        ``transport``: the network under the client's own layers (tests pass an ``httpx.MockTransport``)."""
         self.config = config
         self.logger = logger or logging.getLogger("linkedin_assets.linkedin")
         self.stats = RequestStats()
-        self._sleep = sleep
         self.budget: RequestBudget = budget or LocalBudget(
             config.max_concurrency, config.requests_per_second, sleep=sleep
         )
-        self._transport = transport
+        self._retry = RetryPolicy(config, self.budget, self.stats, self.logger, sleep)
+        self._network = transport
         self._store = TokenStore(config.token_store_path) if config.token_store_path else None
         self._http: httpx.AsyncClient | None = None
-        self._tokens = TokenSet()
-        self._minted: str | None = None
-        self._refresh_lock = asyncio.Lock()
-        self._throttled_since: float | None = None
+        self._auth: LinkedInAuth | None = None
 
     def __repr__(self) -> str:
         return f"LinkedInClient(api_base_url={self.config.api_base_url!r}, api_version={self.config.api_version!r})"
 
     async def __aenter__(self) -> LinkedInClient:
-        self._http = httpx.AsyncClient(transport=self._transport, timeout=self.config.timeout_s, verify=_tls_context())
-        self._tokens = oauth.initial_tokens(self.config, self._store)
+        transport = client_transport(self.config.api_base_url, self.budget, self.stats, self.logger, self._network)
+        self._http = httpx.AsyncClient(transport=transport, timeout=self.config.timeout_s)
+        self._auth = LinkedInAuth(
+            oauth.initial_tokens(self.config, self._store),
+            http=self._http,
+            config=self.config,
+            retry=self._retry,
+            store=self._store,
+            stats=self.stats,
+            logger=self.logger,
+        )
         self._warn_about_version()
-        self._warn_about_refresh_token()
+        self._auth.warn_about_refresh_token()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+            self._auth = None
 
     # -- entities -----------------------------------------------------------------------------------------
 
     async def ad_accounts(self) -> list[AdAccount]:
         """The accounts to sync: every account the member has a role on, narrowed to ``config.account_ids``."""
-        users = await self._offset_pages("adAccountUsers", "adAccountUsers", [("q", "authenticatedUser")])
+        users = await self._offset_pages("adAccountUsers", [("q", "authenticatedUser")])
         visible = list(
             dict.fromkeys(
                 parse_entity(AdAccountUser, user, "adAccountUser", "adAccountUsers").account_id for user in users
@@ -264,7 +232,7 @@ class LinkedInClient:
             wanted = visible
         batches = [wanted[i : i + ACCOUNT_BATCH_SIZE] for i in range(0, len(wanted), ACCOUNT_BATCH_SIZE)]
         pages = await self._gather(
-            self._get("adAccounts", "adAccounts", [("ids", batch)], restli_method="BATCH_GET") for batch in batches
+            self._get("adAccounts", [("ids", batch)], restli_method="BATCH_GET") for batch in batches
         )
         results = {key: value for page in pages for key, value in (page.get("results") or {}).items()}
         accounts = []
@@ -278,7 +246,6 @@ class LinkedInClient:
     async def campaign_groups(self, account_id: int) -> list[CampaignGroup]:
         """Every campaign group of the account, whatever its status."""
         elements = await self._cursor_pages(
-            "adCampaignGroups",
             f"adAccounts/{account_id}/adCampaignGroups",
             [("q", "search"), ("search", {"status": {"values": list(GROUP_STATUSES)}}), ("sortOrder", "ASCENDING")],
             CURSOR_PAGE_SIZE,
@@ -288,7 +255,6 @@ class LinkedInClient:
     async def campaigns(self, account_id: int) -> list[Campaign]:
         """Every campaign of the account, whatever its status."""
         elements = await self._cursor_pages(
-            "adCampaigns",
             f"adAccounts/{account_id}/adCampaigns",
             [("q", "search"), ("search", {"status": {"values": list(CAMPAIGN_STATUSES)}}), ("sortOrder", "ASCENDING")],
             CURSOR_PAGE_SIZE,
@@ -298,7 +264,6 @@ class LinkedInClient:
     async def creatives(self, account_id: int) -> list[Creative]:
         """Every creative of the account (criteria finder without filters)."""
         elements = await self._cursor_pages(
-            "creatives",
             f"adAccounts/{account_id}/creatives",
             [("q", "criteria"), ("sortOrder", "ASCENDING")],
             CREATIVES_PAGE_SIZE,
@@ -321,7 +286,7 @@ class LinkedInClient:
 
     async def _posts_batch(self, urns: list[str]) -> dict[str, Post]:
         try:
-            data = await self._get("posts", "posts", [("ids", urns)], restli_method="BATCH_GET")
+            data = await self._get("posts", [("ids", urns)], restli_method="BATCH_GET")
         except LinkedInHTTPError as exc:
             if exc.status not in (403, 404) and exc.code != "INVALID_URN_TYPE":
                 raise
@@ -345,7 +310,6 @@ class LinkedInClient:
         batches = [wanted[i : i + BATCH_SIZE] for i in range(0, len(wanted), BATCH_SIZE)]
         pages = await self._gather(
             self._get(
-                "adTargetingEntities",
                 "adTargetingEntities",
                 [
                     ("q", "urns"),
@@ -423,7 +387,7 @@ class LinkedInClient:
                 return len(elements), None  # cut at the cap: asked again in two halves below
             return len(elements), parse_analytics_elements(elements, query.metrics)
 
-        count, parsed = await self._request("adAnalytics", "adAnalytics", query.params(), parse)
+        count, parsed = await self._request("adAnalytics", query.params(), parse)
         if parsed is None:
             assert halves is not None
             self.stats.resplits += 1
@@ -451,21 +415,16 @@ class LinkedInClient:
     # -- pagination ---------------------------------------------------------------------------------------
 
     async def _cursor_pages(
-        self,
-        endpoint: str,
-        path: str,
-        params: list[tuple[str, Any]],
-        page_size: int,
-        *,
-        restli_method: str | None = None,
+        self, path: str, params: list[tuple[str, Any]], page_size: int, *, restli_method: str | None = None
     ) -> list[dict[str, Any]]:
         """All elements of a cursor-paged finder (``pageSize``/``pageToken`` -> ``metadata.nextPageToken``)."""
+        endpoint = endpoint_name(path)
         elements: list[dict[str, Any]] = []
         token: str | None = None
         seen: set[str] = set()
         while True:
             page = await self._get(
-                endpoint, path, [*params, ("pageSize", page_size), ("pageToken", token)], restli_method=restli_method
+                path, [*params, ("pageSize", page_size), ("pageToken", token)], restli_method=restli_method
             )
             batch = self._elements(page, endpoint)
             elements.extend(batch)
@@ -476,13 +435,13 @@ class LinkedInClient:
                 raise LinkedInPayloadError(f"{endpoint}: the server sent page token {token!r} twice")
             seen.add(token)
 
-    async def _offset_pages(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    async def _offset_pages(self, path: str, params: list[tuple[str, Any]]) -> list[dict[str, Any]]:
         """All elements of an offset-paged finder (``start``/``count``)."""
         elements: list[dict[str, Any]] = []
         count = OFFSET_PAGE_SIZE
         while True:
-            page = await self._get(endpoint, path, [*params, ("start", len(elements)), ("count", count)])
-            batch = self._elements(page, endpoint)
+            page = await self._get(path, [*params, ("start", len(elements)), ("count", count)])
+            batch = self._elements(page, endpoint_name(path))
             elements.extend(batch)
             total = (page.get("paging") or {}).get("total")
             if len(batch) < count or (isinstance(total, int) and len(elements) >= total):
@@ -498,234 +457,51 @@ class LinkedInClient:
     # -- transport ----------------------------------------------------------------------------------------
 
     async def _get(
-        self, endpoint: str, path: str, params: Iterable[tuple[str, Any]], *, restli_method: str | None = None
+        self, path: str, params: Iterable[tuple[str, Any]], *, restli_method: str | None = None
     ) -> dict[str, Any]:
         """One Rest.li GET (tunneled when long) with auth, retries and backoff; returns the JSON body."""
-        return await self._request(endpoint, path, params, _body, restli_method=restli_method)
+        return await self._request(path, params, _body, restli_method=restli_method)
 
     async def _request(
         self,
-        endpoint: str,
         path: str,
         params: Iterable[tuple[str, Any]],
         parse: Callable[[dict[str, Any]], T],
         *,
         restli_method: str | None = None,
     ) -> T:
-        """:meth:`_get`, returning ``parse(body)``: the body is decoded and parsed with the cyclic garbage collector
-        paused (:func:`_gc_paused`), and dropped before it resumes."""
-        if self._http is None:
+        """:meth:`_get`, returning ``parse(body)`` (see :func:`~.responses.read_response`).
+
+        The layers of a request: the retry policy (:mod:`.retry`) repeats the attempt; an attempt sends the request
+        with :class:`~.auth.LinkedInAuth` (the bearer token, a refresh on expiry or 401), through the transport
+        (:func:`~.transport.client_transport`: the budget's slot, the stats), and reads the answer.
+        """
+        if self._http is None or self._auth is None:
             raise RuntimeError("LinkedInClient must be used as `async with LinkedInClient(...) as client`")
+        http, auth, endpoint = self._http, self._auth, endpoint_name(path)
+        build = self._request_maker(http, path, params, restli_method)
+
+        async def attempt() -> T:
+            response = await http.send(build(), auth=auth)
+            return read_response(response, endpoint, self.config.api_version, parse)
+
+        return await self._retry.run(endpoint, attempt)
+
+    def _request_maker(
+        self, http: httpx.AsyncClient, path: str, params: Iterable[tuple[str, Any]], restli_method: str | None
+    ) -> Callable[[], httpx.Request]:
+        """What makes the request anew for each attempt (with the cookies of the answers so far, as before): a GET
+        with the Rest.li query, or, when the query is longer than :data:`MAX_QUERY_BYTES`, a POST carrying it as a
+        form body with ``X-HTTP-Method-Override: GET``."""
         query = restli.encode_query(params)
         url = f"{self.config.api_base_url.rstrip('/')}/{path}"
-        tunneled = len(query.encode()) > MAX_QUERY_BYTES
         headers = {"LinkedIn-Version": self.config.api_version, "X-Restli-Protocol-Version": "2.0.0"}
         if restli_method:
             headers["X-RestLi-Method"] = restli_method
-        if tunneled:
-            headers |= {"X-HTTP-Method-Override": "GET", "Content-Type": "application/x-www-form-urlencoded"}
-        failures = plain_429s = unreachable = 0
-        refreshed = False
-        while True:
-            token = await self._access_token()
-            headers["Authorization"] = f"Bearer {token}"
-            delay: float | None = None
-            try:
-                async with self.budget.slot():
-                    started = time.monotonic()
-                    if tunneled:
-                        response = await self._http.post(url, content=query.encode(), headers=headers)
-                    else:
-                        response = await self._http.get(f"{url}?{query}", headers=headers)
-            except httpx.ConnectError as exc:
-                unreachable += 1
-                await self._retry_connect(url, exc, unreachable)
-                continue
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.TimeoutException):
-                    self.stats.timeouts += 1
-                problem = f"{type(exc).__name__} after {time.monotonic() - started:.1f} s"
-                error: LinkedInError | None = None
-            else:
-                self._record(endpoint, path, response, tunneled, started)
-                status = response.status_code
-                if status == 200:
-                    with _gc_paused():
-                        body = _json_object(response)
-                        if body is not None:
-                            self._throttled_since = None
-                            result = parse(body)
-                            del body
-                            return result
-                    problem = "an unreadable (truncated or non-JSON) 200 body"
-                    error = None
-                elif status == 401:
-                    if refreshed:
-                        raise LinkedInAuthError(
-                            f"LinkedIn refused a freshly refreshed access token on {endpoint} ({_code(response) or 401})"
-                        )
-                    refreshed = True
-                    self.logger.info(
-                        "LinkedIn answered 401 (%s) on %s: refreshing the token", _code(response), endpoint
-                    )
-                    await self._refresh(stale=token)
-                    continue
-                elif status == 429 and DATA_VOLUME_THROTTLE not in response.text:
-                    plain_429s += 1
-                    await self._wait_out_429(endpoint, plain_429s)
-                    continue
-                elif status == 429:
-                    self.stats.throttled += 1
-                    problem = "429 from the adAnalytics data-volume limit (45 million metric values per 5 minutes)"
-                    delay = self.config.throttle_wait_s
-                    error = _http_error(response, endpoint, self.config.api_version)
-                    failures += 1
-                    if failures > self.config.max_retries:
-                        raise error
-                    self.stats.retries += 1
-                    self.logger.info(
-                        "%s: %s; retry %d/%d in %.1f s", endpoint, problem, failures, self.config.max_retries, delay
-                    )
-                    await self.budget.pause(delay)  # the limit is per application: every request waits
-                    continue
-                elif status in RETRYABLE_STATUSES:
-                    self.stats.server_errors += 1
-                    problem = f"HTTP {status} {_code(response) or ''}".rstrip()
-                    error = _http_error(response, endpoint, self.config.api_version)
-                else:
-                    raise _http_error(response, endpoint, self.config.api_version)
-            failures += 1
-            if failures > self.config.max_retries:
-                raise error or LinkedInError(f"{endpoint}: giving up after {failures} attempts; last: {problem}")
-            delay = self._backoff(failures) if delay is None else delay
-            self.stats.retries += 1
-            self.logger.info(
-                "%s: %s; retry %d/%d in %.1f s", endpoint, problem, failures, self.config.max_retries, delay
-            )
-            await self._sleep(delay)
-
-    async def _retry_connect(self, url: str, exc: httpx.ConnectError, attempt: int) -> None:
-        """Wait before retry ``attempt`` of a request that could not connect, or raise when the retries are spent."""
-        self.stats.connection_failures += 1
-        reason = _unreachable_reason(exc, url)
-        delays = self.config.connect_retry_delays_s
-        if attempt > len(delays):
-            raise LinkedInConnectionError(_safe_url(url), reason) from None
-        self.stats.retries += 1
-        self.logger.info(
-            "cannot reach %s: %s; retry %d/%d in %.1f s",
-            _safe_url(url),
-            reason,
-            attempt,
-            len(delays),
-            delays[attempt - 1],
-        )
-        await self._sleep(delays[attempt - 1])
-
-    def _record(self, endpoint: str, path: str, response: httpx.Response, tunneled: bool, started: float) -> None:
-        """Count and log one response."""
-        self.stats.requests += 1
-        self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
-        self.stats.bytes_received += len(response.content)
-        self.logger.debug(
-            "%s /%s -> %d (%d B, %.3f s)",
-            "POST (tunneled GET)" if tunneled else "GET",
-            path,
-            response.status_code,
-            len(response.content),
-            time.monotonic() - started,
-        )
-
-    async def _wait_out_429(self, endpoint: str, consecutive: int) -> None:
-        self.stats.throttled += 1
-        now = time.monotonic()
-        if self._throttled_since is None:
-            self._throttled_since = now
-        waited = now - self._throttled_since
-        if waited >= self.config.quota_exhausted_after_s:
-            raise LinkedInQuotaExhausted(endpoint, waited)
-        delay = self._backoff(consecutive)
-        self.stats.retries += 1
-        self.logger.info("%s: 429 (throttled for %.0f s so far); retry in %.1f s", endpoint, waited, delay)
-        await self.budget.pause(delay)  # LinkedIn's limits are per application and member: everyone backs off
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter."""
-        return random.uniform(0, min(self.config.backoff_cap_s, self.config.backoff_base_s * 2 ** (attempt - 1)))
-
-    # -- tokens -------------------------------------------------------------------------------------------
-
-    async def _access_token(self) -> str:
-        tokens = self._tokens
-        expires_at = tokens.access_token_expires_at
-        expiring = (
-            expires_at is not None
-            and expires_at - dt.datetime.now(dt.UTC) < REFRESH_MARGIN
-            and tokens.access_token != self._minted
-        )
-        if tokens.access_token is None or expiring:
-            await self._refresh(stale=tokens.access_token)
-        assert self._tokens.access_token is not None
-        return self._tokens.access_token
-
-    async def _refresh(self, stale: str | None) -> None:
-        """Refresh once, however many requests ask at the same time."""
-        async with self._refresh_lock:
-            current = self._tokens
-            if current.access_token is not None and current.access_token != stale:
-                return
-            if not current.refresh_token:
-                raise LinkedInAuthError(
-                    "no usable LinkedIn access token and no refresh token to mint one"
-                    if current.access_token is None
-                    else "LinkedIn refused the access token and there is no refresh token to mint a new one"
-                )
-            fresh = await self._retrying(
-                oauth.TOKEN_ENDPOINT, lambda: oauth.refresh_access_token(self._http, self.config, current.refresh_token)
-            )
-            tokens = fresh.with_updates(
-                refresh_token=fresh.refresh_token or current.refresh_token,
-                refresh_token_expires_at=fresh.refresh_token_expires_at or current.refresh_token_expires_at,
-                seed_fingerprint=current.seed_fingerprint,
-            )
-            self._tokens, self._minted = tokens, tokens.access_token
-            if self._store is not None:
-                self._store.save(tokens)
-            self.stats.refreshes += 1
-            self.logger.info(
-                "Refreshed the LinkedIn access token (valid until %s)%s",
-                tokens.access_token_expires_at,
-                f"; saved to {self._store.path}" if self._store else "",
-            )
-            self._warn_about_refresh_token()
-
-    async def _retrying(self, endpoint: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call()`` again after transient failures (timeouts, connection errors, 5xx)."""
-        attempt = unreachable = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.budget.slot():
-                    return await call()
-            except httpx.ConnectError as exc:
-                unreachable += 1
-                attempt -= 1
-                await self._retry_connect(str(exc.request.url) if _has_request(exc) else endpoint, exc, unreachable)
-                continue
-            except httpx.TransportError as exc:
-                problem = type(exc).__name__
-            except LinkedInHTTPError as exc:
-                if exc.status not in RETRYABLE_STATUSES:
-                    raise
-                problem = f"HTTP {exc.status}"
-            if attempt > self.config.max_retries:
-                raise LinkedInError(f"{endpoint}: giving up after {attempt} attempts, last: {problem}")
-            delay = self._backoff(attempt)
-            self.stats.retries += 1
-            self.logger.info(
-                "%s: %s; retry %d/%d in %.1f s", endpoint, problem, attempt, self.config.max_retries, delay
-            )
-            await self._sleep(delay)
+        if len(query.encode()) <= MAX_QUERY_BYTES:
+            return functools.partial(http.build_request, "GET", f"{url}?{query}", headers=headers)
+        headers |= {"X-HTTP-Method-Override": "GET", "Content-Type": "application/x-www-form-urlencoded"}
+        return functools.partial(http.build_request, "POST", url, content=query.encode(), headers=headers)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -752,129 +528,6 @@ class LinkedInClient:
                 age,
             )
 
-    def _warn_about_refresh_token(self) -> None:
-        expires_at = self._tokens.refresh_token_expires_at
-        if expires_at is not None and expires_at - dt.datetime.now(dt.UTC) < REFRESH_TOKEN_WARNING:
-            self.logger.warning(
-                "The LinkedIn refresh token expires at %s (its 365-day lifetime is fixed): run"
-                " `linkedin-assets auth login` before then",
-                expires_at,
-            )
-
-
-def _safe_url(url: str) -> str:
-    """Scheme, host, port and path of ``url``: a query string may carry secrets (OAuth codes, tokens)."""
-    parts = httpx.URL(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.host}{port}{parts.path}"
-
-
-def _has_request(exc: httpx.HTTPError) -> bool:
-    try:
-        exc.request  # noqa: B018 - raises RuntimeError when the error carries no request
-    except RuntimeError:
-        return False
-    return True
-
-
-def _unreachable_reason(exc: httpx.ConnectError, url: str) -> str:
-    """``connection refused`` / ``DNS lookup of <host> failed`` / the error's own words, from its cause chain."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            host = httpx.URL(url).host if "://" in url else "the host"
-            return f"DNS lookup of {host} failed ({cause.strerror or cause})"
-        cause = cause.__cause__ or cause.__context__
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), made once per process.
-
-    Each new context loads the CA bundle (about 55 ms of CPU); a sync opens a client per asset and per shard stream.
-    """
-    return httpx.create_ssl_context()
-
 
 def _body(body: dict[str, Any]) -> dict[str, Any]:
     return body
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a response body is decoded and parsed.
-
-    A 15,000-element adAnalytics page decodes into about 75,000 dicts and lists that live until it is parsed; each
-    allocation counts towards the collector's thresholds, so a decode used to run several collections that traverse
-    the half-built page and, in full ones, the process's whole heap: two thirds of the decode's CPU. A JSON body
-    holds no reference cycles (reference counting frees it), so pausing misses no garbage: cycles made meanwhile by
-    other threads wait until the last pause (pauses of concurrent clients nest) ends. On a backfill a page is being
-    decoded most of the time, so the thread that writes the windows collects its young cycles itself once a window is
-    written (``AnalyticsStream``). A collector that was disabled before stays disabled.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The body as a JSON object, or ``None`` when it is not one (truncated, not JSON, another JSON value).
-
-    orjson decodes the adAnalytics pages (up to 15,000 elements, several MB each) 2-4x faster than stdlib ``json``.
-    What orjson refuses but ``response.json()`` accepted (a UTF-8 BOM, UTF-16, NaN, lone surrogates) gets the stdlib
-    decoder as before, so the bodies accepted and the retries of unreadable ones are unchanged.
-    """
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-    return body if isinstance(body, dict) else None
-
-
-def _code(response: httpx.Response) -> str | None:
-    body = _json_object(response)
-    return body.get("code") if body else None
-
-
-def _http_error(response: httpx.Response, endpoint: str, api_version: str) -> LinkedInHTTPError:
-    body = _json_object(response)
-    if body is not None:
-        code, message = body.get("code"), str(body.get("message") or "")
-    else:
-        code, message = None, response.text[:200]
-    hint = None
-    if response.status_code == 426:
-        hint = (
-            f"LinkedIn-Version {api_version} is sunset or unknown; set LINKEDIN_API_VERSION to a current YYYYMM release"
-        )
-    return LinkedInHTTPError(
-        response.status_code,
-        endpoint,
-        code=code,
-        message=message,
-        request_id=response.headers.get("x-li-request-id") or response.headers.get("x-li-uuid"),
-        hint=hint,
-    )

@@ -325,10 +325,11 @@ def plan_daily(
     """Daily rows of one pivot (``CAMPAIGN``, ``CREATIVE``, ...) for one account, for ``[start, end]``.
 
     ``spans`` lists every entity of the pivot in the account; an account none of whose spans touches the range,
-    or whose every day is known to have no rows, costs nothing. Windows are the fewest whose estimated rows (:func:`daily_estimate`: ``known_rows_per_day``
-    plus ``margin`` where given, the schedules' worst case elsewhere) stay below ``max_elements``: a response of
-    exactly the cap cannot be told from a cut one. If one day alone could reach the cap, the entities are split
-    into ``campaigns=``/``creatives=`` facet batches small enough that it cannot (planned on schedules alone).
+    or whose every day is known to have no rows, costs nothing. Windows are the fewest whose estimated rows
+    (:func:`daily_estimate`: ``known_rows_per_day`` plus ``margin`` where given, the schedules' worst case elsewhere)
+    stay below ``max_elements``: a response of exactly the cap cannot be told from a cut one. If one day alone could
+    reach the cap, the entities are split into ``campaigns=``/``creatives=`` facet batches small enough that it
+    cannot (:func:`_facets`).
 
     The call of the metric assets, per account (see the module docstring for building ``known``)::
 
@@ -345,29 +346,37 @@ def plan_daily(
     estimate = daily_estimate(active, start, end, known_rows_per_day, margin)
     if not any(estimate):
         return []  # every day is known to have no rows (e.g. none of the account's campaigns delivered)
-    if max(estimate) < max_elements:
-        batches = [("accounts", (account_urn,), estimate)]
-    else:
-        size = max_elements - 1
-        batches = [
-            (ENTITY_FACETS[pivot], tuple(span.urn for span in batch), _daily_counts(batch, start, end))
-            for batch in (active[i : i + size] for i in range(0, len(active), size))
-        ]
-    return [
+    return [  # finder, pivot, granularity, window, facet, its URNs, metrics, entities behind an account-level query
         AnalyticsQuery(
-            finder="analytics",
-            pivot=pivot,
-            granularity="DAILY",
-            start=window_start,
-            end=window_end,
-            facet=facet,
-            facet_urns=facet_urns,
-            metrics=chunk,
-            entity_urns=all_urns if facet == "accounts" else (),
+            "analytics", pivot, "DAILY", first, last, facet, urns, chunk, all_urns if facet == "accounts" else ()
         )
-        for facet, facet_urns, counts in batches
-        for window_start, window_end in _windows(counts, start, max_elements, max_days)
+        for facet, urns, counts in _facets(account_urn, pivot, active, start, end, estimate, max_elements)
+        for first, last in _windows(counts, start, max_elements, max_days)
         for chunk in chunks
+    ]
+
+
+def _facets(
+    account_urn: str,
+    pivot: str,
+    active: Sequence[ActivitySpan],
+    start: dt.date,
+    end: dt.date,
+    estimate: list[int],
+    max_elements: int,
+) -> list[tuple[str, tuple[str, ...], list[int]]]:
+    """Whom the requests of a daily plan ask for, with the rows each day can have: ``(facet, urns, rows per day)``.
+
+    The account (``accounts=``, rows per day: ``estimate``) when no day of ``estimate`` reaches the cap; else the
+    active entities in ``campaigns=``/``creatives=`` batches of ``max_elements - 1``, each day of a batch below the
+    cap on the schedules alone.
+    """
+    if max(estimate) < max_elements:
+        return [("accounts", (account_urn,), estimate)]
+    size = max_elements - 1
+    return [
+        (ENTITY_FACETS[pivot], tuple(span.urn for span in batch), _daily_counts(batch, start, end))
+        for batch in (active[i : i + size] for i in range(0, len(active), size))
     ]
 
 
