@@ -10,7 +10,8 @@ timed in CPU seconds (``time.process_time``) and repeated ``--repeat`` times (th
 - ``client``: ``LinkedInClient.iter_analytics`` over the replayed responses (request building, decode, element
   validation, chunk merge): everything until a window is handed over;
 - ``frame``: the assets' conversion of every window (``metrics_frame``, owner columns included);
-- ``vectors``: the warehouse's column conversion and binary COPY bytes of every frame (no database);
+- ``vectors``: the warehouse's column conversion of every frame into the values psycopg's binary COPY takes (no
+  database; psycopg encodes them inside ``write``);
 - ``write`` (``--write``): ``Warehouse.write`` of the frames, streamed, into a throwaway PostgreSQL schema (the
   client side's CPU only: the server's is another process).
 
@@ -42,7 +43,7 @@ from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.plan import AnalyticsPlan, entity_spans, merge_plans, plan_daily
 from linkedin_assets.warehouse.backends import _batch_chunks, _batch_columns
-from linkedin_assets.warehouse.columns import pg_binary_rows
+from linkedin_assets.warehouse.columns import python_values
 from linkedin_assets.warehouse.schema import table_spec
 
 PG_URL = os.environ.get("LINKEDIN_ASSETS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -164,7 +165,7 @@ def stage_vectors(frames: dict[str, list]) -> int:
         for frame in parts:
             columns = _batch_columns(spec, frame)
             for vectors in _batch_chunks(spec, frame, columns):
-                size += len(pg_binary_rows(vectors))
+                size += sum(len(python_values(column)) for column in vectors)
     return size
 
 

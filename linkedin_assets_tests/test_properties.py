@@ -448,6 +448,7 @@ def test_whole_numbers_beside_a_missing_value_land_exactly():
     assert frame["impressions"].tolist() == [big, pd.NA]
     written = columns.vector(frame["impressions"], "bigint")
     assert written.null.tolist() == [False, True] and written.values.tolist() == [big]
+    assert columns.python_values(written) == [big, None]  # what the PostgreSQL COPY is given
 
 
 # -- Rest.li ----------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from linkedin_assets.warehouse import (
     WRITES,
     Warehouse,
     WarehouseError,
-    columns,
+    backends,
     metric_columns,
     open_warehouse,
 )
@@ -583,15 +583,18 @@ def test_postgres_going_away_mid_copy_rolls_back_and_names_the_table(pg_url: str
 
 
 def test_every_column_type_in_every_form_a_frame_carries(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny blocks, so rows of one frame are laid out in several blocks (and a block has NULLs, another none).
-    monkeypatch.setattr(columns, "_BLOCK_BYTES", 700)
+    # Small chunks, so one frame is converted in several (one chunk of a column has NULLs, another none).
+    monkeypatch.setattr(backends, "CHUNK_ROWS", 5)
     n = 12
+    extremes = {1: 2**63 - 1, 2: -(2**63), 3: 2**53 + 1}  # float64 would round the last one
     created = [datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=UTC) + timedelta(days=i) for i in range(n)]
     frame = pd.DataFrame(
         {
             "id": np.arange(1, n + 1, dtype=np.int64),
             "account_id": [10] * n,
-            "campaign_group_id": [None if i % 5 == 0 else 100 + i for i in range(n)],
+            "campaign_group_id": pd.array(
+                [None if i % 5 == 0 else extremes.get(i, 100 + i) for i in range(n)], dtype="Int64"
+            ),
             "name": ["", "Zoë 🚀 | Brand", "plain"] * 4,
             "status": pd.array(["ACTIVE", None, "PAUSED"] * 4, dtype="string"),
             "daily_budget_amount": [Decimal("-2E-18"), None, Decimal("12345678901234567890.123456789012345678")] * 4,
@@ -609,7 +612,7 @@ def test_every_column_type_in_every_form_a_frame_carries(wh: Warehouse, monkeypa
     rows = wh.read("campaigns")
 
     assert rows["id"].tolist() == list(range(1, n + 1))
-    assert rows["campaign_group_id"].tolist() == [pd.NA if i % 5 == 0 else 100 + i for i in range(n)]
+    assert rows["campaign_group_id"].tolist() == [pd.NA if i % 5 == 0 else extremes.get(i, 100 + i) for i in range(n)]
     assert rows["name"].tolist() == frame["name"].tolist()
     assert rows["status"].tolist() == ["ACTIVE", pd.NA, "PAUSED"] * 4
     assert rows["daily_budget_amount"].tolist() == frame["daily_budget_amount"].tolist()

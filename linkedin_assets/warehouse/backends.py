@@ -26,14 +26,7 @@ import pandas as pd
 if TYPE_CHECKING:  # each driver is imported by its backend when used: a PostgreSQL sync never loads DuckDB (0.09 s)
     import duckdb
 
-from linkedin_assets.warehouse.columns import (
-    PG_BINARY_SIGNATURE,
-    PG_BINARY_TRAILER,
-    Vector,
-    duckdb_array,
-    pg_binary_rows,
-    vector,
-)
+from linkedin_assets.warehouse.columns import Vector, duckdb_array, python_values, vector
 from linkedin_assets.warehouse.records import WriteRecord, WriteResult, numeric_figures
 from linkedin_assets.warehouse.schema import (
     REMOVED_AT,
@@ -305,10 +298,26 @@ class _SqlWarehouse:
         """Load one frame (its ``columns``, already validated) into ``staging``."""
         raise NotImplementedError
 
-    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> AbstractContextManager[None]:
+    def _driver_error(self) -> type[Exception]:
+        """The base class of the driver's errors (the driver is imported on first use)."""
+        raise NotImplementedError
+
+    def _write_failure(self, table: str, exc: Exception) -> str:
+        """One line saying what the database did to a write to ``table``."""
+        raise NotImplementedError
+
+    @contextmanager
+    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> Iterator[None]:
         """Turn the database's errors during a write into one-line ``WarehouseError``s naming the table (not the
         exceptions in ``passthrough``: the stream's own)."""
-        raise NotImplementedError
+        try:
+            yield
+        except self._driver_error() as exc:
+            if any(exc is own for own in passthrough):
+                raise
+            raise WarehouseError(
+                f"{self._write_failure(table, exc)} (the transaction was rolled back: the table is unchanged)"
+            ) from exc
 
     def _staged(self, column: Column) -> str:
         """The expression that reads ``column`` from the staging table into the target's type."""
@@ -664,16 +673,27 @@ class PostgresWarehouse(_SqlWarehouse):
         )
         return int(existing)
 
+    _staging_types: Mapping[ColumnType, str] = {
+        "bigint": "int8",
+        "text": "text",
+        "numeric": "text",
+        "double": "float8",
+        "boolean": "bool",
+        "date": "date",
+        "timestamptz": "timestamptz",
+        "json": "text",
+    }
+    """Each staging column's type, and the binary ``COPY`` format psycopg sends for it. Money and JSON documents are
+    staged as their exact text and cast by the upsert: PostgreSQL parses the text in C."""
+
     def _create_staging(self, staging: str, columns: list[Column]) -> None:
-        # Money is staged as its exact decimal text and cast to NUMERIC by the upsert: PostgreSQL parses the text in
-        # C, where building NUMERIC's binary form here would take a Python call per value.
-        definitions = ", ".join(
-            f"{quote(c.name)} {'TEXT' if c.type == 'numeric' else self._types[c.type]}" for c in columns
-        )
+        definitions = ", ".join(f"{quote(c.name)} {self._staging_types[c.type]}" for c in columns)
         self._execute(f"CREATE TEMPORARY TABLE {staging} ({definitions}) ON COMMIT DROP")
 
     def _staged(self, column: Column) -> str:
-        return f"CAST({quote(column.name)} AS NUMERIC)" if column.type == "numeric" else quote(column.name)
+        if column.type != "text" and self._staging_types[column.type] == "text":
+            return f"CAST({quote(column.name)} AS {self._types[column.type]})"
+        return quote(column.name)
 
     def _stage_frame(self, staging: str, spec: TableSpec, columns: list[Column], frame: pd.DataFrame) -> None:
         names = ", ".join(quote(c.name) for c in columns)
@@ -681,30 +701,21 @@ class PostgresWarehouse(_SqlWarehouse):
             self._conn.cursor() as cursor,
             cursor.copy(f"COPY {staging} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            copy.write(PG_BINARY_SIGNATURE)
+            copy.set_types([self._staging_types[c.type] for c in columns])
             for vectors in _batch_chunks(spec, frame, columns):
-                copy.write(pg_binary_rows(vectors).tobytes())
-            copy.write(PG_BINARY_TRAILER)
+                for row in zip(*map(python_values, vectors), strict=True):
+                    copy.write_row(row)
 
-    @contextmanager
-    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> Iterator[None]:
+    def _driver_error(self) -> type[Exception]:
         import psycopg
 
-        try:
-            yield
-        except psycopg.Error as exc:
-            if any(exc is own for own in passthrough):
-                raise
-            where = f"{self.schema}.{table} on {redact_url(self._url)}"
-            if self._conn.closed or self._conn.broken:
-                raise WarehouseError(
-                    f"PostgreSQL connection lost while writing {where}: {_first_line(exc)} "
-                    "(the transaction was rolled back: the table is unchanged)"
-                ) from exc
-            raise WarehouseError(
-                f"PostgreSQL refused the write to {where}: {_first_line(exc)} "
-                "(the transaction was rolled back: the table is unchanged)"
-            ) from exc
+        return psycopg.Error
+
+    def _write_failure(self, table: str, exc: Exception) -> str:
+        where = f"{self.schema}.{table} on {redact_url(self._url)}"
+        if self._conn.closed or self._conn.broken:
+            return f"PostgreSQL connection lost while writing {where}: {_first_line(exc)}"
+        return f"PostgreSQL refused the write to {where}: {_first_line(exc)}"
 
 
 class DuckDBWarehouse(_SqlWarehouse):
@@ -785,19 +796,13 @@ class DuckDBWarehouse(_SqlWarehouse):
             finally:
                 self._conn.unregister("_batch")
 
-    @contextmanager
-    def _write_failures(self, table: str, passthrough: Sequence[BaseException]) -> Iterator[None]:
+    def _driver_error(self) -> type[Exception]:
         import duckdb
 
-        try:
-            yield
-        except duckdb.Error as exc:
-            if any(exc is own for own in passthrough):
-                raise
-            raise WarehouseError(
-                f"DuckDB refused the write to {self.schema}.{table} in {self.path}: {_first_line(exc)} "
-                "(the transaction was rolled back: the table is unchanged)"
-            ) from exc
+        return duckdb.Error
+
+    def _write_failure(self, table: str, exc: Exception) -> str:
+        return f"DuckDB refused the write to {self.schema}.{table} in {self.path}: {_first_line(exc)}"
 
 
 def _connect_duckdb(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:

@@ -1,18 +1,23 @@
-"""DataFrame columns as typed vectors, and those vectors as PostgreSQL binary ``COPY`` data.
+"""DataFrame columns as typed vectors: what both backends load, after one check of every value.
 
-This is the hot path of a backfill (1.8 million rows x 39 columns on ``large``), so every conversion works on whole
-columns with numpy. The only per-value steps are the ones without an exact vectorised form, and they run as C-level
-``map`` calls: ``str(Decimal)`` for money (exact; PostgreSQL parses the text into NUMERIC), ``str.encode`` for
-non-ASCII text, ``pydantic_core.to_json`` for JSON documents. Values of unexpected types (an int in a text column, a
-float in a money column) take a slower per-value path with the same rules and error messages as before.
+A column becomes a :class:`Vector` of one warehouse type (exact: counts stay int64, money its ``str(Decimal)``,
+instants UTC microseconds), or a ``TypeError``/``ValueError`` naming what does not fit. PostgreSQL takes the vector's
+values as Python objects through psycopg's binary ``COPY`` (:func:`python_values`), DuckDB as a frame it scans
+(:func:`duckdb_array`). This is the hot path of a backfill, so every conversion works on whole columns with numpy; the
+only per-value steps are the ones without an exact vectorised form, run as C-level ``map`` calls (``str(Decimal)`` for
+money, ``pydantic_core.to_json`` for JSON documents). Values of unexpected types (an int in a text column, a float in
+a money column) take a slower per-value path with the same rules and error messages.
+
+The binary ``COPY`` format itself is psycopg's (``Copy.set_types`` and ``write_row``; its dumpers are C code): a
+hand-written encoder of that format was not faster on a whole write, where PostgreSQL's own work dominates
+(``benchmarks/bench_copy.py``).
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -24,14 +29,6 @@ import pydantic_core
 from linkedin_assets.warehouse.schema import ColumnType
 
 _UNIX_ORDINAL = date(1970, 1, 1).toordinal()
-_PG_EPOCH_DAYS = 10_957
-"""Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch for binary dates and timestamps."""
-_PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400_000_000
-_FIXED = {"bigint": ">i8", "double": ">f8", "timestamptz": ">i8", "date": ">i4", "boolean": "u1"}
-"""Big-endian wire format of the fixed-width types (PostgreSQL's binary send functions)."""
-
-PG_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\0" + b"\0\0\0\0" + b"\0\0\0\0"
-PG_BINARY_TRAILER = b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -39,8 +36,8 @@ class Vector:
     """One column of ``n`` rows: ``null`` marks NULLs; ``values`` are the non-null values only, in row order.
 
     ``values``: int64 for bigint, float64 for double, bool for boolean, int64 days since 1970-01-01 for date, int64
-    microseconds since 1970-01-01 UTC for timestamptz, a list of ``str`` for text and numeric, a list of ``bytes``
-    (UTF-8 JSON) for json.
+    microseconds since 1970-01-01 UTC for timestamptz, a list of ``str`` for text, numeric (exact decimal text) and
+    json (the document's JSON text).
     """
 
     type: ColumnType
@@ -199,7 +196,7 @@ def _numerics(series: pd.Series) -> Vector:
 
 def _documents(series: pd.Series) -> Vector:
     null, values = _non_null(series)
-    return Vector("json", null, list(map(pydantic_core.to_json, values)))
+    return Vector("json", null, [document.decode() for document in map(pydantic_core.to_json, values)])
 
 
 _VECTOR = {
@@ -219,135 +216,24 @@ def vector(series: pd.Series, type_: ColumnType) -> Vector:
     return _VECTOR[type_](series)
 
 
-# --- vectors to PostgreSQL binary COPY data ------------------------------------------------------------------------
-
-_BLOCK_BYTES = 16 << 20
-"""Rows are laid out in blocks of at most this many padded bytes (a wide JSON column makes blocks shorter)."""
+# --- vectors as what each backend loads -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Wire:
-    """A vector's non-null values ready for the wire: numbers (cast to big-endian on assignment), or byte strings."""
-
-    null: np.ndarray
-    lengths: np.ndarray | None
-    """Byte length of each non-null value (``None``: fixed width)."""
-    values: Any
-    """A numpy array (fixed width), or a list of ``str`` (ASCII) / ``bytes``."""
-    format: str
-    """The numpy format of the value's wire bytes (fixed-width types)."""
-    present_before: np.ndarray | None
-    """``present_before[i]``: how many non-null values precede row ``i`` (``None``: no NULLs, the identity)."""
-    padded: bool = False
-    """Decimal text: every value is sent space-padded to the block's widest (PostgreSQL's numeric input skips
-    surrounding spaces), so the column is fixed-width and its rows need no compressing."""
-
-    def span(self, start: int, stop: int) -> tuple[int, int]:
-        """The values of rows ``start:stop``."""
-        if self.present_before is None:
-            return start, stop
-        return int(self.present_before[start]), int(self.present_before[stop])
-
-
-def _wire(column: Vector) -> _Wire:
-    present_before = None
-    if column.null.any():
-        present_before = np.zeros(len(column) + 1, dtype=np.int64)
-        np.cumsum(~column.null, out=present_before[1:])
-    if column.type in _FIXED:
-        values = column.values
-        if column.type == "date":
-            values = values - _PG_EPOCH_DAYS
-        elif column.type == "timestamptz":
-            values = values - _PG_EPOCH_US
-        return _Wire(column.null, None, values, _FIXED[column.type], present_before)
-    if column.type == "json":  # jsonb's binary format: a version byte (1), then the JSON text
-        pieces: list[Any] = [b"\x01" + document for document in column.values]
-    else:
-        pieces = column.values
-        if not "".join(pieces).isascii():  # numpy's byte strings take ASCII text as is; encode the rest
-            pieces = [text.encode() for text in pieces]
-    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-    return _Wire(column.null, lengths, pieces, "", present_before, padded=column.type == "numeric")
-
-
-def _block(wires: Sequence[_Wire], start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop`` as binary COPY tuples.
-
-    Every field gets a slot as wide as its widest value in a record array (one record per row, one numpy field per
-    length and per value), filled a column at a time; where a row does not use its whole slot (a NULL's value, the
-    padding after a shorter string) a mask of the used bytes compresses the records, row by row, into the wire format.
-    """
-    rows = stop - start
-    names: list[str] = ["count"]
-    formats: list[str] = [">i2"]
-    offsets: list[int] = [0]
-    offset = 2
-    plan = []
-    for index, wire in enumerate(wires):
-        first, last = wire.span(start, stop)
-        if wire.lengths is None:
-            fmt, widest, lengths = wire.format, np.dtype(wire.format).itemsize, None
-        else:
-            lengths = wire.lengths[first:last]
-            widest = int(lengths.max()) if len(lengths) else 0
-            fmt = f"S{widest}"
-        names += [f"l{index}", f"v{index}"]
-        formats += [">i4", fmt if widest else "V0"]
-        offsets += [offset, offset + 4]
-        plan.append((wire, first, last, lengths, offset + 4, widest))
-        offset += 4 + widest
-    records = np.zeros(
-        rows, dtype=np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
-    )
-    records["count"] = len(wires)
-    used: np.ndarray | None = None
-    for index, (wire, first, last, lengths, at, widest) in enumerate(plan):
-        null = wire.null[start:stop]
-        values = wire.values[first:last]
-        if wire.padded:
-            lengths = None  # every value is sent `widest` bytes long
-        if wire.present_before is None:
-            records[f"l{index}"] = widest if lengths is None else lengths
-            if widest:
-                records[f"v{index}"] = values
-        else:
-            present = ~null
-            field_lengths = np.full(rows, -1, dtype=np.int64)
-            field_lengths[present] = widest if lengths is None else lengths
-            records[f"l{index}"] = field_lengths
-            if widest:
-                records[f"v{index}"][present] = values
-        if widest and wire.padded:
-            area = records.view(np.uint8).reshape(rows, offset)[:, at : at + widest]
-            area[area == 0] = ord(" ")  # numpy pads byte strings with NULs
-        if widest and (lengths is not None or wire.present_before is not None):
-            if used is None:
-                used = np.ones((rows, offset), dtype=bool)
-            row_lengths = np.zeros(rows, dtype=np.int64)
-            row_lengths[~null] = widest if lengths is None else lengths
-            used[:, at : at + widest] = np.arange(widest) < row_lengths[:, None]
-    flat = records.view(np.uint8).reshape(rows, offset)
-    return flat.reshape(-1) if used is None else flat[used]
-
-
-def pg_binary_rows(columns: Sequence[Vector]) -> np.ndarray:
-    """The rows of ``columns`` as PostgreSQL binary COPY tuples (no signature/trailer), as one byte array.
-
-    Each tuple is an int16 field count, then per field an int32 byte length (-1 for NULL) and the value's bytes.
-    """
-    rows = len(columns[0])
-    wires = [_wire(column) for column in columns]
-    widest_row = 2 + sum(
-        4 + (np.dtype(wire.format).itemsize if wire.lengths is None else int(wire.lengths.max(initial=0)))
-        for wire in wires
-    )
-    step = max(1, _BLOCK_BYTES // widest_row)
-    blocks = [_block(wires, start, min(rows, start + step)) for start in range(0, rows, step)]
-    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-
-
-# --- vectors to a frame DuckDB scans without guessing --------------------------------------------------------------
+def python_values(column: Vector) -> list[Any]:
+    """The column as one Python value a row, ``None`` for NULL: what psycopg's binary dumpers take (int, float, bool,
+    ``str``, ``date``, UTC ``datetime``)."""
+    values: Any = column.values
+    if column.type == "date":
+        values = (values + np.datetime64("1970-01-01", "D")).astype(object)  # datetime.date, in numpy's C loop
+    elif column.type == "timestamptz":  # naive datetimes from numpy, then aware (entity tables: few rows)
+        values = [instant.replace(tzinfo=UTC) for instant in values.astype("datetime64[us]").astype(object)]
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if not column.null.any():
+        return values
+    filled = np.full(len(column), None, dtype=object)
+    filled[~column.null] = values
+    return filled.tolist()
 
 
 def duckdb_array(column: Vector) -> Any:
@@ -371,5 +257,5 @@ def duckdb_array(column: Vector) -> Any:
         values[present] = column.values.astype(f"datetime64[{unit}]")
         return values.astype("datetime64[us]")
     texts = np.full(rows, None, dtype=object)
-    texts[present] = [document.decode() for document in column.values] if column.type == "json" else column.values
+    texts[present] = column.values
     return pd.array(texts, dtype="string")
