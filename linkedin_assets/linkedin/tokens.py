@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from linkedin_assets.files import write_atomically
 
 __all__ = ["TokenSet", "TokenStore", "TokenStoreError"]
 
@@ -87,18 +88,8 @@ class TokenStore:
 
     def save(self, tokens: TokenSet) -> None:
         """Replace the stored tokens atomically; the file is created with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(tokens.to_json(), fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(tokens.to_json(), indent=2, sort_keys=True)
+        write_atomically(self.path, text.encode("utf-8"), mode=0o600)
 
     def refreshed_at(self) -> dt.datetime | None:
         """When the stored tokens were minted; what the token sensor watches."""

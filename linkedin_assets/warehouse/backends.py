@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # each driver is imported by its backend when used: a PostgreSQL sync never loads DuckDB (0.09 s)
+if TYPE_CHECKING:  # each driver is imported by its backend when used: a PostgreSQL sync never pays DuckDB's import
     import duckdb
 
 from linkedin_assets.warehouse.columns import Vector, duckdb_array, python_values, vector
@@ -218,8 +218,8 @@ def _transposed(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[l
     """Fetched rows -> one list of values per column.
 
     One ``itemgetter`` pass per column rather than ``zip(*rows)``: that makes an iterator per row, each tracked by
-    the garbage collector, and 13,500 of them at once set off collections of the whole heap (up to 90 ms in one read
-    of a ``medium`` snapshot against 3-7 ms for the transposing itself; 0.1 s of the snapshot's CPU in all)."""
+    the garbage collector, and thousands of them at once set off collections of the whole heap, which cost far more
+    than the transposing itself (benchmarks/README.md, "Figures behind code comments")."""
     return [list(map(itemgetter(i), rows)) for i in range(len(columns))]
 
 
@@ -561,8 +561,8 @@ class _SqlWarehouse:
     ) -> dict[str, list[Any]]:
         """The rows ``read`` returns, as one list of Python values per column instead of a DataFrame, for a reader
         that wants every value as a Python object anyway (the snapshot): int, bool, float, Decimal, str, date, UTC
-        datetime, parsed JSON, ``None`` for NULL and NaN (``_plain_column``). Building the frame and converting it
-        back took 0.11 s of the snapshot's 0.85 s of CPU on a ``medium`` warehouse."""
+        datetime, parsed JSON, ``None`` for NULL and NaN (``_plain_column``). Building the frame only to convert it
+        back was a noticeable part of the snapshot's CPU (benchmarks/README.md)."""
         spec, names, rows = self._select(table, where_date_range, account_ids, columns)
         values = _transposed(names, rows)
         del rows  # the row tuples go before the columns are converted
@@ -658,7 +658,7 @@ class PostgresWarehouse(_SqlWarehouse):
 
     def _index_staging(self, staging: str, spec: TableSpec) -> None:
         # Without a key, a first sync's DELETE/UPDATE ... NOT EXISTS (no statistics on the target yet) is planned
-        # as a nested loop over the whole staging table per target row: 22 s instead of 60 ms for 17k rows.
+        # as a nested loop over the whole staging table per target row (benchmarks/README.md has the timings).
         key = ", ".join(map(quote, spec.primary_key))
         self._execute(f"ALTER TABLE {staging} ADD PRIMARY KEY ({key})")
         self._execute(f"ANALYZE {staging} ({key})")  # the joins use only the key: its statistics, not all 39 columns

@@ -2,7 +2,6 @@
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,38 +11,11 @@ import dagster as dg
 import pydantic_core
 from pydantic import BaseModel, Field
 
+from linkedin_assets.files import write_atomically
 from linkedin_assets.snapshot.schema import SnapshotStream
 
 LATEST = "latest.json"
 COPY_BLOCK = 1 << 20  # latest.json is copied from the written snapshot 1 MiB at a time
-
-
-def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> int:
-    """Write ``data`` (bytes, or pieces of bytes consumed one at a time) to ``path`` so that readers see either the
-    old file or the whole new one, never a part; returns the number of bytes written.
-
-    An exception from the pieces' iterator, the disk or the rename removes the temporary file and leaves ``path`` as
-    it was."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in (data,) if isinstance(data, bytes) else data:
-                handle.write(piece)
-                size += len(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return size
 
 
 def _blocks(path: Path) -> Iterator[bytes]:
