@@ -3,7 +3,8 @@
 # One image, three roles, all with the same code and the same environment:
 #   - the user-code deployment: `dagster api grpc` (the CMD below) serves the definitions to the webserver and daemon;
 #   - run pods (K8sRunLauncher): the chart starts them from this image with `dagster api execute_run`;
-#   - Celery workers (deploy/k8s/celery-workers.yaml): `dagster-celery worker start ...` executes the steps.
+#   - Celery workers (the linkedin-assets-celery-workers Deployment in deploy/helm/values.yaml): `dagster-celery
+#     worker start ...` executes the steps.
 # Installed: the package with the `celery` extra (dagster-celery, redis). Not installed: the simulator extra; the
 # simulator's sources are left out by .dockerignore (nothing on a production path imports them).
 #

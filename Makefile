@@ -28,7 +28,7 @@ instance: install $(DAGSTER_HOME)/dagster.yaml
 		|| $(BIN)/dagster instance concurrency set linkedin_api 1
 
 demo: instance  ## sync the simulator's medium profile (90 days) into data/warehouse.duckdb; runs go to DAGSTER_HOME
-	$(BIN)/linkedin-assets demo --profile medium
+	$(BIN)/linkedin-assets demo --profile medium $(if $(VERBOSE),--verbose)
 
 test: install  ## the whole suite (PostgreSQL at 127.0.0.1:5432, see LINKEDIN_ASSETS_TEST_PG)
 	$(BIN)/pytest

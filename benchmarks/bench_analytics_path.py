@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import datetime as dt
 import os
 import pickle
@@ -39,15 +40,22 @@ import httpx
 import orjson
 
 from linkedin_assets.defs.assets.metrics import metrics_frame
+from linkedin_assets.defs.resources import linkedin_resource
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.plan import AnalyticsPlan, entity_spans, merge_plans, plan_daily
+from linkedin_assets.settings import load_settings
 from linkedin_assets.warehouse.backends import _batch_chunks, _batch_columns
 from linkedin_assets.warehouse.columns import python_values
 from linkedin_assets.warehouse.schema import table_spec
 
 PG_URL = os.environ.get("LINKEDIN_ASSETS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEYS = {"CAMPAIGN": ("campaign_id", "campaign_daily_metrics"), "CREATIVE": ("creative_id", "creative_daily_metrics")}
+
+
+def client_config(env: dict[str, str], **overrides: Any) -> ClientConfig:
+    """The client configuration the project builds from the ``LINKEDIN_*`` values ``env``, then ``overrides``."""
+    return dataclasses.replace(linkedin_resource(load_settings(env), env_vars=False).config(), **overrides)
 
 
 # --- capturing and replaying the simulator's responses ---------------------------------------------------------
@@ -90,7 +98,7 @@ def capture(accounts: int, days: int) -> dict[str, Any]:
     today = dt.date(2026, 11, 1)
     with SimulatorServer(SimulatorConfig(profile="large", seed=1, accounts=accounts, today=today)) as sim:
         env = sim.client_env()
-        config = ClientConfig.from_env(env, max_concurrency=4)
+        config = client_config(env, max_concurrency=4)
         recording = _Recording()
 
         async def run() -> dict[str, Any]:
@@ -126,7 +134,7 @@ def capture(accounts: int, days: int) -> dict[str, Any]:
 
 
 def _config(captured: dict[str, Any]) -> ClientConfig:
-    return ClientConfig.from_env(captured["env"], max_concurrency=4)
+    return client_config(captured["env"], max_concurrency=4)
 
 
 def stage_decode(captured: dict[str, Any]) -> int:

@@ -17,22 +17,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
 import math
 import resource
 import statistics
 import time
+from typing import Any
 
 import httpx
 import orjson
 
+from linkedin_assets.defs.resources import linkedin_resource
 from linkedin_assets.linkedin import client as client_module
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
 from linkedin_assets.linkedin.models import parse_analytics_elements
 from linkedin_assets.linkedin.plan import entity_spans, merge_plans, plan_daily, plan_monthly
+from linkedin_assets.settings import load_settings
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
+
+
+def client_config(env: dict[str, str], **overrides: Any) -> ClientConfig:
+    """The client configuration the project builds from the ``LINKEDIN_*`` values ``env``, then ``overrides``."""
+    return dataclasses.replace(linkedin_resource(load_settings(env), env_vars=False).config(), **overrides)
 
 
 async def sync(client: LinkedInClient, start, end) -> tuple[dict[str, int], int, int]:
@@ -130,7 +139,7 @@ def main() -> None:
 
     with SimulatorServer(SimulatorConfig(profile=args.profile, seed=1, latency_ms=args.latency_ms)) as sim:
         dataset = sim.state.dataset
-        config = ClientConfig.from_env(sim.client_env(), max_concurrency=args.concurrency)
+        config = client_config(sim.client_env(), max_concurrency=args.concurrency)
 
         async def run() -> tuple[dict[str, int], int, LinkedInClient]:
             async with LinkedInClient(config) as client:

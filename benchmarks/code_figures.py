@@ -45,8 +45,9 @@ def setting_defaults(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             value = node.value
-            if isinstance(value, ast.Call):  # Field(default=...)
-                value = next((k.value for k in value.keywords if k.arg == "default"), None)
+            if isinstance(value, ast.Call):  # Field(default=...), or a helper whose first argument is the default
+                keyword = next((k.value for k in value.keywords if k.arg == "default"), None)
+                value = keyword if keyword is not None else (value.args[0] if value.args else None)
             if _literal_default(value) and SETTING_NAMES.search(node.target.id):
                 found.append(node.target.id)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -89,7 +90,18 @@ def figures(root: Path) -> dict[str, object]:
         "private dagster._ imports": private,
         "environment reads": env_reads,
         "setting defaults declared": defaults,
+        "settings whose default is declared in more than one place": _repeated(defaults),
     }
+
+
+def _repeated(defaults: list[str]) -> list[str]:
+    """Setting names (a field and the constant or argument that stands for it count as one) declared more than once."""
+    by_name: dict[str, list[str]] = {}
+    for item in defaults:
+        where, _, name = item.partition(": ")
+        key = re.sub(r"^default_|_utc$|_path$|\(.*$|^.*\(", "", name.lower())
+        by_name.setdefault(key, []).append(where)
+    return [f"{name}: {', '.join(places)}" for name, places in sorted(by_name.items()) if len(places) > 1]
 
 
 def duplicate_pairs(root: Path) -> str:

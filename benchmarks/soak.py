@@ -55,7 +55,6 @@ def fault_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
     from linkedin_assets_tests.ground_truth import (
         diff_count,
         expected_tables,
-        point_env_at,
         read_tables,
         sync_in_process,
     )
@@ -84,7 +83,6 @@ def fault_trials(args: argparse.Namespace, pg_url: str) -> list[dict]:
                 return fault
 
             mp.setattr(sim.state, "draw_fault", counting_draw)
-            point_env_at(mp, sim, Path(tmp))
             dataset = sim.state.dataset
             start, end = dataset.history_start, dataset.today - dt.timedelta(days=1)
             began = time.monotonic()

@@ -1,94 +1,149 @@
-"""Every setting the project takes from the environment, read in this one module.
+"""Every setting of the project, declared once: its variable, default, bound and help text.
 
-Nothing here runs when a module is imported: ``load_settings()`` reads the environment when it is called, which is
-when the code location loads (``linkedin_assets.definitions``), when a command runs, or in a test. Resources then
-carry the values as fields, secrets and URLs as ``dg.EnvVar`` so the launchpad shows the variable, never the value.
+``load_settings()`` reads the environment when it is called, never at import: when the code location loads
+(``linkedin_assets.definitions``), when a command starts, or in a test with a mapping of its own. Everything else is
+handed a ``Settings`` object: resources get their fields from it, the CLI passes it down. Secrets are ``SecretStr``
+(never in a repr or an error text) and reach Dagster's resources as ``dg.EnvVar`` when they came from the
+environment, so the launchpad shows the variable, never the value.
 
-Paths default to ``data/...`` relative to the working directory (``make dev``/``make demo`` run from the repo root),
-never to the package's location: installed from a wheel, the package lives in ``site-packages``. The Dagster
-instance itself (run history, schedules, compute logs) lives in ``$DAGSTER_HOME``, which Dagster decides.
+Client settings left unset (``None``) mean the client's own default (``linkedin.client.ClientConfig``), declared
+there once. Paths default to ``data/...`` relative to the working directory (``make dev``/``make demo`` run from the
+repo root), never to the package's location: installed from a wheel, the package lives in ``site-packages``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+
+from linkedin_assets.linkedin.client import parse_account_ids
+from linkedin_assets.linkedin.errors import LinkedInConfigError
+from linkedin_assets.warehouse import DEFAULT_DUCKDB_PATH, DEFAULT_SCHEMA
 
 SYNC_TAG = "linkedin_assets/sync"
 """Run tag of both sync jobs; ``dagster.yaml`` (``tag_concurrency_limits``) lets one run with it proceed at a time."""
 LINKEDIN_POOL = "linkedin_api"
 """Concurrency pool of the assets that call the LinkedIn API (run granularity, limit 1, set by ``make dev``)."""
 
-Executor = Literal["in_process", "multiprocess", "celery"]
-EXECUTORS: tuple[str, ...] = ("in_process", "multiprocess", "celery")
-DEMOGRAPHICS_LEVELS: tuple[str, ...] = ("account", "campaign")
-
-# The environment variables, by setting. LINKEDIN_* variables of the client (URLs, credentials, API version, account
-# ids, LINKEDIN_MAX_CONCURRENCY) are read here too, by ``linkedin_env``.
-ENV = {
-    "data_dir": "LINKEDIN_ASSETS_DATA_DIR",
-    "database_url": "LINKEDIN_ASSETS_DATABASE_URL",
-    "schema_name": "LINKEDIN_ASSETS_SCHEMA",
-    "duckdb_path": "LINKEDIN_ASSETS_DUCKDB_PATH",
-    "snapshot_dir": "LINKEDIN_ASSETS_SNAPSHOT_DIR",
-    "token_store_path": "LINKEDIN_TOKEN_STORE",
-    "start_date": "LINKEDIN_ASSETS_START_DATE",
-    "lookback_days": "LINKEDIN_ASSETS_LOOKBACK_DAYS",
-    "snapshot_days": "LINKEDIN_ASSETS_SNAPSHOT_DAYS",
-    "freshness_hour": "LINKEDIN_ASSETS_FRESHNESS_HOUR",
-    "demographics_level": "LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL",
-    "schedule_cron": "LINKEDIN_ASSETS_SCHEDULE_CRON",
-    "executor": "LINKEDIN_ASSETS_EXECUTOR",
-    "celery_broker_url": "CELERY_BROKER_URL",
-    "celery_backend_url": "CELERY_BACKEND_URL",
-    "redis_url": "LINKEDIN_ASSETS_REDIS_URL",
-    "accounts_per_step": "LINKEDIN_ASSETS_ACCOUNTS_PER_STEP",
-    "requests_per_second": "LINKEDIN_REQUESTS_PER_SECOND",
-}
-
 
 class SettingsError(ValueError):
     """An environment variable holds a value the project cannot use; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The project's settings; defaults are what an unset variable means."""
+def _setting(default: Any, variable: str, help_text: str, **bounds: Any) -> Any:
+    return Field(default, validation_alias=variable, description=help_text, **bounds)
 
-    data_dir: str = "data"
-    """Base of the default state paths below (relative to the working directory)."""
-    database_url: str | None = None
-    """PostgreSQL warehouse URL; ``None`` = the embedded DuckDB file. A secret: resources get it as an ``EnvVar``."""
-    schema_name: str = "linkedin_ads"
-    duckdb_path: str | None = None
-    snapshot_dir: str | None = None
-    token_store_path: str | None = None
-    start_date: str = "2025-01-01"
-    lookback_days: int = 30
-    snapshot_days: int = 90
-    freshness_hour: int = 9
-    """UTC hour by which yesterday's metric partitions must be materialized (the ``yesterday_present`` check)."""
-    demographics_level: str = "account"
-    schedule_cron: str = "0 6 * * *"
-    executor: str = "in_process"
-    celery_broker_url: str = "pyamqp://guest@127.0.0.1//"
-    celery_backend_url: str = "redis://127.0.0.1:6379/0"
-    redis_url: str | None = None
-    """Shared LinkedIn request budget in Redis (several workers); ``None`` = a budget inside each step's process."""
-    accounts_per_step: int = 0
-    """Accounts per metric step (0 = all accounts in one step)."""
-    requests_per_second: float | None = None
-    """Cap on LinkedIn requests per second across the budget; ``None`` = no cap beyond the concurrency limit."""
+
+class Settings(BaseModel):
+    """The project's settings; a default is what an unset (or empty) variable means."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+
+    # -- where things are
+    data_dir: str = _setting("data", "LINKEDIN_ASSETS_DATA_DIR", "Base of the default paths below.")
+    database_url: SecretStr | None = _setting(
+        None, "LINKEDIN_ASSETS_DATABASE_URL", "PostgreSQL warehouse URL; unset: the embedded DuckDB file."
+    )
+    schema_name: str = _setting(DEFAULT_SCHEMA, "LINKEDIN_ASSETS_SCHEMA", "Warehouse schema of the tables.")
+    duckdb_path: str | None = _setting(
+        None,
+        "LINKEDIN_ASSETS_DUCKDB_PATH",
+        f"Embedded warehouse file; unset: <data dir>/{Path(DEFAULT_DUCKDB_PATH).name}.",
+    )
+    snapshot_dir: str | None = _setting(
+        None, "LINKEDIN_ASSETS_SNAPSHOT_DIR", "JSON snapshots and latest.json; unset: <data dir>/snapshots."
+    )
+    token_store_path: str | None = _setting(
+        None, "LINKEDIN_TOKEN_STORE", "Refreshed OAuth tokens (mode 0600); unset: <data dir>/linkedin_tokens.json."
+    )
+    dagster_home: str = _setting(
+        "data/dagster", "DAGSTER_HOME", "The Dagster instance (run history, dagster.yaml) the CLI uses."
+    )
+    # -- what a sync covers
+    start_date: dt.date = _setting(dt.date(2025, 1, 1), "LINKEDIN_ASSETS_START_DATE", "First daily partition.")
+    lookback_days: int = _setting(
+        30,
+        "LINKEDIN_ASSETS_LOOKBACK_DAYS",
+        "Days before each metrics run's end fetched again: LinkedIn revises conversions and spend for weeks.",
+        ge=0,
+    )
+    snapshot_days: int = _setting(90, "LINKEDIN_ASSETS_SNAPSHOT_DAYS", "Days of daily metrics in the snapshot.", ge=1)
+    freshness_hour: int = _setting(
+        9,
+        "LINKEDIN_ASSETS_FRESHNESS_HOUR",
+        "UTC hour by which yesterday's metrics must exist (the yesterday_present checks).",
+        ge=0,
+        le=23,
+    )
+    demographics_level: Literal["account", "campaign"] = _setting(
+        "account",
+        "LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL",
+        "account: one request per account and pivot; campaign: per delivering campaign and pivot.",
+    )
+    schedule_cron: str = _setting("0 6 * * *", "LINKEDIN_ASSETS_SCHEDULE_CRON", "Daily sync schedule (UTC).")
+    # -- how runs execute
+    executor: Literal["in_process", "multiprocess", "celery"] = _setting(
+        "in_process", "LINKEDIN_ASSETS_EXECUTOR", "in_process, multiprocess or celery (README: Scaling out)."
+    )
+    celery_broker_url: SecretStr = _setting(
+        SecretStr("pyamqp://guest@127.0.0.1//"), "CELERY_BROKER_URL", "Celery broker (executor celery)."
+    )
+    celery_backend_url: SecretStr = _setting(
+        SecretStr("redis://127.0.0.1:6379/0"), "CELERY_BACKEND_URL", "Celery result backend (executor celery)."
+    )
+    redis_url: SecretStr | None = _setting(
+        None, "LINKEDIN_ASSETS_REDIS_URL", "Request budget shared by every worker in Redis; unset: one per process."
+    )
+    accounts_per_step: int = _setting(
+        0,
+        "LINKEDIN_ASSETS_ACCOUNTS_PER_STEP",
+        "Accounts per metric step, the unit Celery spreads; 0: all accounts in one step.",
+        ge=0,
+    )
+    # -- the LinkedIn client (unset: the client's default)
+    api_base_url: str | None = _setting(None, "LINKEDIN_API_BASE_URL", "Versioned REST base URL.")
+    oauth_base_url: str | None = _setting(None, "LINKEDIN_OAUTH_BASE_URL", "OAuth base URL.")
+    client_id: str | None = _setting(None, "LINKEDIN_CLIENT_ID", "OAuth app client id.")
+    client_secret: SecretStr | None = _setting(None, "LINKEDIN_CLIENT_SECRET", "OAuth app secret.")
+    refresh_token: SecretStr | None = _setting(
+        None, "LINKEDIN_REFRESH_TOKEN", "Seed refresh token; or run linkedin-assets auth login once."
+    )
+    access_token: SecretStr | None = _setting(None, "LINKEDIN_ACCESS_TOKEN", "Seed access token.")
+    api_version: str | None = _setting(
+        None, "LINKEDIN_API_VERSION", "LinkedIn-Version header, YYYYMM (a warning when older than 9 months)."
+    )
+    account_ids: tuple[int, ...] = _setting(
+        (),
+        "LINKEDIN_ACCOUNT_IDS",
+        "Comma list of ad account ids or URNs (sync --accounts overrides it per run); unset: every account the "
+        "token sees.",
+    )
+    max_concurrency: int | None = _setting(
+        None,
+        "LINKEDIN_MAX_CONCURRENCY",
+        "LinkedIn requests in flight at once (across every worker with LINKEDIN_ASSETS_REDIS_URL).",
+        ge=1,
+    )
+    requests_per_second: float | None = _setting(
+        None, "LINKEDIN_REQUESTS_PER_SECOND", "Cap on LinkedIn requests per second; unset: none.", gt=0
+    )
+
+    _from_environment: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @field_validator("account_ids", mode="before")
+    @classmethod
+    def _account_ids(cls, value: Any) -> Any:
+        return parse_account_ids(value) if isinstance(value, str) else value
 
     # Absolute from the working directory at load time, so every process of a run (and the UI) sees one path.
     @property
     def warehouse_file(self) -> str:
-        return os.path.abspath(self.duckdb_path or Path(self.data_dir) / "warehouse.duckdb")
+        return os.path.abspath(self.duckdb_path or Path(self.data_dir) / Path(DEFAULT_DUCKDB_PATH).name)
 
     @property
     def snapshots(self) -> str:
@@ -98,69 +153,66 @@ class Settings:
     def token_store(self) -> str:
         return os.path.abspath(self.token_store_path or Path(self.data_dir) / "linkedin_tokens.json")
 
+    @property
+    def dagster_home_path(self) -> Path:
+        return Path(self.dagster_home).absolute()
 
-def environ() -> Mapping[str, str]:
-    """The process environment (the one read of ``os.environ`` the project makes)."""
-    return os.environ
+    def from_environment(self, name: str) -> bool:
+        """Whether setting ``name`` was read from the process environment (then a resource can name its variable)."""
+        return name in self._from_environment
+
+    @staticmethod
+    def variable(name: str) -> str:
+        """The environment variable of setting ``name``."""
+        return str(Settings.model_fields[name].validation_alias)
 
 
-def linkedin_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The ``LINKEDIN_*`` variables (the client's configuration), non-empty ones only."""
-    env = environ() if env is None else env
-    return {name: value for name, value in env.items() if name.startswith("LINKEDIN_") and value.strip()}
+VARIABLES: dict[str, str] = {name: Settings.variable(name) for name in Settings.model_fields}
+"""Setting name -> its environment variable."""
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read every setting from ``env`` (default: the process environment); bad values raise ``SettingsError``."""
-    env = environ() if env is None else env
-    raw = {key: env[name].strip() for key, name in ENV.items() if env.get(name, "").strip()}
-    values: dict[str, object] = {}
-    for field in dataclasses.fields(Settings):
-        if field.name not in raw:
-            continue
-        text = raw[field.name]
-        name = ENV[field.name]
-        if field.name in ("lookback_days", "snapshot_days", "accounts_per_step"):
-            values[field.name] = _whole(name, text, minimum=1 if field.name == "snapshot_days" else 0)
-        elif field.name == "freshness_hour":
-            values[field.name] = _whole(name, text, minimum=0)
-            if values[field.name] > 23:
-                raise SettingsError(f"{name}={text!r} is not an hour of the day (0 to 23)")
-        elif field.name == "requests_per_second":
-            values[field.name] = _positive(name, text)
-        else:
-            values[field.name] = text
-    settings = Settings(**values)  # type: ignore[arg-type]
-    if settings.executor not in EXECUTORS:
-        raise SettingsError(f"{ENV['executor']}={settings.executor!r} is not one of {', '.join(EXECUTORS)}")
-    if settings.demographics_level not in DEMOGRAPHICS_LEVELS:
-        raise SettingsError(
-            f"{ENV['demographics_level']}={settings.demographics_level!r} is not one of {', '.join(DEMOGRAPHICS_LEVELS)}"
-        )
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """The settings in ``env`` (default: the process environment, the one place it is read), then ``overrides``
+    (by setting name). Empty variables count as unset; bad values raise ``SettingsError``, one line per variable."""
+    source = os.environ if env is None else env
+    given = {name: source[variable] for name, variable in VARIABLES.items() if source.get(variable, "").strip()}
     try:
-        dt.date.fromisoformat(settings.start_date)
-    except ValueError:
-        raise SettingsError(
-            f"{ENV['start_date']}={settings.start_date!r} is not a date (expected YYYY-MM-DD)"
-        ) from None
+        settings = Settings.model_validate({**given, **overrides})
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+    except LinkedInConfigError as exc:
+        raise SettingsError(str(exc)) from None
+    if env is None:
+        settings._from_environment = frozenset(given) - frozenset(overrides)
     return settings
 
 
-def _whole(name: str, text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"{name}={text!r} is not a whole number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={text!r} must be at least {minimum}")
-    return value
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        variable = VARIABLES.get(name, name)
+        field = Settings.model_fields.get(name)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        shown = "" if secret else f"={error.get('input')!r}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{variable}{shown}: {message}")
+    return "; ".join(lines)
 
 
-def _positive(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f"{name}={text!r} is not a number") from None
-    if not value > 0:
-        raise SettingsError(f"{name}={text!r} must be greater than 0")
-    return value
+def markdown_table() -> str:
+    """The settings as the README's table (variable, default, what): generated here so that it cannot drift."""
+    from linkedin_assets.linkedin.client import ClientConfig
+
+    client_defaults = {name: getattr(ClientConfig(), name) for name in ("api_base_url", "oauth_base_url")}
+    client_defaults.update(api_version=ClientConfig().api_version, max_concurrency=ClientConfig().max_concurrency)
+    rows = ["| variable | default | what |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        if default is None and name in client_defaults:
+            default = client_defaults[name]
+        shown = "—" if default in (None, ()) else f"`{default}`"
+        rows.append(f"| `{VARIABLES[name]}` | {shown} | {field.description} |")
+    return "\n".join(rows)

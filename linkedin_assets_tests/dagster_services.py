@@ -25,8 +25,8 @@ import dagster as dg
 import httpx
 import psycopg
 
-from linkedin_assets.definitions import DATABASE_URL_ENV
-from linkedin_assets.settings import ENV, LINKEDIN_POOL
+from linkedin_assets.settings import LINKEDIN_POOL
+from linkedin_assets.settings import VARIABLES as ENV
 from linkedin_assets.simulator import SimulatorServer
 from linkedin_assets_tests.ground_truth import assert_warehouse_matches
 
@@ -213,7 +213,7 @@ def linkedin_deployment(root: Path, sim: SimulatorServer, warehouse_url: str) ->
             "LINKEDIN_REFRESH_TOKEN": sim.refresh_token,
             "LINKEDIN_ACCESS_TOKEN": sim.access_token,
             "LINKEDIN_TOKEN_STORE": str(root / "tokens.json"),
-            DATABASE_URL_ENV: warehouse_url,
+            ENV["database_url"]: warehouse_url,
             "LINKEDIN_ASSETS_SCHEMA": schema,
         }
         with DagsterServices(home.path, DEFINITIONS_MODULE, env=env) as services:

@@ -33,6 +33,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from linkedin_assets.settings import Settings
+
 __all__ = [
     "COST_METRICS",
     "DAILY_METRICS",
@@ -633,12 +635,17 @@ def months_between(start: dt.date, end: dt.date) -> list[dt.date]:
     return months
 
 
-def point_env_at(monkeypatch: Any, sim: Any, tmp_path: Any) -> None:
-    """The environment a sync against ``sim`` reads: its ``LINKEDIN_*`` variables and a private token store."""
-    for name, value in sim.client_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("LINKEDIN_TOKEN_STORE", str(tmp_path / "tokens.json"))
-    monkeypatch.delenv("LINKEDIN_ACCOUNT_IDS", raising=False)
+FIRST_DAY = Settings().start_date
+"""The first daily partition with the default settings."""
+
+
+def sim_settings(sim: Any, tmp_path: Any, **overrides: Any) -> Any:
+    """The settings of a sync against ``sim``: its ``LINKEDIN_*`` values, a private token store, then ``overrides``
+    (by setting name). Nothing is read from the process environment."""
+    from linkedin_assets.settings import load_settings
+
+    env = {**sim.client_env(), "LINKEDIN_TOKEN_STORE": str(tmp_path / "tokens.json")}
+    return load_settings(env, **overrides)
 
 
 def sync_in_process(
@@ -655,8 +662,7 @@ def sync_in_process(
 ) -> SyncRun:
     """Run the sync jobs for ``start..end`` with the project's definitions and a PostgreSQL warehouse schema.
 
-    The ``LINKEDIN_*`` environment must already point at ``sim`` (:func:`point_env_at`). ``settings``: a
-    ``SyncSettings`` replacing the one built from the environment.
+    ``settings``: the ``Settings`` of the sync (default: :func:`sim_settings` of ``sim``).
     """
     import dagster as dg
 
@@ -665,15 +671,16 @@ def sync_in_process(
     from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 
     snapshot_dir = str(tmp_path / "snapshots")
+    settings = settings if settings is not None else sim_settings(sim, tmp_path)
     resources = build_resources(
-        warehouse=WarehouseResource(database_url=warehouse_url, schema_name=schema), snapshot_dir=snapshot_dir
+        settings,
+        warehouse=WarehouseResource(database_url=warehouse_url, schema_name=schema),
+        snapshot_dir=snapshot_dir,
     )
-    if settings is not None:
-        resources["settings"] = settings
-    defs = build_definitions(resources)
+    defs = build_definitions(settings, resources)
     results = []
     with dg.DagsterInstance.ephemeral() if instance is None else contextlib.nullcontext(instance) as inst:
-        for job_name, tags in plan_stages(start, end):
+        for job_name, tags in plan_stages(start, end, settings.start_date):
             if job_name not in jobs:
                 continue
             results.append(run_stage(defs, inst, job_name, tags))

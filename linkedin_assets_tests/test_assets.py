@@ -14,29 +14,25 @@ from linkedin_assets.cli.sync import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.snapshot.schema import SCHEMA_VERSION, Snapshot, json_schema
+from linkedin_assets_tests.ground_truth import FIRST_DAY, sim_settings
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 KEY = ["campaign_id", "date"]
 CHECKED = ["impressions", "clicks", "cost_in_local_currency"]
 
 
-def point_at(monkeypatch: pytest.MonkeyPatch, sim, tmp_path: Path) -> None:
-    """Configure the LINKEDIN_* environment for ``sim`` and a private token store."""
-    for name, value in sim.client_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("LINKEDIN_TOKEN_STORE", str(tmp_path / "tokens.json"))
-    monkeypatch.delenv("LINKEDIN_ACCOUNT_IDS", raising=False)
-
-
-def definitions(warehouse: WarehouseResource, tmp_path: Path) -> dg.Definitions:
-    return build_definitions(build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / "snapshots")))
+def definitions(warehouse: WarehouseResource, tmp_path: Path, sim, **overrides) -> dg.Definitions:
+    """The project's definitions against ``sim`` with ``warehouse``; ``overrides``: settings by name."""
+    settings = sim_settings(sim, tmp_path, **overrides)
+    resources = build_resources(settings, warehouse=warehouse, snapshot_dir=str(tmp_path / "snapshots"))
+    return build_definitions(settings, resources)
 
 
 def sync(
     defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date
 ) -> list[dg.ExecuteInProcessResult]:
     results = []
-    for job_name, tags in plan_stages(start, end):
+    for job_name, tags in plan_stages(start, end, FIRST_DAY):
         results.append(run_stage(defs, instance, job_name, tags))
         if not results[-1].success:
             break
@@ -73,9 +69,8 @@ def pg_synced(simulator, pg_url, tmp_path_factory):
     """One full sync of the shared small simulator into a PostgreSQL schema, shared by the tests that only read."""
     tmp_path = tmp_path_factory.mktemp("pg_synced")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        point_at(monkeypatch, simulator, tmp_path)
         warehouse = WarehouseResource(database_url=pg_url, schema_name="e2e_shared")
-        defs = definitions(warehouse, tmp_path)
+        defs = definitions(warehouse, tmp_path, simulator)
         with dg.DagsterInstance.ephemeral() as instance:
             results = sync(defs, instance, *history(simulator))
             yield simulator, warehouse, defs, instance, results, tmp_path, monkeypatch
@@ -145,10 +140,9 @@ def test_published_json_schema_is_current():
 
 def test_full_sync_into_embedded_duckdb(make_simulator, tmp_path, monkeypatch):
     sim = make_simulator(profile="small", seed=3)
-    point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
     with dg.DagsterInstance.ephemeral() as instance:
-        results = sync(definitions(warehouse, tmp_path), instance, *history(sim))
+        results = sync(definitions(warehouse, tmp_path, sim), instance, *history(sim))
     assert [r.success for r in results] == [True, True]
     got = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
     pd.testing.assert_frame_equal(got, comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id"))
@@ -164,13 +158,12 @@ def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tm
     sim = make_simulator(
         profile="custom", accounts=2, campaigns_per_account=4, creatives_per_campaign=2, days=20, seed=5
     )
-    point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
-    defs = definitions(warehouse, tmp_path)
+    defs = definitions(warehouse, tmp_path, sim)
     start, end = YESTERDAY - dt.timedelta(days=4), YESTERDAY - dt.timedelta(days=2)
     with dg.DagsterInstance.ephemeral() as instance:
         sim.state.reset_log()
-        job_name, tags = plan_stages(start, end)[0]
+        job_name, tags = plan_stages(start, end, FIRST_DAY)[0]
         result = run_stage(defs, instance, job_name, tags)
         assert result.success
         assert len(instance.get_runs()) == 1
@@ -193,16 +186,15 @@ def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tm
 
 def test_lookback_rerun_lands_late_changes(make_simulator, tmp_path, monkeypatch):
     sim = make_simulator(profile="small", seed=8, late_data_days=3)
-    point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
-    defs = definitions(warehouse, tmp_path)
+    defs = definitions(warehouse, tmp_path, sim)
     with dg.DagsterInstance.ephemeral() as instance:
         assert all(r.success for r in sync(defs, instance, *history(sim)))
         before = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
         sim.state.new_generation()
         changed = comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id")
         assert not changed.equals(before), "late-data mode changed nothing"
-        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0]).success
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0]).success
     after = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
     pd.testing.assert_frame_equal(after, changed)
     old = before["date"] < YESTERDAY - dt.timedelta(days=2)
@@ -212,15 +204,14 @@ def test_lookback_rerun_lands_late_changes(make_simulator, tmp_path, monkeypatch
 @pytest.mark.postgres
 def test_entity_removed_upstream_is_kept_and_marked(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
     sim = make_simulator(profile="small", seed=9)
-    point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
-    defs = definitions(warehouse, tmp_path)
+    defs = definitions(warehouse, tmp_path, sim)
     with dg.DagsterInstance.ephemeral() as instance:
-        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0]).success
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0]).success
         gone = int(table(warehouse, "campaigns")["id"].iloc[0])
         synced = len(sim.state.dataset.campaigns)
         sim.state.remove_campaign(gone)
-        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0]).success
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0]).success
     campaigns = table(warehouse, "campaigns").set_index("id")
     assert campaigns.loc[gone, "removed_at"] is not None and not pd.isna(campaigns.loc[gone, "removed_at"])
     assert campaigns.drop(index=gone)["removed_at"].isna().all()
@@ -232,7 +223,6 @@ def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg
     from linkedin_assets.warehouse import backends
 
     sim = make_simulator(profile="small", seed=10)
-    point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
     real_write = backends.PostgresWarehouse.write
 
@@ -243,7 +233,7 @@ def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg
 
     monkeypatch.setattr(backends.PostgresWarehouse, "write", failing_write)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = run_stage(definitions(warehouse, tmp_path), instance, *plan_stages(*history(sim))[0])
+        result = run_stage(definitions(warehouse, tmp_path, sim), instance, *plan_stages(*history(sim), FIRST_DAY)[0])
     assert not result.success
     failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
     assert len(failed) == 1 and next(iter(failed)).startswith("linkedin_ads__creative_daily_metrics.")
@@ -268,18 +258,14 @@ def test_no_token_or_secret_in_the_event_log_or_metadata(pg_synced):
 
 
 def test_campaign_level_demographics_ask_only_for_delivering_campaigns(make_simulator, tmp_path, monkeypatch):
-    from linkedin_assets.defs.resources import SyncSettings
     from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 
     sim = make_simulator(
         profile="custom", accounts=1, campaigns_per_account=12, creatives_per_campaign=1, days=150, seed=12
     )
-    point_at(monkeypatch, sim, tmp_path)
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
-    resources = build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / "snapshots"))
-    resources["settings"] = SyncSettings(demographics_level="campaign")
-    defs = build_definitions(resources)
-    daily, monthly = plan_stages(YESTERDAY, YESTERDAY)
+    defs = definitions(warehouse, tmp_path, sim, demographics_level="campaign")
+    daily, monthly = plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)
     with dg.DagsterInstance.ephemeral() as instance:
         assert run_stage(defs, instance, *daily).success
         sim.state.reset_log()

@@ -20,7 +20,7 @@ from dagster._daemon.sensor import execute_sensor_iteration
 
 import linkedin_assets.definitions
 from linkedin_assets.cli.sync import plan_stages, run_stage
-from linkedin_assets.definitions import build_definitions, build_resources, defs
+from linkedin_assets.definitions import build_definitions, defs
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
@@ -28,7 +28,8 @@ from linkedin_assets.defs.resources import TokenStoreResource
 from linkedin_assets.defs.sensors import RANGE_END, RANGE_START, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.linkedin.tokens import TokenSet, TokenStore
 from linkedin_assets.settings import SYNC_TAG, load_settings
-from linkedin_assets_tests.test_assets import YESTERDAY, definitions, point_at
+from linkedin_assets_tests.ground_truth import FIRST_DAY
+from linkedin_assets_tests.test_assets import YESTERDAY, definitions
 
 UTC = dt.UTC
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,19 +62,14 @@ def test_schedule_tick_requests_the_day_before_with_a_stable_run_key():
     assert next_day[0].run_key != first[0].run_key
 
 
-def test_schedule_cron_defaults_to_six_utc_and_follows_the_environment(monkeypatch):
-    def cron() -> str:
-        settings = load_settings()
-        schedule = build_definitions(build_resources(settings=settings), settings).resolve_schedule_def(
-            "daily_sync_schedule"
-        )
+def test_schedule_cron_defaults_to_six_utc_and_follows_the_setting():
+    def cron(env: dict[str, str]) -> str:
+        schedule = build_definitions(load_settings(env)).resolve_schedule_def("daily_sync_schedule")
         assert schedule.execution_timezone == "UTC"
         return schedule.cron_schedule
 
-    monkeypatch.delenv("LINKEDIN_ASSETS_SCHEDULE_CRON", raising=False)
-    assert cron() == "0 6 * * *"
-    monkeypatch.setenv("LINKEDIN_ASSETS_SCHEDULE_CRON", "30 4 * * 1-5")
-    assert cron() == "30 4 * * 1-5"
+    assert cron({}) == "0 6 * * *"
+    assert cron({"LINKEDIN_ASSETS_SCHEDULE_CRON": "30 4 * * 1-5"}) == "30 4 * * 1-5"
 
 
 # ------------------------------------------------------------------------------------------------- token sensor
@@ -148,32 +144,36 @@ def test_new_token_with_fresh_metrics_skips_and_advances(instance, tmp_path):
     assert cursor == stamp
 
 
-def test_new_token_while_a_sync_is_in_flight_requests_a_run_the_queue_holds(instance, tmp_path):
+def test_new_token_while_a_sync_is_in_flight_waits_for_it_and_then_requests_one_if_still_due(instance, tmp_path):
+    """A sync in progress (or queued) will settle whether one is due: the sensor skips, keeping its cursor, so that it
+    looks again once that sync has ended, instead of queueing a second sync behind it."""
     tokens = tmp_path / "tokens.json"
     stamp = save_token(tokens, dt.datetime.now(UTC))
-    create_run_for_test(
+    in_flight = create_run_for_test(
         instance, job_name=monthly_sync_job.name, status=dg.DagsterRunStatus.STARTED, tags={SYNC_TAG: "true"}
     )
     request, cursor = evaluate(instance, tokens, "2026-01-01T00:00:00+00:00")
-    # no in-flight check of its own: the requested run carries the sync tag, so the queue starts it afterwards
-    assert isinstance(request, dg.RunRequest)
+    assert isinstance(request, dg.SkipReason) and in_flight.run_id[:8] in request.skip_message
+    assert cursor == "2026-01-01T00:00:00+00:00"
+    instance.report_run_failed(in_flight)
+    request, cursor = evaluate(instance, tokens, cursor)
+    assert isinstance(request, dg.RunRequest)  # yesterday's metrics are still missing
     assert cursor == stamp
     assert daily_sync_job.tags[SYNC_TAG] == "true"
 
 
 def test_new_token_after_a_sync_failed_for_auth_names_the_failure(make_simulator, tmp_path, monkeypatch):
     sim = make_simulator(profile="small", seed=21)
-    point_at(monkeypatch, sim, tmp_path)
     sim.state.revoke_refresh_tokens()
     sim.state.expire_access_tokens()
-    defs = definitions(WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb")), tmp_path)
+    defs = definitions(WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb")), tmp_path, sim)
     tokens = tmp_path / "sensor_tokens.json"
     with dg.DagsterInstance.ephemeral() as instance:
         # yesterday is present, so only the failure makes a sync due
         instance.report_runless_asset_event(
             dg.AssetMaterialization(campaign_daily_metrics.key, partition=YESTERDAY.isoformat())
         )
-        failed = run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY)[0])
+        failed = run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0])
         assert not failed.success
         stamp = save_token(tokens, dt.datetime.now(UTC))
         request, cursor = evaluate(instance, tokens, None)

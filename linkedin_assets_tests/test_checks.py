@@ -20,9 +20,12 @@ from linkedin_assets.defs import checks
 from linkedin_assets.defs.assets.snapshot import snapshot
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource, run_lineage
-from linkedin_assets.defs.partitions import daily_partitions, month_key, monthly_partitions, partition_tags
+from linkedin_assets.defs.partitions import daily_partitions as daily_partitions_from
+from linkedin_assets.defs.partitions import last_complete_day, month_key, partition_tags
+from linkedin_assets.defs.partitions import monthly_partitions as monthly_partitions_from
 from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
+from linkedin_assets.settings import Settings
 from linkedin_assets.snapshot.schema import Snapshot
 from linkedin_assets.warehouse import WarehouseBatch
 
@@ -30,7 +33,9 @@ UTC = dt.UTC
 CAMPAIGN = checks.KEYS[checks.CAMPAIGN_DAILY]
 CREATIVE = checks.KEYS[checks.CREATIVE_DAILY]
 DEMOGRAPHIC = checks.KEYS[checks.DEMOGRAPHICS]
-YESTERDAY = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+YESTERDAY = last_complete_day()
+daily_partitions = daily_partitions_from(Settings().start_date)
+monthly_partitions = monthly_partitions_from(Settings().start_date)
 DAYS = [YESTERDAY - dt.timedelta(days=2), YESTERDAY - dt.timedelta(days=1), YESTERDAY]
 D1, D2, D3 = DAYS
 
@@ -214,7 +219,7 @@ class Project:
         self.resources = {
             "warehouse": warehouse,
             "warehouse_io": WarehouseIOManager(warehouse=warehouse),
-            "settings": SyncSettings(),
+            "settings": SyncSettings.of(Settings()),
             "snapshot_io": SnapshotJsonIOManager(base_dir=str(self.snapshots)),
         }
 

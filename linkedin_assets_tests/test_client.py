@@ -124,8 +124,11 @@ def analytics_log(sim):
 # -- configuration and models (no server) -------------------------------------------------------------------
 
 
-def test_from_env_reads_the_linkedin_variables():
-    config = ClientConfig.from_env(
+def test_the_client_config_is_built_from_the_settings():
+    from linkedin_assets.defs.resources import linkedin_resource
+    from linkedin_assets.settings import load_settings
+
+    settings = load_settings(
         {
             "LINKEDIN_CLIENT_ID": "app",
             "LINKEDIN_CLIENT_SECRET": "s3cret",
@@ -135,17 +138,15 @@ def test_from_env_reads_the_linkedin_variables():
             "LINKEDIN_MAX_CONCURRENCY": "2",
             "LINKEDIN_TOKEN_STORE": "/tmp/x.json",
             "UNRELATED": "x",
-        },
-        timeout_s=3.0,
+        }
     )
+    config = linkedin_resource(settings).config()
     assert config.account_ids == (512, 77)
-    assert (config.api_version, config.max_concurrency, config.token_store_path, config.timeout_s) == (
-        "202607",
-        2,
-        "/tmp/x.json",
-        3.0,
-    )
+    assert (config.api_version, config.max_concurrency, config.token_store_path) == ("202607", 2, "/tmp/x.json")
+    assert (config.client_id, config.client_secret, config.refresh_token) == ("app", "s3cret", "rt-value")
+    assert config.api_base_url == ClientConfig().api_base_url  # unset: the client's own default
     assert "s3cret" not in repr(config) and "rt-value" not in repr(config)
+    assert "s3cret" not in repr(settings) and "rt-value" not in repr(settings)
 
 
 @pytest.mark.parametrize(
@@ -159,8 +160,11 @@ def test_from_env_reads_the_linkedin_variables():
     ],
 )
 def test_bad_configuration_names_the_bad_item(env, named):
-    with pytest.raises(LinkedInConfigError, match=named):
-        ClientConfig.from_env(env)
+    from linkedin_assets.defs.resources import linkedin_resource
+    from linkedin_assets.settings import SettingsError, load_settings
+
+    with pytest.raises((LinkedInConfigError, SettingsError), match=named):
+        linkedin_resource(load_settings(env)).config()
 
 
 def test_old_api_version_is_warned_about(caplog, simulator):

@@ -26,8 +26,8 @@ from linkedin_assets.linkedin.plan import AnalyticsPlan, AnalyticsQuery
 from linkedin_assets.linkedin.restli import decode_query
 from linkedin_assets_tests.ground_truth import (
     expected_tables,
-    point_env_at,
     read_tables,
+    sim_settings,
     sync_in_process,
 )
 
@@ -119,14 +119,15 @@ def test_requests_in_flight_never_exceed_the_limit(make_simulator, limit):
 
 @pytest.mark.postgres
 def test_linkedin_max_concurrency_bounds_a_whole_sync(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
-    """``LINKEDIN_MAX_CONCURRENCY`` from the environment is the in-flight limit of a real sync's requests."""
+    """The ``max_concurrency`` setting (``LINKEDIN_MAX_CONCURRENCY``) is the in-flight limit of a real sync's requests."""
     sim = make_simulator(profile="custom", accounts=4, campaigns_per_account=3, creatives_per_campaign=2, days=5,
                          seed=5, latency_ms=20)  # fmt: skip
-    point_env_at(monkeypatch, sim, tmp_path)
-    monkeypatch.setenv("LINKEDIN_MAX_CONCURRENCY", "2")
     sim.state.reset_log()
     start = sim.state.dataset.history_start
-    result = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, YESTERDAY, jobs=("linkedin_daily_sync",))
+    settings = sim_settings(sim, tmp_path, max_concurrency=2)
+    result = sync_in_process(
+        sim, pg_url, pg_schema, tmp_path, start, YESTERDAY, settings=settings, jobs=("linkedin_daily_sync",)
+    )
     assert [r.success for r in result.results] == [True]
     assert sim.state.max_in_flight() == 2
 
@@ -142,8 +143,7 @@ def two_syncs(pg_url, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("twice")
     schema = f"twice_{uuid.uuid4().hex[:10]}"
     logs = []
-    with SimulatorServer(SimulatorConfig(profile="small", seed=9)) as sim, pytest.MonkeyPatch.context() as mp:
-        point_env_at(mp, sim, tmp_path)
+    with SimulatorServer(SimulatorConfig(profile="small", seed=9)) as sim:
         start = sim.state.dataset.history_start
         for _ in range(2):
             sim.state.reset_log()
@@ -335,11 +335,11 @@ def test_a_sync_against_an_unreachable_api_fails_naming_the_url(make_simulator, 
     import dagster as dg
 
     sim = make_simulator(profile="small", seed=2)
-    point_env_at(monkeypatch, sim, tmp_path)
     base = f"http://127.0.0.1:{_closed_port()}"
-    monkeypatch.setenv("LINKEDIN_API_BASE_URL", base + "/rest")
-    monkeypatch.setenv("LINKEDIN_OAUTH_BASE_URL", base + "/oauth/v2")
-    run = sync_in_process(sim, pg_url, pg_schema, tmp_path, YESTERDAY, YESTERDAY, jobs=("linkedin_daily_sync",))
+    settings = sim_settings(sim, tmp_path, api_base_url=base + "/rest", oauth_base_url=base + "/oauth/v2")
+    run = sync_in_process(
+        sim, pg_url, pg_schema, tmp_path, YESTERDAY, YESTERDAY, settings=settings, jobs=("linkedin_daily_sync",)
+    )
     (result,) = run.results
     assert not result.success
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]

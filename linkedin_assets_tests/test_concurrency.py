@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.settings import SYNC_TAG
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
 from linkedin_assets_tests.dagster_services import (
@@ -65,7 +65,7 @@ def _assert_one_at_a_time(deployment: LinkedInDeployment, run_ids: list[str], sa
 
 def test_two_launches_of_the_sync_job_run_one_after_the_other(deployment: LinkedInDeployment):
     services = deployment.services
-    yesterday = daily_partitions.get_last_partition_key()
+    yesterday = last_complete_day().isoformat()
 
     def launch() -> str:
         return services.launch_job(JOB, partition_key=yesterday)
@@ -80,7 +80,7 @@ def test_a_ui_materialization_of_linkedin_assets_and_the_sync_job_run_one_after_
     deployment: LinkedInDeployment,
 ):
     services = deployment.services
-    yesterday = daily_partitions.get_last_partition_key()
+    yesterday = last_complete_day().isoformat()
 
     run_ids, samples = _launch_together_and_watch(
         services,
@@ -102,7 +102,7 @@ def test_a_run_whose_worker_is_killed_is_marked_failed_and_the_next_sync_runs(de
     import signal
 
     services = deployment.services
-    yesterday = daily_partitions.get_last_partition_key()
+    yesterday = last_complete_day().isoformat()
     deployment.sim.configure(latency_ms=300)  # long enough to kill the worker mid-run
     try:
         run_id = services.launch_job(JOB, partition_key=yesterday)

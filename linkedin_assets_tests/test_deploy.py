@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 
-from linkedin_assets.settings import ENV, EXECUTORS
+from linkedin_assets.settings import VARIABLES as ENV
+from linkedin_assets.settings import Settings
+
+EXECUTORS = get_args(Settings.model_fields["executor"].annotation)
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_MODULE = "linkedin_assets.definitions"
@@ -36,13 +39,7 @@ SECRET_VARIABLES = frozenset(
 )
 
 
-def client_variables() -> set[str]:
-    """The ``LINKEDIN_*`` variables the LinkedIn client reads (named in ``ClientConfig.from_env``)."""
-    source = (REPO / "linkedin_assets" / "linkedin" / "client.py").read_text()
-    return set(re.findall(r'"(LINKEDIN_[A-Z_]+)"', source))
-
-
-CODE_VARIABLES = set(ENV.values()) | client_variables()
+CODE_VARIABLES = set(ENV.values()) - {"DAGSTER_HOME"}
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +208,16 @@ def test_the_code_location_loads_without_the_simulator() -> None:
 
     done = subprocess.run([sys.executable, "-c", _WITHOUT_SIMULATOR], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_every_repository_path_the_deployment_files_name_exists() -> None:
+    """The Dockerfile and the deployment files name files of this repository (in comments too): each must exist."""
+    named = set()
+    for source in (REPO / "Dockerfile", *sorted((REPO / "deploy").rglob("*.yaml")), REPO / "dagster.yaml"):
+        text = source.read_text()
+        named |= {
+            (source.name, path) for path in re.findall(r"\b((?:deploy|linkedin_assets|benchmarks)/[\w./-]+\.(?:yaml|py|md|toml))", text)
+        }
+    assert named, "the deployment files should name the files they use"
+    missing = sorted((source, path) for source, path in named if not (REPO / path).exists())
+    assert not missing, missing

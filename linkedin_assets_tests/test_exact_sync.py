@@ -22,10 +22,10 @@ from linkedin_assets_tests.ground_truth import (
     DEMOGRAPHIC_METRICS,
     assert_tables_equal,
     expected_tables,
-    point_env_at,
     read_tables,
     request_lower_bound,
     requests_made,
+    sim_settings,
     snake,
     sync_in_process,
 )
@@ -76,11 +76,7 @@ def synced_small(pg_url, tmp_path_factory):
 
     tmp_path = tmp_path_factory.mktemp("exact")
     schema = f"exact_{uuid.uuid4().hex[:10]}"
-    with (
-        SimulatorServer(SimulatorConfig(profile="small", seed=_seed_with_whole_amounts())) as sim,
-        pytest.MonkeyPatch.context() as mp,
-    ):
-        point_env_at(mp, sim, tmp_path)
+    with SimulatorServer(SimulatorConfig(profile="small", seed=_seed_with_whole_amounts())) as sim:
         sim.state.reset_log()
         with dg.DagsterInstance.ephemeral() as instance:
             run = sync_in_process(sim, pg_url, schema, tmp_path, *history(sim), instance=instance)
@@ -174,14 +170,13 @@ def test_creatives_are_asked_only_where_their_campaigns_delivered(make_simulator
                                                                   monkeypatch):  # fmt: skip
     """A one-day run over many one-campaign accounts: some accounts' campaigns had a dark day or never delivered,
     so their creatives cannot have rows; asking for them anyway costs two requests per account."""
-    from linkedin_assets.defs.resources import SyncSettings
 
     sim = make_simulator(profile="custom", accounts=24, campaigns_per_account=1, creatives_per_campaign=1, days=12,
                          seed=7)  # fmt: skip
-    point_env_at(monkeypatch, sim, tmp_path)
     day = YESTERDAY - dt.timedelta(days=2)
     sim.state.reset_log()
-    run = sync_in_process(sim, pg_url, pg_schema, tmp_path, day, day, settings=SyncSettings(lookback_days=1),
+    settings = sim_settings(sim, tmp_path, lookback_days=1)
+    run = sync_in_process(sim, pg_url, pg_schema, tmp_path, day, day, settings=settings,
                           jobs=("linkedin_daily_sync",))  # fmt: skip
     assert [r.success for r in run.results] == [True]
     dataset = sim.state.dataset
@@ -202,7 +197,6 @@ def test_snapshot_holds_the_last_90_days(make_simulator, pg_url, pg_schema, tmp_
     """With 120 days of history, the snapshot's daily rows are exactly the warehouse's last 90 days."""
     sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1, days=120,
                          seed=4)  # fmt: skip
-    point_env_at(monkeypatch, sim, tmp_path)
     start, end = history(sim)
     run = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end)
     assert [r.success for r in run.results] == [True, True]
@@ -237,7 +231,6 @@ def test_legitimate_oddities_land_and_only_warn(make_simulator, pg_url, pg_schem
     import dagster as dg
 
     sim = make_simulator(profile="small", seed=21, oddities=True)
-    point_env_at(monkeypatch, sim, tmp_path)
     run = sync_in_process(sim, pg_url, pg_schema, tmp_path, *history(sim))
     assert [r.success for r in run.results] == [True, True]
     dataset = sim.state.dataset
@@ -269,7 +262,6 @@ def test_legitimate_oddities_land_and_only_warn(make_simulator, pg_url, pg_schem
 def test_reach_is_kept_over_a_history_longer_than_92_days(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
     sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1, days=120,
                          seed=4)  # fmt: skip
-    point_env_at(monkeypatch, sim, tmp_path)
     start, end = history(sim)
     run = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end, jobs=("linkedin_daily_sync",))
     assert [r.success for r in run.results] == [True]

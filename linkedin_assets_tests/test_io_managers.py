@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, field_serializer
 
+from linkedin_assets import files
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.failures import what_to_do
-from linkedin_assets.defs.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource, snapshot_json
+from linkedin_assets.defs.io_managers import SnapshotJsonIOManager, WarehouseIOManager, WarehouseResource
 from linkedin_assets.defs.io_managers.warehouse import write_metadata
 from linkedin_assets.linkedin.errors import LinkedInConnectionError
+from linkedin_assets.settings import Settings
 from linkedin_assets.warehouse import TABLES, WarehouseBatch, Writes
 
 PASSWORD = "s3cret-pw"
@@ -99,9 +101,9 @@ def test_unpartitioned_entity_asset_round_trip(resource: WarehouseResource, inst
 def test_every_table_asset_declares_its_columns() -> None:
     """The UI's column view comes from definition metadata: every asset that is a table declares exactly its table's
     columns, whatever its last materialization recorded."""
-    graph = build_definitions(
-        build_resources(warehouse=WarehouseResource(duckdb_path=":memory:"))
-    ).resolve_asset_graph()
+    settings = Settings()
+    resources = build_resources(settings, warehouse=WarehouseResource(duckdb_path=":memory:"))
+    graph = build_definitions(settings, resources).resolve_asset_graph()
     declared = {
         key.path[-1]: [column.name for column in graph.get(key).metadata["dagster/column_schema"].columns]
         for key in graph.get_all_asset_keys()
@@ -357,9 +359,9 @@ def test_a_crash_keeps_the_previous_latest(crash: str, tmp_path: Path, monkeypat
     if crash == "serializer":
         value = Unserialisable(value=1)
     elif crash == "fsync":
-        monkeypatch.setattr(snapshot_json.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("I/O error")))
+        monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("I/O error")))
     else:
-        monkeypatch.setattr(snapshot_json.os, "replace", _fail_replacing_latest(os.replace))
+        monkeypatch.setattr(files.os, "replace", _fail_replacing_latest(os.replace))
 
     with pytest.raises((OSError, RuntimeError, ValueError)):
         manager.handle_output(dg.build_output_context(asset_key="snapshot"), value)

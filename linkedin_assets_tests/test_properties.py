@@ -624,10 +624,9 @@ def test_a_malformed_payload_mid_sync_changes_nothing_stored(make_simulator, pg_
     campaign and the field, and the campaign tables and everything downstream hold exactly what they held."""
     import dagster as dg
 
-    from linkedin_assets_tests.ground_truth import point_env_at, read_tables, sync_in_process
+    from linkedin_assets_tests.ground_truth import read_tables, sync_in_process
 
     sim = make_simulator(profile="small", seed=5)
-    point_env_at(monkeypatch, sim, tmp_path)
     start, end = sim.state.dataset.history_start, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     tables = ("campaigns", "creatives", "campaign_daily_metrics", "creative_daily_metrics")
     first = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end, jobs=("linkedin_daily_sync",))

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from linkedin_assets.cli.sync import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.assets.common import Shard, split_accounts
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
-from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.warehouse import WriteRecord, WriteResult, Writes
+from linkedin_assets_tests.ground_truth import FIRST_DAY, sim_settings
 
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
 VOLATILE = ["_synced_at", "_dagster_run_id"]
@@ -20,18 +19,11 @@ SIZES = {"profile": "custom", "accounts": 3, "campaigns_per_account": 3, "creati
 """The ``small`` profile's sizes but three accounts: with one account every split is one shard."""
 
 
-def point_at(monkeypatch: pytest.MonkeyPatch, sim, tmp_path: Path) -> None:
-    for name, value in sim.client_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("LINKEDIN_TOKEN_STORE", str(tmp_path / "tokens.json"))
-    monkeypatch.delenv("LINKEDIN_ACCOUNT_IDS", raising=False)
-
-
-def definitions(tmp_path: Path, name: str, accounts_per_step: int) -> tuple[dg.Definitions, WarehouseResource]:
+def definitions(sim, tmp_path: Path, name: str, accounts_per_step: int) -> tuple[dg.Definitions, WarehouseResource]:
+    settings = sim_settings(sim, tmp_path, accounts_per_step=accounts_per_step)
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / f"{name}.duckdb"))
-    resources = build_resources(warehouse=warehouse, snapshot_dir=str(tmp_path / f"{name}-snapshots"))
-    resources["settings"] = SyncSettings(accounts_per_step=accounts_per_step)
-    return build_definitions(resources), warehouse
+    resources = build_resources(settings, warehouse=warehouse, snapshot_dir=str(tmp_path / f"{name}-snapshots"))
+    return build_definitions(settings, resources), warehouse
 
 
 def history(sim) -> tuple[dt.date, dt.date]:
@@ -44,7 +36,7 @@ def sync(sim, defs: dg.Definitions) -> tuple[list[dg.ExecuteInProcessResult], in
     sim.state.reset_log()
     results = []
     with dg.DagsterInstance.ephemeral() as instance:
-        for job_name, tags in plan_stages(*history(sim)):
+        for job_name, tags in plan_stages(*history(sim), FIRST_DAY):
             results.append(run_stage(defs, instance, job_name, tags))
     return results, sim.state.counts_by_endpoint().get("adAnalytics", 0)
 
@@ -115,13 +107,12 @@ def test_a_re_execution_counts_the_steps_it_skipped_by_their_earlier_runs_record
 
 def test_one_step_per_account_same_tables_same_requests(make_simulator, tmp_path, monkeypatch):
     sim = make_simulator(seed=21, **SIZES)
-    point_at(monkeypatch, sim, tmp_path)
     account_ids = sorted(a["id"] for a in sim.state.dataset.accounts)
 
-    one_defs, one_warehouse = definitions(tmp_path, "one", accounts_per_step=0)
+    one_defs, one_warehouse = definitions(sim, tmp_path, "one", accounts_per_step=0)
     dg.Definitions.validate_loadable(one_defs)
     one_results, one_requests = sync(sim, one_defs)
-    many_defs, many_warehouse = definitions(tmp_path, "many", accounts_per_step=1)
+    many_defs, many_warehouse = definitions(sim, tmp_path, "many", accounts_per_step=1)
     many_results, many_requests = sync(sim, many_defs)
 
     assert all(r.success for r in one_results + many_results)
@@ -154,10 +145,9 @@ def test_one_step_per_account_same_tables_same_requests(make_simulator, tmp_path
 def test_creative_plan_comes_from_the_campaign_rows(make_simulator, tmp_path, monkeypatch):
     """Delete one account's campaign rows: its creatives are then known not to deliver, and are not asked for."""
     sim = make_simulator(seed=22, **SIZES)
-    point_at(monkeypatch, sim, tmp_path)
-    defs, warehouse = definitions(tmp_path, "wh", accounts_per_step=0)
+    defs, warehouse = definitions(sim, tmp_path, "wh", accounts_per_step=0)
     silent, *others = sorted(a["id"] for a in sim.state.dataset.accounts)
-    daily_job, tags = plan_stages(*history(sim))[0]
+    daily_job, tags = plan_stages(*history(sim), FIRST_DAY)[0]
     with dg.DagsterInstance.ephemeral() as instance:
         assert run_stage(defs, instance, daily_job, tags).success
         with warehouse.open() as wh:

@@ -25,10 +25,11 @@ from linkedin_assets.defs.assets import snapshot as snapshot_module
 from linkedin_assets.defs.checks import snapshot_warnings
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
-from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.plan import calendar_day
+from linkedin_assets.settings import Settings
 from linkedin_assets.snapshot.schema import (
     DAILY_ROWS,
     DEMOGRAPHIC_ROWS,
@@ -473,7 +474,7 @@ def whole_document(wh, start, end, run_id, warnings, generated_at) -> Snapshot:
     )
 
 
-WINDOW_END = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+WINDOW_END = last_complete_day()
 
 
 @pytest.fixture
@@ -505,7 +506,7 @@ def _materialize_snapshot(
             [snapshot_module.snapshot],
             resources={
                 "warehouse": warehouse,
-                "settings": SyncSettings(),
+                "settings": SyncSettings.of(Settings()),
                 "snapshot_io": SnapshotJsonIOManager(base_dir=str(snapshots)),
             },
             instance=instance,

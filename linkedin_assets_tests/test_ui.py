@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.settings import SYNC_TAG
 from linkedin_assets.simulator import SimulatorConfig, SimulatorServer
 from linkedin_assets_tests.dagster_services import (
@@ -106,7 +106,7 @@ def test_materialize_the_latest_partition_from_the_ui(deployment: LinkedInDeploy
 
     (run,) = [run for run in services.list_runs() if run["runId"] == run_id]
     assert run["jobName"] == JOB
-    assert run["tags"]["dagster/partition"] == daily_partitions.get_last_partition_key()
+    assert run["tags"]["dagster/partition"] == last_complete_day().isoformat()
     assert run["tags"][SYNC_TAG] == "true"
     deployment.assert_synced(written_by=run_id)
 
@@ -123,7 +123,7 @@ def test_materialize_the_latest_partition_from_the_ui(deployment: LinkedInDeploy
 
 def test_materialize_the_latest_partition_over_graphql(deployment: LinkedInDeployment):
     services = deployment.services
-    yesterday = daily_partitions.get_last_partition_key()
+    yesterday = last_complete_day().isoformat()
 
     run_id = services.launch_job(JOB, partition_key=yesterday)
 

@@ -15,7 +15,6 @@ failed, 2 bad arguments or configuration.
 import argparse
 import datetime as dt
 import gc
-import os
 import sys
 from collections.abc import Sequence
 
@@ -65,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IDS",
         help="comma-separated ad account ids or urn:li:sponsoredAccount:ID (default: every account the token sees)",
     )
-    p_sync.add_argument("--verbose", action="store_true", help="on failure, also print the stack traces")
+    p_sync.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the runs' log lines (request plans), every materialization and check, and stack traces",
+    )
     p_demo = commands.add_parser(
         "demo",
         help="start the simulator and sync its whole history into the embedded warehouse",
@@ -77,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default="medium", choices=("small", "medium", "large"), help="data set size (default: medium)"
     )
     p_demo.add_argument("--seed", type=int, default=1, help="data set seed (default: 1)")
+    p_demo.add_argument("--verbose", action="store_true", help="as for sync: log lines, materializations, checks")
     p_auth = commands.add_parser("auth", help="OAuth: login, status, refresh")
     auth = p_auth.add_subparsers(dest="auth_command", required=True)
     p_login = auth.add_parser("login", help="authorize in the browser and store the tokens")
@@ -93,18 +97,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from linkedin_assets.cli.demo import demo
     from linkedin_assets.cli.sync import sync
     from linkedin_assets.linkedin.errors import LinkedInError
-    from linkedin_assets.settings import SettingsError
+    from linkedin_assets.settings import SettingsError, load_settings
 
     try:
+        settings = load_settings()  # the one read of the environment: a bad setting fails here, naming it
         if args.command == "sync":
-            return sync(args.start, args.end, args.accounts, verbose=args.verbose)
+            return sync(args.start, args.end, args.accounts, settings, verbose=args.verbose)
         if args.command == "demo":
-            return demo(args.profile, args.seed)
+            return demo(args.profile, args.seed, args.verbose)
         if args.auth_command == "login":
-            return auth_login(args.port, not args.no_browser)
+            return auth_login(settings, args.port, not args.no_browser)
         if args.auth_command == "status":
-            return auth_status()
-        return auth_refresh()
+            return auth_status(settings)
+        return auth_refresh(settings)
     except (UsageError, SettingsError) as exc:
         print(f"linkedin-assets: error: {exc}", file=sys.stderr)
         return 2
@@ -113,27 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if type(exc).__name__ in ("LinkedInConfigError",) else 1
 
 
-EVENT_BATCH_SIZE = "1000"
-"""``DAGSTER_EVENT_BATCH_SIZE`` of this process unless set (as the Makefile and the Dockerfile set it for Dagster's
-own processes): Dagster then stores a range run's per-partition materialization events in batches, which
-dagster-postgres writes in one INSERT each (medium first sync on a PostgreSQL instance: 8.0-9.1 s -> 6.6 s wall).
-Dagster's SQLite storage writes a batch one event at a time, as without it."""
-
-
 def run() -> None:
-    """The ``linkedin-assets`` command: ``main`` with this process's arguments, then exit with its status.
-
-    The cyclic garbage collector is off while the command starts (imports of dagster, pandas and the instance's
-    storage, the code location): that allocates about a million objects that live as long as the process, and the
-    collector walked all of them four times over (0.28 s of a medium sync), then again in every full collection during
-    the runs (0.15 s each). ``linkedin_assets.cli.sync.startup_done`` freezes them out of its sight and turns it back on. ``gc.freeze()``
-    before exiting: the interpreter's last collection would otherwise walk every object the runs left (0.7-0.9 s after
-    a medium sync); the operating system frees them at once.
-    """
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-    gc.disable()
+    """The ``linkedin-assets`` command: ``main`` with this process's arguments, then exit with its status."""
     status = main()
-    gc.freeze()
+    gc.freeze()  # the interpreter's last collection would walk every object dagster left; the OS frees them at once
     sys.exit(status)
 
 

@@ -7,30 +7,30 @@ import secrets
 import threading
 import webbrowser
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-
-def _token_store_path() -> str:
-    from linkedin_assets.settings import load_settings
-
-    return load_settings().token_store
-
-
-def _auth_config():
+if TYPE_CHECKING:
     from linkedin_assets.linkedin.client import ClientConfig
-    from linkedin_assets.settings import linkedin_env
-
-    return ClientConfig.from_env(linkedin_env(), token_store_path=_token_store_path())
+    from linkedin_assets.settings import Settings
 
 
-def auth_login(port: int, open_browser: bool, echo: Callable[[str], None] = print, timeout_s: float = 300.0) -> int:
+def _auth_config(settings: "Settings") -> "ClientConfig":
+    from linkedin_assets.defs.resources import linkedin_resource
+
+    return linkedin_resource(settings, env_vars=False).config()
+
+
+def auth_login(
+    settings: "Settings", port: int, open_browser: bool, echo: Callable[[str], None] = print, timeout_s: float = 300.0
+) -> int:
     """The OAuth authorization-code flow: print the URL, catch the redirect on 127.0.0.1, store the tokens."""
     from linkedin_assets.linkedin.oauth import authorization_url, exchange_authorization_code
     from linkedin_assets.linkedin.tokens import TokenStore
 
-    config = _auth_config()
+    config = _auth_config(settings)
     state = secrets.token_urlsafe(24)
     received: dict[str, str] = {}
     done = threading.Event()
@@ -82,14 +82,14 @@ def auth_login(port: int, open_browser: bool, echo: Callable[[str], None] = prin
     tokens = asyncio.run(exchange())
     TokenStore(config.token_store_path).save(tokens)
     echo(f"Tokens stored in {config.token_store_path}")
-    return auth_status(echo)
+    return auth_status(settings, echo)
 
 
-def auth_status(echo: Callable[[str], None] = print) -> int:
+def auth_status(settings: "Settings", echo: Callable[[str], None] = print) -> int:
     """What the token store holds: scopes, both expiries, the last refresh; never the tokens."""
     from linkedin_assets.linkedin.tokens import TokenStore
 
-    path = _token_store_path()
+    path = settings.token_store
     tokens = TokenStore(path).load()
     if tokens is None:
         echo(f"No tokens stored in {path}: run `linkedin-assets auth login`")
@@ -118,12 +118,12 @@ def auth_status(echo: Callable[[str], None] = print) -> int:
     return 0
 
 
-def auth_refresh(echo: Callable[[str], None] = print) -> int:
+def auth_refresh(settings: "Settings", echo: Callable[[str], None] = print) -> int:
     """Refresh the access token now and store it."""
     from linkedin_assets.linkedin.oauth import initial_tokens, refresh_access_token
     from linkedin_assets.linkedin.tokens import TokenStore
 
-    config = _auth_config()
+    config = _auth_config(settings)
     store = TokenStore(config.token_store_path)
     current = initial_tokens(config, store)
 
@@ -134,4 +134,4 @@ def auth_refresh(echo: Callable[[str], None] = print) -> int:
     tokens = asyncio.run(refresh())
     store.save(tokens.with_updates(seed_fingerprint=current.seed_fingerprint))
     echo(f"Access token refreshed; stored in {config.token_store_path}")
-    return auth_status(echo)
+    return auth_status(settings, echo)

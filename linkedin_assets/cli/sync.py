@@ -1,22 +1,34 @@
 """linkedin-assets sync: submit the sync's runs to the Dagster instance, follow them, report a failure in short."""
 
+from __future__ import annotations
+
+import contextlib
 import datetime as dt
-import gc
+import os
 import threading
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from linkedin_assets.cli.errors import UsageError
 
+if TYPE_CHECKING:
+    from linkedin_assets.settings import Settings
 
-def plan_stages(start: dt.date | None, end: dt.date | None) -> list[tuple[str, dict[str, str]]]:
-    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily and the monthly job."""
-    from linkedin_assets.defs.partitions import daily_partitions, month_key, partition_tags
+TRIGGER_TAG = "linkedin_assets/trigger"
+EVENT_BATCH_SIZE = "1000"
+"""``DAGSTER_EVENT_BATCH_SIZE`` of the run workers unless set: Dagster then stores a range run's per-partition
+materialization events in batches, one INSERT each on dagster-postgres (benchmarks/README.md has the figures)."""
 
-    first = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
-    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+
+def plan_stages(start: dt.date | None, end: dt.date | None, first: dt.date) -> list[tuple[str, dict[str, str]]]:
+    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily and the monthly job.
+    ``first``: the first daily partition (the ``start_date`` setting)."""
+    from linkedin_assets.defs.partitions import last_complete_day, month_key, partition_tags
+
+    last = last_complete_day()
     end = end or last
     start = start or end
     if start > end:
@@ -67,23 +79,28 @@ def _root_error(error: Any) -> Any:
     return error
 
 
-def _describe(record: dg.EventLogEntry) -> str | None:
+def _describe(record: dg.EventLogEntry, verbose: bool) -> str | None:
+    """One line per step (done, FAILED), per check that did not pass and per run start and end; with ``verbose``,
+    also every log line (the request plans), materialization and passed check."""
     event = record.dagster_event
     step = record.step_key or ""
     if event is None:
-        return f"{step:<24} {record.user_message}" if record.level >= 20 else None
+        return f"{step:<24} {record.user_message}" if verbose and record.level >= 20 else None
     kind = event.event_type
-    if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+    if kind == dg.DagsterEventType.STEP_SUCCESS:
+        return f"{step:<24} done in {event.event_specific_data.duration_ms / 1000:.1f} s"
+    if kind == dg.DagsterEventType.ASSET_MATERIALIZATION and verbose:
         mat = event.step_materialization_data.materialization
-        if mat.partition:  # the rows written are logged once for the whole range
-            return f"{step:<24} materialized {mat.asset_key.to_user_string()} [{mat.partition}]"
         rows = mat.metadata.get("dagster/row_count")
-        return f"{step:<24} materialized {mat.asset_key.to_user_string()}" + (f": {rows.value} rows" if rows else "")
+        partition = f" [{mat.partition}]" if mat.partition else ""
+        return f"{step:<24} materialized {mat.asset_key.to_user_string()}{partition}" + (
+            f": {rows.value} rows" if rows else ""
+        )
     if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
         data = event.event_specific_data
         # A WARN check judges LinkedIn's numbers: its rows landed, so it is a warning, not a failure.
         verdict = "passed" if data.passed else "warning" if data.severity == dg.AssetCheckSeverity.WARN else "FAILED"
-        return f"{step:<24} check {data.check_name}: {verdict}"
+        return f"{step:<24} check {data.check_name}: {verdict}" if verbose or not data.passed else None
     if kind == dg.DagsterEventType.STEP_FAILURE:
         return f"{step:<24} FAILED"
     if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
@@ -94,9 +111,16 @@ def _describe(record: dg.EventLogEntry) -> str | None:
 class Follower(threading.Thread):
     """Prints a run's progress from the event log while the run executes (here or elsewhere)."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None], poll_s: float = 0.5):
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        echo: Callable[[str], None],
+        verbose: bool = False,
+        poll_s: float = 0.5,
+    ):
         super().__init__(daemon=True, name=f"follow-{run_id[:8]}")
-        self.instance, self.run_id, self.echo, self.poll_s = instance, run_id, echo, poll_s
+        self.instance, self.run_id, self.echo, self.verbose, self.poll_s = instance, run_id, echo, verbose, poll_s
         self.cursor: str | None = None
         self.records: list[dg.EventLogEntry] = []
         self._done = threading.Event()
@@ -113,7 +137,7 @@ class Follower(threading.Thread):
                 for record in connection.records:
                     entry = record.event_log_entry
                     self.records.append(entry)
-                    line = _describe(entry)
+                    line = _describe(entry, self.verbose)
                     if line:
                         self.echo(f"{dt.datetime.fromtimestamp(entry.timestamp, dt.UTC):%H:%M:%S} {line}")
                 self.cursor = connection.cursor
@@ -166,48 +190,47 @@ def failure_report(run: dg.DagsterRun, events: list[dg.EventLogEntry], verbose: 
     return lines
 
 
-def _describe_wait(echo: Callable[[str], None]) -> Callable[[list[dg.DagsterRun]], None]:
-    def on_wait(ahead: list[dg.DagsterRun]) -> None:
-        if ahead:
-            described = ", ".join(f"{r.run_id[:8]} ({r.job_name}, {r.status.value})" for r in ahead)
-            echo(f"queued behind {described}")
-
-    return on_wait
-
-
 def sync(
     start: dt.date | None,
     end: dt.date | None,
     accounts: str | None,
+    settings: Settings,
     echo: Callable[[str], None] = print,
     verbose: bool = False,
+    env: Mapping[str, str] | None = None,
     require_local: bool = False,
 ) -> int:
-    """Submit the sync's runs through the queue, follow them, and return the exit status."""
-    from linkedin_assets.cli import runs as deployment
-    from linkedin_assets.settings import load_settings
+    """Submit the sync's runs to the instance's queue one after the other, follow them, and return the exit status.
 
-    load_settings()  # a bad setting fails here, naming the variable, before any run exists
-    stages = plan_stages(start, end)
+    ``env``: the environment of the Dagster processes the command starts (default: this process's); the demo passes
+    its simulator's. ``require_local``: refuse when a daemon of the deployment would execute the runs elsewhere.
+    """
+    from linkedin_assets.cli.runs import ahead_of, open_instance, run_factory, submit
+    from linkedin_assets.cli.services import daemon_alive, services
+    from linkedin_assets.defs.run_health import reap_dead_runs
+
+    stages = plan_stages(start, end, settings.start_date)
     config = run_config(accounts)
-    with deployment.open_instance() as instance:
-        if require_local and deployment.daemon_alive(instance):
+    env = {**(os.environ if env is None else env), "DAGSTER_HOME": str(settings.dagster_home_path)}
+    env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+    with open_instance(settings.dagster_home_path) as instance, contextlib.ExitStack() as stack:
+        if require_local and daemon_alive(instance):
             raise UsageError(
-                f"a dagster-daemon serves {deployment.dagster_home()}: stop it (make dev) first, the demo's simulator "
-                "lives in this process"
+                f"a dagster-daemon serves {settings.dagster_home_path}: stop it (make dev) first, the demo's "
+                "simulator lives in this process"
             )
-        deployment.reap_dead_runs(instance, echo)
-        with deployment.code_location(instance) as location:
-            startup_done()
+        reap_dead_runs(instance, echo)
+        with services(instance, env) as (socket, daemons):
+            daemons.ensure()  # a daemon of our own, when needed, starts while the first run is created
+            create_run = stack.enter_context(run_factory(instance, socket))
             for job_name, tags in stages:
-                run = deployment.create_run(instance, location, job_name, tags, config)
-                deployment.enqueue(instance, run)
+                run = submit(instance, create_run(job_name, {**tags, TRIGGER_TAG: "cli"}, config))
                 echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
                 echo(f"run {run.run_id}")
-                follower = Follower(instance, run.run_id, echo)
+                follower = Follower(instance, run.run_id, echo, verbose)
                 follower.start()
                 try:
-                    finished = deployment.wait_or_start(instance, run.run_id, _describe_wait(echo))
+                    finished = _wait(instance, run, daemons, echo, ahead_of)
                 finally:
                     events = follower.finish()
                 if finished.status != dg.DagsterRunStatus.SUCCESS:
@@ -217,9 +240,17 @@ def sync(
     return 0
 
 
-def startup_done() -> None:
-    """The code location is loaded: freeze what start-up allocated and collect from here on (see ``run``). Only when
-    ``run`` turned the collector off: a caller of ``sync`` in its own process keeps its collector as it is."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
+def _wait(instance, run, daemons, echo, ahead_of, poll_s: float = 0.2) -> dg.DagsterRun:
+    """Until ``run`` finishes: keep a daemon serving the queue, and say what a queued run waits for."""
+    waiting_for: tuple[str, ...] = ()
+    while True:
+        current = instance.get_run_by_id(run.run_id)
+        if current.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            return current
+        daemons.ensure()
+        if current.status == dg.DagsterRunStatus.QUEUED:
+            ahead = ahead_of(instance, current)
+            if ahead and tuple(r.run_id for r in ahead) != waiting_for:
+                waiting_for = tuple(r.run_id for r in ahead)
+                echo("queued behind " + ", ".join(f"{r.run_id[:8]} ({r.job_name}, {r.status.value})" for r in ahead))
+        time.sleep(poll_s)

@@ -467,8 +467,8 @@ def freshness_result(
 
 
 def yesterday_present(j: Judged) -> dg.AssetCheckResult:
-    """Yesterday's partition is materialized by ``SyncSettings.freshness_hour_utc`` (default 09:00 UTC)."""
-    return freshness_result(j.instance, KEYS[j.table], dt.datetime.now(dt.UTC), j.settings.freshness_hour_utc)
+    """Yesterday's partition is materialized by ``SyncSettings.freshness_hour`` (default 09:00 UTC)."""
+    return freshness_result(j.instance, KEYS[j.table], dt.datetime.now(dt.UTC), j.settings.freshness_hour)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,9 @@
 """Partitions: days for the daily metrics, months for the demographics.
 
-The first partition is ``LINKEDIN_ASSETS_START_DATE`` (default 2025-01-01). The daily partitions end with
-yesterday (UTC), the last complete day; the monthly ones include the month in progress.
-
-The asset decorators need the partitions when their modules load, so the start date is the one setting read while
-the code location's modules are imported (through ``load_settings``, like every other setting).
+The first partition is the ``start_date`` setting. The daily partitions end with yesterday (UTC), the last complete
+day; the monthly ones include the month in progress. The asset modules declare ``DECLARED_DAILY`` and
+``DECLARED_MONTHLY`` (nothing is read at import); ``linkedin_assets.definitions`` replaces them with the partitions of
+the configured start date when it builds the code location.
 """
 
 from __future__ import annotations
@@ -13,30 +12,44 @@ import datetime as dt
 
 import dagster as dg
 
-from linkedin_assets.settings import load_settings
-
-START_DATE = load_settings().start_date
-
-
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+_PLACEHOLDER_START = dt.date(2000, 1, 1)
+
+
+def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
+    """One partition per UTC day from ``start`` to yesterday."""
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=0)
+
+
+def monthly_partitions(start: dt.date) -> dg.MonthlyPartitionsDefinition:
+    """One partition per UTC month from ``start``'s to the month in progress."""
+    return dg.MonthlyPartitionsDefinition(start_date=start.replace(day=1).isoformat(), timezone="UTC", end_offset=1)
+
+
+DECLARED_DAILY = daily_partitions(_PLACEHOLDER_START)
+DECLARED_MONTHLY = monthly_partitions(_PLACEHOLDER_START)
+
+
+def with_start_date(spec: dg.AssetSpec, start: dt.date) -> dg.AssetSpec:
+    """``spec`` with its declared partitions replaced by those starting at ``start``."""
+    if spec.partitions_def == DECLARED_DAILY:
+        return spec.replace_attributes(partitions_def=daily_partitions(start))
+    if spec.partitions_def == DECLARED_MONTHLY:
+        return spec.replace_attributes(partitions_def=monthly_partitions(start))
+    return spec
+
+
+def last_complete_day(now: dt.datetime | None = None) -> dt.date:
+    """Yesterday (UTC): the last daily partition."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
 def month_key(day: dt.date) -> str:
     """The monthly partition that holds ``day``."""
-    return monthly_partitions.get_partition_key_for_timestamp(
-        dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
-    )
+    return day.replace(day=1).isoformat()
 
 
 def partition_tags(first: str, last: str) -> dict[str, str]:
     """Run tags selecting the partitions ``first..last``: one partition, or a range run."""
     return {"dagster/partition": first} if first == last else {RANGE_START: first, RANGE_END: last}
-
-
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE, timezone="UTC", end_offset=0)
-monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=dt.date.fromisoformat(START_DATE).replace(day=1).isoformat(),
-    timezone="UTC",
-    end_offset=1,
-)

@@ -8,7 +8,6 @@ starts, and never writes it to the event log or run config.
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -16,58 +15,65 @@ from pydantic import Field
 from linkedin_assets.linkedin.budget import LocalBudget, RequestBudget
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.tokens import TokenStore
-from linkedin_assets.settings import linkedin_env
+from linkedin_assets.settings import Settings
 
-# LinkedInResource field -> the LINKEDIN_* variable ClientConfig.from_env knows it by.
-CLIENT_VARIABLES = {
-    "api_base_url": "LINKEDIN_API_BASE_URL",
-    "oauth_base_url": "LINKEDIN_OAUTH_BASE_URL",
-    "client_id": "LINKEDIN_CLIENT_ID",
-    "client_secret": "LINKEDIN_CLIENT_SECRET",
-    "refresh_token": "LINKEDIN_REFRESH_TOKEN",
-    "access_token": "LINKEDIN_ACCESS_TOKEN",
-    "api_version": "LINKEDIN_API_VERSION",
-    "account_ids": "LINKEDIN_ACCOUNT_IDS",
-    "max_concurrency": "LINKEDIN_MAX_CONCURRENCY",
-    "token_store_path": "LINKEDIN_TOKEN_STORE",
-}
-ENV_VAR_FIELDS = ("api_base_url", "oauth_base_url", "client_id", "client_secret", "refresh_token", "access_token")
-"""Fields wired as ``dg.EnvVar`` (secrets and URLs): the launchpad shows the variable's name, never its value."""
+SECRET_FIELDS = ("api_base_url", "oauth_base_url", "client_id", "client_secret", "refresh_token", "access_token")
+"""LinkedInResource fields wired as ``dg.EnvVar`` when they come from the environment (see ``linkedin_resource``)."""
+
+
+def setting_value(settings: Settings, name: str, env_vars: bool = True) -> object:
+    """A setting for a resource field: ``dg.EnvVar`` when it came from the environment (Dagster resolves it when a
+    run starts and the UI shows the variable's name, never its value), else its plain value (tests, the demo)."""
+    value = getattr(settings, name)
+    if value is None:
+        return None
+    if env_vars and settings.from_environment(name):
+        return dg.EnvVar(Settings.variable(name))
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+def linkedin_resource(settings: Settings, env_vars: bool = True) -> LinkedInResource:
+    """The LinkedIn resource: secrets and URLs as EnvVar when they came from the environment (unless ``env_vars`` is
+    false: a command that uses the resource outside a run), the rest as values."""
+    return LinkedInResource(
+        **{name: setting_value(settings, name, env_vars) for name in SECRET_FIELDS},
+        api_version=settings.api_version,
+        account_ids=list(settings.account_ids),
+        max_concurrency=settings.max_concurrency,
+        token_store_path=settings.token_store,
+        redis_url=setting_value(settings, "redis_url", env_vars),
+        requests_per_second=settings.requests_per_second,
+    )
 
 
 class LinkedInResource(dg.ConfigurableResource):
     """The LinkedIn Marketing API. Unset fields fall back to the client's defaults (api.linkedin.com, ...)."""
 
-    api_base_url: str | None = Field(default=None, description="Versioned REST base URL (LINKEDIN_API_BASE_URL).")
-    oauth_base_url: str | None = Field(default=None, description="OAuth base URL (LINKEDIN_OAUTH_BASE_URL).")
-    client_id: str | None = Field(default=None, description="OAuth app client id (LINKEDIN_CLIENT_ID).")
-    client_secret: str | None = Field(default=None, description="OAuth app secret (LINKEDIN_CLIENT_SECRET).")
-    refresh_token: str | None = Field(default=None, description="Seed refresh token (LINKEDIN_REFRESH_TOKEN).")
-    access_token: str | None = Field(default=None, description="Seed access token (LINKEDIN_ACCESS_TOKEN).")
-    api_version: str | None = Field(default=None, description="LinkedIn-Version header, YYYYMM.")
-    account_ids: str | None = Field(
-        default=None, description="Comma list of ad account ids to sync; unset = every account the token sees."
+    api_base_url: str | None = Field(default=None, description=Settings.model_fields["api_base_url"].description)
+    oauth_base_url: str | None = Field(default=None, description=Settings.model_fields["oauth_base_url"].description)
+    client_id: str | None = Field(default=None, description=Settings.model_fields["client_id"].description)
+    client_secret: str | None = Field(default=None, description=Settings.model_fields["client_secret"].description)
+    refresh_token: str | None = Field(default=None, description=Settings.model_fields["refresh_token"].description)
+    access_token: str | None = Field(default=None, description=Settings.model_fields["access_token"].description)
+    api_version: str | None = Field(default=None, description=Settings.model_fields["api_version"].description)
+    account_ids: list[int] = Field(default_factory=list, description=Settings.model_fields["account_ids"].description)
+    max_concurrency: int | None = Field(default=None, description=Settings.model_fields["max_concurrency"].description)
+    token_store_path: str | None = Field(
+        default=None, description=Settings.model_fields["token_store_path"].description
     )
-    max_concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once (default 4).")
-    token_store_path: str | None = Field(default=None, description="Where refreshed tokens are kept (mode 0600).")
-    redis_url: str | None = Field(
-        default=None,
-        description="Redis URL of a request budget shared by every worker (LINKEDIN_ASSETS_REDIS_URL); unset = a "
-        "budget inside each step's process.",
-    )
+    redis_url: str | None = Field(default=None, description=Settings.model_fields["redis_url"].description)
     requests_per_second: float | None = Field(
-        default=None, gt=0, description="Cap on LinkedIn requests per second (LINKEDIN_REQUESTS_PER_SECOND)."
+        default=None, description=Settings.model_fields["requests_per_second"].description
     )
 
     def config(self) -> ClientConfig:
-        """The client configuration: these fields, then any other ``LINKEDIN_*`` variable the client knows."""
-        fields = {
-            variable: str(getattr(self, name))
-            for name, variable in CLIENT_VARIABLES.items()
-            if getattr(self, name) not in (None, "")
-        }
-        # The rate is read once, by settings.py, and reaches the client and its budget through this field.
-        return ClientConfig.from_env({**linkedin_env(), **fields}, requests_per_second=self.requests_per_second)
+        """The client configuration: exactly these fields (unset ones: the client's defaults)."""
+        return ClientConfig.with_defaults(
+            **{name: getattr(self, name) for name in (*SECRET_FIELDS, "api_version", "max_concurrency")},
+            account_ids=tuple(self.account_ids),
+            token_store_path=self.token_store_path,
+            requests_per_second=self.requests_per_second,
+        )
 
     def budget(self, config: ClientConfig) -> RequestBudget:
         """The request budget of a client: shared in Redis when ``redis_url`` is set, else local to the process."""
@@ -90,38 +96,28 @@ class LinkedInResource(dg.ConfigurableResource):
 
 
 class SyncSettings(dg.ConfigurableResource):
-    """How much each sync re-reads, how demographics are asked for, and how the metric steps are split."""
+    """How much each sync re-reads, how demographics are asked for, and how the metric steps are split: the
+    ``Settings`` of the same names (``SyncSettings.of(settings)``), where their defaults and bounds are declared."""
 
-    lookback_days: int = Field(
-        default=30,
-        ge=0,
-        description="Days before the end of each metrics run that are fetched again: LinkedIn revises recent "
-        "conversions and spend for weeks.",
-    )
-    snapshot_days: int = Field(default=90, ge=1, description="Rolling window of daily metrics in the JSON snapshot.")
-    demographics_level: Literal["account", "campaign"] = Field(
-        default="account",
-        description="'account': one request per account and pivot. 'campaign': one per delivering campaign and pivot.",
-    )
-    accounts_per_step: int = Field(
-        default=0,
-        ge=0,
-        description="Accounts per metric step (shard). 0: all accounts in one step, the cheapest on one machine; "
-        "with the Celery executor, N spreads the shards over the workers.",
-    )
-    freshness_hour_utc: int = Field(
-        default=9,
-        ge=0,
-        le=23,
-        description="UTC hour by which yesterday's metric partitions must be materialized (the yesterday_present "
-        "checks warn after it).",
-    )
+    start_date: str = Field(description=Settings.model_fields["start_date"].description)
+    lookback_days: int = Field(description=Settings.model_fields["lookback_days"].description)
+    snapshot_days: int = Field(description=Settings.model_fields["snapshot_days"].description)
+    demographics_level: str = Field(description=Settings.model_fields["demographics_level"].description)
+    accounts_per_step: int = Field(description=Settings.model_fields["accounts_per_step"].description)
+    freshness_hour: int = Field(description=Settings.model_fields["freshness_hour"].description)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SyncSettings:
+        return cls(
+            start_date=settings.start_date.isoformat(),
+            **{name: getattr(settings, name) for name in cls.model_fields if name != "start_date"},
+        )
 
 
 class TokenStoreResource(dg.ConfigurableResource):
     """The OAuth token store the client writes after each refresh; the token sensor watches it."""
 
-    path: str = Field(default="data/linkedin_tokens.json", description="Token file (LINKEDIN_TOKEN_STORE).")
+    path: str = Field(description=Settings.model_fields["token_store_path"].description)
 
     def store(self) -> TokenStore:
         return TokenStore(self.path)

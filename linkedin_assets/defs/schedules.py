@@ -6,11 +6,9 @@ import dagster as dg
 
 from linkedin_assets.defs.jobs import daily_sync_job
 
-DEFAULT_CRON = "0 6 * * *"
 
-
-def build_daily_sync_schedule(cron_schedule: str = DEFAULT_CRON) -> dg.ScheduleDefinition:
-    """The daily sync at ``cron_schedule`` (UTC; ``LINKEDIN_ASSETS_SCHEDULE_CRON``, default 06:00)."""
+def build_daily_sync_schedule(cron_schedule: str) -> dg.ScheduleDefinition:
+    """The daily sync at ``cron_schedule`` (UTC; the ``schedule_cron`` setting)."""
 
     @dg.schedule(
         name="daily_sync_schedule",

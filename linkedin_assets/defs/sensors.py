@@ -4,12 +4,20 @@ import datetime as dt
 
 import dagster as dg
 
-from linkedin_assets.cli.runs import reap_dead_runs
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
 from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
-from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, daily_partitions, month_key
+from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, last_complete_day, month_key
 from linkedin_assets.defs.resources import TokenStoreResource
 from linkedin_assets.linkedin.tokens import TokenStoreError
+from linkedin_assets.settings import SYNC_TAG
+
+TRIGGER_TAG = "linkedin_assets/trigger"
+"""Who asked for a run: schedule, token_refresh, after_daily_sync, cli."""
+PENDING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 AUTH_ERRORS = ("LinkedInAuthError",)
 
@@ -59,11 +67,14 @@ def token_refresh_sensor(context: dg.SensorEvaluationContext, token_store: Token
     stamp = refreshed_at.isoformat()
     if context.cursor == stamp:
         return dg.SkipReason(f"No new token since {stamp}")
+    pending = context.instance.get_runs(dg.RunsFilter(tags={SYNC_TAG: "true"}, statuses=PENDING), limit=1)
+    if pending:
+        return dg.SkipReason(f"New token from {stamp}, but sync {pending[0].run_id[:8]} is {pending[0].status.value}")
     reason = sync_due(context.instance, dt.datetime.now(dt.UTC))
     context.update_cursor(stamp)
     if reason is None:
         return dg.SkipReason(f"New token from {stamp}, but the last sync succeeded and the metrics are fresh")
-    yesterday = daily_partitions.get_last_partition_key()
+    yesterday = last_complete_day().isoformat()
     context.log.info(f"New token from {stamp}: requesting a sync because {reason}")
     return dg.RunRequest(
         run_key=f"token-refresh-{stamp}",
@@ -90,7 +101,13 @@ def _day_range(run: dg.DagsterRun) -> tuple[dt.date, dt.date] | None:
     minimum_interval_seconds=30,
 )
 def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
-    """After a daily sync succeeds: the demographics of the months it covered, their names, and the snapshot."""
+    """After a daily sync succeeds: the demographics of the months it covered, their names, and the snapshot.
+
+    Not after a ``linkedin-assets sync`` run: that command submits its monthly run itself."""
+    if context.dagster_run.tags.get(TRIGGER_TAG) == "cli":
+        return dg.SkipReason(
+            f"Run {context.dagster_run.run_id[:8]} came from linkedin-assets sync, which queues its own"
+        )
     days = _day_range(context.dagster_run)
     if days is None:
         return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} has no day partition")
@@ -101,16 +118,3 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
     return dg.RunRequest(
         run_key=f"after-{context.dagster_run.run_id}", tags={**tags, RANGE_START: first, RANGE_END: last}
     )
-
-
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def dead_run_reaper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    """Marks failed the runs whose process is gone (killed, crashed), so they never hold the sync queue.
-
-    A code server fails a run whose worker process exits, as long as the code server itself lives; run monitoring
-    (``dagster.yaml``) fails runs stuck in STARTING but cannot health-check the default launcher's workers. A run
-    whose worker and code server were both killed stays STARTED: this sensor fails it, with the same check
-    ``linkedin-assets sync`` makes when no daemon runs (``linkedin_assets.cli.runs.reap_dead_runs``).
-    """
-    ended = reap_dead_runs(context.instance, context.log.info)
-    return dg.SkipReason(f"Marked {len(ended)} run(s) whose process is gone" if ended else "No run's process is gone")

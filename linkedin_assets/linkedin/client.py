@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,32 +113,9 @@ class ClientConfig:
             raise LinkedInConfigError(f"requests_per_second must be positive, got {self.requests_per_second}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> ClientConfig:
-        """Read the ``LINKEDIN_*`` variables; ``overrides`` win over the environment."""
-        env = {name: value.strip() for name, value in environ.items() if name.startswith("LINKEDIN_") and value.strip()}
-        values: dict[str, Any] = {}
-        for name, key in (
-            ("LINKEDIN_API_BASE_URL", "api_base_url"),
-            ("LINKEDIN_OAUTH_BASE_URL", "oauth_base_url"),
-            ("LINKEDIN_CLIENT_ID", "client_id"),
-            ("LINKEDIN_CLIENT_SECRET", "client_secret"),
-            ("LINKEDIN_REFRESH_TOKEN", "refresh_token"),
-            ("LINKEDIN_ACCESS_TOKEN", "access_token"),
-            ("LINKEDIN_API_VERSION", "api_version"),
-            ("LINKEDIN_TOKEN_STORE", "token_store_path"),
-        ):
-            if name in env:
-                values[key] = env[name]
-        if "LINKEDIN_ACCOUNT_IDS" in env:
-            values["account_ids"] = parse_account_ids(env["LINKEDIN_ACCOUNT_IDS"])
-        if "LINKEDIN_MAX_CONCURRENCY" in env:
-            try:
-                values["max_concurrency"] = int(env["LINKEDIN_MAX_CONCURRENCY"])
-            except ValueError:
-                raise LinkedInConfigError(
-                    f"LINKEDIN_MAX_CONCURRENCY must be an integer, got {env['LINKEDIN_MAX_CONCURRENCY']!r}"
-                ) from None
-        return cls(**{**values, **overrides})
+    def with_defaults(cls, **values: Any) -> ClientConfig:
+        """A configuration of ``values``, where ``None`` (an unset setting) means this class's default."""
+        return cls(**{name: value for name, value in values.items() if value is not None})
 
 
 def parse_account_ids(text: str) -> tuple[int, ...]:

@@ -25,7 +25,7 @@ from linkedin_assets.defs.assets.common import (
     whole_numbers,
 )
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
-from linkedin_assets.defs.partitions import monthly_partitions
+from linkedin_assets.defs.partitions import DECLARED_MONTHLY
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow, urn_id
@@ -135,7 +135,7 @@ _demographic_ops = shard_ops(
 
 @dg.graph_asset(
     **METRIC_GRAPH_ASSET,
-    partitions_def=monthly_partitions,
+    partitions_def=DECLARED_MONTHLY,
     ins={
         "accounts": dg.AssetIn(key=[KEY_PREFIX, "accounts"], dagster_type=dg.Nothing),
         "campaign_daily_metrics": dg.AssetIn(

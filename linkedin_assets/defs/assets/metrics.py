@@ -25,7 +25,7 @@ from linkedin_assets.defs.assets.common import (
     whole_numbers,
 )
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
-from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.partitions import DECLARED_DAILY
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow
@@ -44,17 +44,18 @@ CAMPAIGN_DAILY_KEY = dg.AssetKey([KEY_PREFIX, "campaign_daily_metrics"])
 METRIC_COLUMNS = {name: snake_case(name) for name in DEFAULT_METRICS}
 
 
-def fetch_window(context: dg.OpExecutionContext, lookback_days: int) -> tuple[dt.date, dt.date]:
-    """The days a run fetches: its partitions, extended back to ``lookback_days`` before their end."""
+def fetch_window(context: dg.OpExecutionContext, lookback_days: int, start_date: dt.date) -> tuple[dt.date, dt.date]:
+    """The days a run fetches: its partitions, extended back to ``lookback_days`` before their end (never before
+    ``start_date``, the first partition)."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date() - dt.timedelta(days=1)
-    first_partition = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
+    first_partition = start_date
     start = max(first_partition, min(start, end - dt.timedelta(days=max(lookback_days, 1) - 1)))
     return start, end
 
 
 def _daily_window(context: dg.OpExecutionContext, settings: SyncSettings) -> tuple[dt.date, dt.date]:
-    return fetch_window(context, settings.lookback_days)
+    return fetch_window(context, settings.lookback_days, dt.date.fromisoformat(settings.start_date))
 
 
 def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mapping[str, int | None]]) -> pd.DataFrame:
@@ -222,7 +223,7 @@ def _upstream(*names: str) -> dict[str, dg.AssetIn]:
     return {name: dg.AssetIn(key=[KEY_PREFIX, name], dagster_type=dg.Nothing) for name in names}
 
 
-@dg.graph_asset(**METRIC_GRAPH_ASSET, partitions_def=daily_partitions, ins=_upstream("accounts", "campaigns"))
+@dg.graph_asset(**METRIC_GRAPH_ASSET, partitions_def=DECLARED_DAILY, ins=_upstream("accounts", "campaigns"))
 def campaign_daily_metrics(accounts, campaigns):
     """Daily metrics per campaign (``DEFAULT_METRICS``): one account-level request per field chunk and window.
 
@@ -233,7 +234,7 @@ def campaign_daily_metrics(accounts, campaigns):
 
 @dg.graph_asset(
     **METRIC_GRAPH_ASSET,
-    partitions_def=daily_partitions,
+    partitions_def=DECLARED_DAILY,
     ins=_upstream("accounts", "campaigns", "creatives", "campaign_daily_metrics"),
 )
 def creative_daily_metrics(accounts, campaigns, creatives, campaign_daily_metrics):

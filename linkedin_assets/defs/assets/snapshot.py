@@ -26,7 +26,7 @@ from linkedin_assets.defs.assets.entities import accounts, campaign_groups, camp
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
 from linkedin_assets.defs.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, Scope, orphan_rows, snapshot_warnings
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
-from linkedin_assets.defs.partitions import daily_partitions
+from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
 from linkedin_assets.snapshot.schema import (
@@ -86,7 +86,7 @@ transient (benchmarks/README.md, the snapshot's figures)."""
 def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SyncSettings) -> SnapshotStream:
     """The nested snapshot document for the last ``snapshot_days`` days, validated account by account as the IO
     manager writes it."""
-    end = dt.date.fromisoformat(daily_partitions.get_last_partition_key() or dt.date.today().isoformat())
+    end = last_complete_day()
     start = end - dt.timedelta(days=settings.snapshot_days - 1)
     with warehouse.open() as wh:
         orphans = {

@@ -1,8 +1,7 @@
 """An IO manager that keeps timestamped JSON snapshots and an atomically replaced ``latest.json``."""
 
 import json
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any

@@ -1,0 +1,195 @@
+"""The Dagster processes a ``linkedin-assets sync`` needs when no deployment runs them: a code server and the daemon.
+
+Both are Dagster's own commands, started as children of this command (``prctl(PR_SET_PDEATHSIG)``: they end with it,
+even when it is killed) with the environment this command was given:
+
+* ``dagster api grpc``: the code location, loaded once. Runs are created against it (so they carry its origin), and
+  the daemon launches their workers through it (``dagster api execute_run``, Dagster's default run launcher).
+* ``dagster-daemon run``: the stock daemon, when none heartbeats on the instance. It dequeues runs under
+  ``dagster.yaml``'s limits, launches them, monitors them and evaluates the sensors. One command at a time keeps a
+  daemon of its own (a lock file in ``$DAGSTER_HOME``); another command's runs wait in the same queue and are started
+  by that daemon, or by its own once the first command has finished.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any
+
+import dagster as dg
+
+MODULE = "linkedin_assets.definitions"
+LOCATION = "linkedin_assets"
+DAEMON_FRESH_S = 90.0
+"""A queue daemon heartbeat younger than this means a daemon serves the instance (it beats every 30 s)."""
+READY_TIMEOUT_S = 120.0
+_PR_SET_PDEATHSIG = 1
+
+
+class ServiceError(RuntimeError):
+    """A Dagster process this command started did not come up; the message says which and where its log is."""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: receive SIGTERM when the parent dies (Linux; elsewhere the child outlives it)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _command(script: str, *args: str) -> list[str]:
+    """A Dagster console script of this interpreter's environment (the venv's, whatever PATH says)."""
+    return [str(Path(sys.executable).parent / script), *args]
+
+
+def _start(command: list[str], env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def _stop(*processes: subprocess.Popen | None, grace_s: float = 0.5) -> None:
+    """SIGTERM to all (Dagster shuts down cleanly on it), then SIGKILL to those still running after ``grace_s``.
+    Called once this command's runs have ended: their workers are processes of their own, already gone."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextmanager
+def code_server(env: Mapping[str, str], workdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``dagster api grpc`` serving the code location on a Unix socket in ``workdir``; yields the socket's path and
+    the process (stopped on exit unless the caller stopped it)."""
+    socket = workdir / "code.sock"
+    log_path = workdir / "code_server.log"
+    with open(log_path, "wb") as log:
+        command = [
+            *_command("dagster", "api", "grpc"),
+            "--module-name", MODULE, "--location-name", LOCATION,
+            "--working-directory", os.getcwd(), "--socket", str(socket),
+        ]  # fmt: skip
+        process = _start(command, env, log)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while not socket.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise ServiceError(
+                        f"the code server (dagster api grpc -m {MODULE}) did not start; its last lines:\n"
+                        + _tail(log_path)
+                    )
+                time.sleep(0.05)
+            yield str(socket), process
+        finally:
+            _stop(process)
+
+
+def daemon_alive(instance: dg.DagsterInstance, ignore: frozenset[str] = frozenset()) -> bool:
+    """Whether a daemon that dequeues runs (other than those in ``ignore``) has beaten recently on this instance."""
+    beat = instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+    return beat is not None and beat.daemon_id not in ignore and time.time() - beat.timestamp < DAEMON_FRESH_S
+
+
+class Daemons:
+    """Makes sure a daemon serves the instance while this command waits for its runs (``ensure``, called in its wait
+    loop): a daemon of the deployment (``make dev``, a server), another command's, or one started here."""
+
+    def __init__(self, instance: dg.DagsterInstance, socket: str, env: Mapping[str, str], workdir: Path) -> None:
+        self.instance, self.socket, self.env, self.workdir = instance, socket, env, workdir
+        self.home = Path(instance.root_directory)
+        self._lock: IO[str] | None = None
+        self._process: subprocess.Popen | None = None
+        self._log: IO[bytes] | None = None
+        self._known: Any = None
+        self._recorded = False
+
+    @property
+    def _ours_file(self) -> Path:
+        return self.home / ".linkedin_assets_cli_daemons"
+
+    def _ours(self) -> frozenset[str]:
+        """Ids of daemons that commands like this one started (their heartbeats outlive them)."""
+        try:
+            return frozenset(self._ours_file.read_text().split())
+        except OSError:
+            return frozenset()
+
+    def ensure(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is not None:
+                raise ServiceError(f"the dagster-daemon this command started exited; its last lines:\n{self._tail()}")
+            self._record_heartbeat()
+            return
+        if daemon_alive(self.instance, ignore=self._ours()):
+            return  # the deployment's daemon serves the queue
+        self._lock = self._lock or open(self.home / ".linkedin_assets_cli_daemon.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another command's daemon serves the queue; ours starts when that command is done
+        self._log = open(self.workdir / "daemon.log", "wb")  # noqa: SIM115
+        env = {**self.env, "DAGSTER_HOME": str(self.home)}
+        workspace = self.workdir / "workspace.yaml"  # the command's code server, under the location's own name
+        workspace.write_text(
+            f"load_from:\n  - grpc_server:\n      socket: {self.socket}\n      location_name: {LOCATION}\n"
+        )
+        self._process = _start(_command("dagster-daemon", "run", "-w", str(workspace)), env, self._log)
+        self._known = self.instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+
+    def _record_heartbeat(self) -> None:
+        """Once the new daemon has beaten, remember its id as one of ours (its heartbeats outlive it)."""
+        if self._recorded:
+            return
+        beat = self.instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+        if beat is not None and (self._known is None or beat.daemon_id != self._known.daemon_id):
+            with open(self._ours_file, "a") as ours:
+                ours.write(beat.daemon_id + "\n")
+            self._recorded = True
+
+    def _tail(self) -> str:
+        return _tail(self.workdir / "daemon.log")
+
+    def close(self, *others: subprocess.Popen) -> None:
+        """Stop the daemon started here (and ``others``, at the same time)."""
+        _stop(self._process, *others)
+        for handle in (self._log, self._lock):
+            if handle is not None:
+                handle.close()  # closing the lock file releases the lock
+
+
+@contextmanager
+def services(instance: dg.DagsterInstance, env: Mapping[str, str]) -> Iterator[tuple[str, Daemons]]:
+    """A code server and a daemon keeper for one command; both stopped when it ends. Logs in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="linkedin-assets-") as tmp, code_server(env, Path(tmp)) as (socket, server):
+        daemons = Daemons(instance, socket, env, Path(tmp))
+        try:
+            yield socket, daemons
+        finally:
+            daemons.close(server)
