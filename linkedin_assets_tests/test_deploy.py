@@ -216,7 +216,8 @@ def test_every_repository_path_the_deployment_files_name_exists() -> None:
     for source in (REPO / "Dockerfile", *sorted((REPO / "deploy").rglob("*.yaml")), REPO / "dagster.yaml"):
         text = source.read_text()
         named |= {
-            (source.name, path) for path in re.findall(r"\b((?:deploy|linkedin_assets|benchmarks)/[\w./-]+\.(?:yaml|py|md|toml))", text)
+            (source.name, path)
+            for path in re.findall(r"\b((?:deploy|linkedin_assets|benchmarks)/[\w./-]+\.(?:yaml|py|md|toml))", text)
         }
     assert named, "the deployment files should name the files they use"
     missing = sorted((source, path) for source, path in named if not (REPO / path).exists())
