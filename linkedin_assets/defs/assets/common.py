@@ -402,7 +402,10 @@ def shard_ops(
     from the warehouse, so no table travels between steps). ``window``: the days of the run. ``sync``: a shard's lazy
     batch (plan, stream).
     """
+    return ShardOps(_plan_shards_op(asset, upstream, window), _sync_shard_op(asset, sync), _summarize_op(asset))
 
+
+def _plan_shards_op(asset: str, upstream: Sequence[str], window: Callable[..., tuple[date, date]]) -> dg.OpDefinition:
     @dg.op(
         name=f"{asset}__plan_shards",
         ins={name: dg.In(dg.Nothing) for name in upstream},
@@ -425,6 +428,10 @@ def shard_ops(
             shard = Shard(group, start, end)
             yield dg.DynamicOutput(shard, mapping_key=shard.mapping_key)
 
+    return plan_shards
+
+
+def _sync_shard_op(asset: str, sync: Callable[..., WarehouseBatch]) -> dg.OpDefinition:
     @dg.op(
         name=f"{asset}__sync_shard",
         pool=LINKEDIN_POOL,
@@ -441,6 +448,10 @@ def shard_ops(
         """Fetch the shard's rows from LinkedIn while the warehouse IO manager writes them (one transaction)."""
         return sync(context, shard, linkedin, settings, warehouse)
 
+    return sync_shard
+
+
+def _summarize_op(asset: str) -> dg.OpDefinition:
     @dg.op(name=f"{asset}__summarize", ins={"shards": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
     def summarize(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.Output]:
         """What the shards wrote, read from the warehouse's records of this run (and of the runs it re-executes),
@@ -453,4 +464,4 @@ def shard_ops(
             None, metadata={**write_metadata(warehouse.schema_name, asset, writes), "shards": len(writes.records)}
         )
 
-    return ShardOps(plan_shards, sync_shard, summarize)
+    return summarize
