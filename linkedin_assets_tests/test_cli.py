@@ -72,11 +72,11 @@ def test_sync_submits_runs_of_the_code_location_and_prints_progress(make_simulat
     assert done.returncode == 0, out + done.stderr
     expected_in_order = [
         "== linkedin_daily_sync",
-        "linkedin_ads__accounts   done in",
-        "campaign_daily_metrics__summarize done in",
+        "accounts                 done in",
+        "campaign_daily_metrics/summarize done in",
         "== linkedin_monthly_sync",
-        "demographic_metrics__summarize done in",
-        "linkedin_ads__snapshot   done in",
+        "demographic_metrics/summarize done in",
+        "snapshot                 done in",
     ]
     positions = [out.find(text) for text in expected_in_order]
     assert -1 not in positions, [t for t, p in zip(expected_in_order, positions, strict=True) if p < 0]

@@ -69,7 +69,13 @@ def run_config(accounts: str | None) -> dict[str, Any]:
 
 
 def _step_label(step: str | None) -> str:
-    return (step or "").replace("__", "/")
+    """A step key as a person reads it: ``linkedin_ads__campaigns`` -> ``campaigns``,
+    ``linkedin_ads__x.x__sync_shard[k]`` -> ``x/sync_shard[k]``."""
+    step = (step or "").removeprefix("linkedin_ads__")
+    graph, dot, op = step.partition(".")
+    if dot and op.startswith(graph + "__"):
+        step = graph + "/" + op.removeprefix(graph + "__")
+    return step.replace("__", "/")
 
 
 def _root_error(error: Any) -> Any:
@@ -83,7 +89,7 @@ def _describe(record: dg.EventLogEntry, verbose: bool) -> str | None:
     """One line per step (done, FAILED), per check that did not pass and per run start and end; with ``verbose``,
     also every log line (the request plans), materialization and passed check."""
     event = record.dagster_event
-    step = record.step_key or ""
+    step = _step_label(record.step_key)
     if event is None:
         return f"{step:<24} {record.user_message}" if verbose and record.level >= 20 else None
     kind = event.event_type
@@ -172,7 +178,7 @@ def failure_report(run: dg.DagsterRun, events: list[dg.EventLogEntry], verbose: 
             why = f"{error.cls_name}: {error.message.strip()}"
         else:
             why = "unknown (see the run's log)"
-        where = [f"asset {_step_label(entry.step_key)}"]
+        where = [f"asset {(entry.step_key or '').replace('__', '/')}"]
         where += [f"{key} {metadata[key]}" for key in ("account_id", "endpoint", "url", "table") if key in metadata]
         todo = metadata.get("what to do") or what_to_do(error.cls_name if error is not None else "")
         lines += [f"  what:  {', '.join(where)}", f"  why:   {why.splitlines()[0]}", f"  do:    {todo}"]
