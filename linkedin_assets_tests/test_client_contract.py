@@ -310,6 +310,27 @@ def test_unreachable_api_fails_fast_naming_the_url(host):
     assert len(clock.waits) <= 2 and sum(clock.waits) < 10
 
 
+def test_the_advice_for_an_unreachable_host_names_the_variable_of_the_url_that_failed(simulator):
+    """The API answers, the OAuth host does not: the failure names LINKEDIN_OAUTH_BASE_URL, not the API's variable."""
+    from linkedin_assets.defs.failures import as_failure
+
+    oauth = f"http://127.0.0.1:{_closed_port()}/oauth/v2"
+    config = ClientConfig(
+        api_base_url=simulator.api_base_url, oauth_base_url=oauth, client_id=simulator.client_id,
+        client_secret=simulator.client_secret, refresh_token=simulator.refresh_token,
+    )  # fmt: skip
+    with pytest.raises(LinkedInConnectionError) as oauth_down:
+        run(config, lambda c: c.ad_accounts(), sleep=FakeClock())
+    assert str(oauth_down.value).startswith(f"cannot reach {oauth}/accessToken")
+    advice = as_failure(oauth_down.value).metadata["what to do"].value
+    assert "LINKEDIN_OAUTH_BASE_URL" in advice and "LINKEDIN_API_BASE_URL" not in advice
+
+    api = f"http://127.0.0.1:{_closed_port()}/rest"
+    with pytest.raises(LinkedInConnectionError) as api_down:
+        run(ClientConfig(api_base_url=api, access_token="AQVtoken-x"), lambda c: c.ad_accounts(), sleep=FakeClock())
+    assert "LINKEDIN_API_BASE_URL" in as_failure(api_down.value).metadata["what to do"].value
+
+
 def test_the_proxy_of_the_environment_is_used_unless_no_proxy_exempts_the_host(monkeypatch):
     """As httpx does for a client of its own: ``HTTP_PROXY`` carries the requests (here a proxy that refuses, so the
     failure is the proxy's refused connection, not the DNS lookup of the API's unresolvable host), ``NO_PROXY``

@@ -14,11 +14,12 @@ from contextlib import contextmanager
 import dagster as dg
 
 from linkedin_assets.linkedin.errors import LinkedInError
+from linkedin_assets.settings import Settings
 from linkedin_assets.warehouse import WarehouseError
 
 WHAT_TO_DO = {
     "LinkedInAuthError": "Re-authorize with `linkedin-assets auth login` (or set LINKEDIN_REFRESH_TOKEN), then sync again.",
-    "LinkedInConnectionError": "Check LINKEDIN_API_BASE_URL and that its host is reachable from where runs execute.",
+    "LinkedInConnectionError": "Check {variable} and that its host is reachable from where runs execute.",
     "LinkedInQuotaExhausted": "Sync again after 00:00 UTC, when the quota resets: the run fetches only what is missing.",
     "LinkedInHTTPError": "Check the account ids and the app's permissions; LinkedIn support asks for the request id.",
     "LinkedInPayloadError": "Sync again; if it repeats, report the endpoint and field named above.",
@@ -30,10 +31,11 @@ WHAT_TO_DO = {
 DEFAULT_WHAT_TO_DO = "Read the run's log (the UI, or sync again with --verbose) for the stack trace."
 
 
-def what_to_do(error_class: str) -> str:
-    """The advice for an error class name (subclasses of ``WarehouseError`` share its advice)."""
+def what_to_do(error_class: str, base: str = "api_base_url") -> str:
+    """The advice for an error class name (subclasses of ``WarehouseError`` share its advice); ``base``: the base URL
+    setting an unreachable URL was under."""
     if error_class in WHAT_TO_DO:
-        return WHAT_TO_DO[error_class]
+        return WHAT_TO_DO[error_class].format(variable=Settings.variable(base))
     if error_class.endswith("WarehouseError"):
         return WHAT_TO_DO["WarehouseError"]
     return DEFAULT_WHAT_TO_DO
@@ -42,7 +44,7 @@ def what_to_do(error_class: str) -> str:
 def as_failure(exc: LinkedInError | WarehouseError) -> dg.Failure:
     """``exc`` as a ``dg.Failure``: its own text (already free of secrets) plus what to do, as metadata."""
     name = type(exc).__name__
-    metadata: dict[str, str] = {"error": name, "what to do": what_to_do(name)}
+    metadata: dict[str, str] = {"error": name, "what to do": what_to_do(name, getattr(exc, "base", "api_base_url"))}
     for attribute in ("endpoint", "url", "account_id", "table", "request_id"):
         value = getattr(exc, attribute, None)
         if value not in (None, ""):

@@ -79,10 +79,12 @@ class LinkedInConfigError(LinkedInError):
 class LinkedInConnectionError(LinkedInError):
     """The API could not be reached at all (connection refused, DNS failure): retrying longer will not help.
 
-    ``url`` is scheme, host and path only: never a query string, never a header.
+    ``url`` is scheme, host and path only: never a query string, never a header. ``base`` names the configured base
+    URL it is under (``api_base_url`` or ``oauth_base_url``), so that the advice names the setting to check.
     """
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, base: str = "api_base_url") -> None:
         self.url = url
         self.reason = reason
+        self.base = base
         super().__init__(f"cannot reach {url}: {reason}")

@@ -185,7 +185,10 @@ class RetryPolicy:
         reason = _unreachable_reason(exc, url)
         delays = self.config.connect_retry_delays_s
         if tries.unreachable > len(delays):
-            raise LinkedInConnectionError(safe_url(url), reason) from None
+            oauth = url.startswith(self.config.oauth_base_url.rstrip("/") + "/")
+            raise LinkedInConnectionError(
+                safe_url(url), reason, "oauth_base_url" if oauth else "api_base_url"
+            ) from None
         delay = delays[tries.unreachable - 1]
         self.stats.retries += 1
         self.logger.info(
