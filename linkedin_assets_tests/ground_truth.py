@@ -635,8 +635,8 @@ def months_between(start: dt.date, end: dt.date) -> list[dt.date]:
     return months
 
 
-FIRST_DAY = Settings().start_date
-"""The first daily partition with the default settings."""
+DEFAULTS = Settings()
+"""The default settings (first partition, lookback) for tests that plan runs without a simulator's."""
 
 
 def sim_settings(sim: Any, tmp_path: Any, **overrides: Any) -> Any:
@@ -680,7 +680,7 @@ def sync_in_process(
     defs = build_definitions(settings, resources)
     results = []
     with dg.DagsterInstance.ephemeral() if instance is None else contextlib.nullcontext(instance) as inst:
-        for job_name, tags in plan_stages(start, end, settings.start_date):
+        for job_name, tags in plan_stages(start, end, settings):
             if job_name not in jobs:
                 continue
             results.append(run_stage(defs, inst, job_name, tags))

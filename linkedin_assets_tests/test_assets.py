@@ -14,7 +14,7 @@ from linkedin_assets.cli.sync import plan_stages, run_stage
 from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.snapshot.schema import SCHEMA_VERSION, Snapshot, json_schema
-from linkedin_assets_tests.ground_truth import FIRST_DAY, sim_settings
+from linkedin_assets_tests.ground_truth import DEFAULTS, sim_settings
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 KEY = ["campaign_id", "date"]
@@ -32,7 +32,7 @@ def sync(
     defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date
 ) -> list[dg.ExecuteInProcessResult]:
     results = []
-    for job_name, tags in plan_stages(start, end, FIRST_DAY):
+    for job_name, tags in plan_stages(start, end, DEFAULTS):
         results.append(run_stage(defs, instance, job_name, tags))
         if not results[-1].success:
             break
@@ -163,7 +163,7 @@ def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tm
     start, end = YESTERDAY - dt.timedelta(days=4), YESTERDAY - dt.timedelta(days=2)
     with dg.DagsterInstance.ephemeral() as instance:
         sim.state.reset_log()
-        job_name, tags = plan_stages(start, end, FIRST_DAY)[0]
+        job_name, tags = plan_stages(start, end, DEFAULTS)[0]
         result = run_stage(defs, instance, job_name, tags)
         assert result.success
         assert len(instance.get_runs()) == 1
@@ -194,7 +194,7 @@ def test_lookback_rerun_lands_late_changes(make_simulator, tmp_path, monkeypatch
         sim.state.new_generation()
         changed = comparable(truth(sim, "CAMPAIGN", "campaign_id"), "campaign_id")
         assert not changed.equals(before), "late-data mode changed nothing"
-        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0]).success
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, DEFAULTS)[0]).success
     after = comparable(table(warehouse, "campaign_daily_metrics"), "campaign_id")
     pd.testing.assert_frame_equal(after, changed)
     old = before["date"] < YESTERDAY - dt.timedelta(days=2)
@@ -207,11 +207,11 @@ def test_entity_removed_upstream_is_kept_and_marked(make_simulator, pg_url, pg_s
     warehouse = WarehouseResource(database_url=pg_url, schema_name=pg_schema)
     defs = definitions(warehouse, tmp_path, sim)
     with dg.DagsterInstance.ephemeral() as instance:
-        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0]).success
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, DEFAULTS)[0]).success
         gone = int(table(warehouse, "campaigns")["id"].iloc[0])
         synced = len(sim.state.dataset.campaigns)
         sim.state.remove_campaign(gone)
-        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0]).success
+        assert run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, DEFAULTS)[0]).success
     campaigns = table(warehouse, "campaigns").set_index("id")
     assert campaigns.loc[gone, "removed_at"] is not None and not pd.isna(campaigns.loc[gone, "removed_at"])
     assert campaigns.drop(index=gone)["removed_at"].isna().all()
@@ -233,7 +233,7 @@ def test_failed_creative_metrics_write_keeps_campaign_metrics(make_simulator, pg
 
     monkeypatch.setattr(backends.PostgresWarehouse, "write", failing_write)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = run_stage(definitions(warehouse, tmp_path, sim), instance, *plan_stages(*history(sim), FIRST_DAY)[0])
+        result = run_stage(definitions(warehouse, tmp_path, sim), instance, *plan_stages(*history(sim), DEFAULTS)[0])
     assert not result.success
     failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
     assert len(failed) == 1 and next(iter(failed)).startswith("linkedin_ads__creative_daily_metrics.")
@@ -265,12 +265,12 @@ def test_campaign_level_demographics_ask_only_for_delivering_campaigns(make_simu
     )
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb"))
     defs = definitions(warehouse, tmp_path, sim, demographics_level="campaign")
-    daily, monthly = plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)
+    daily, monthly = plan_stages(YESTERDAY, YESTERDAY, DEFAULTS)
     with dg.DagsterInstance.ephemeral() as instance:
         assert run_stage(defs, instance, *daily).success
         sim.state.reset_log()
         assert run_stage(defs, instance, *monthly).success
-    month_start = YESTERDAY.replace(day=1)
+    month_start = (YESTERDAY - dt.timedelta(days=DEFAULTS.lookback_days - 1)).replace(day=1)  # the lookback's months
     metrics = table(warehouse, "campaign_daily_metrics")
     delivered = {
         int(c)

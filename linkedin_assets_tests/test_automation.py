@@ -24,11 +24,11 @@ from linkedin_assets.definitions import build_definitions, defs
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
-from linkedin_assets.defs.resources import TokenStoreResource
+from linkedin_assets.defs.resources import SyncSettings, TokenStoreResource
 from linkedin_assets.defs.sensors import RANGE_END, RANGE_START, monthly_after_daily_sync, token_refresh_sensor
 from linkedin_assets.linkedin.tokens import TokenSet, TokenStore
 from linkedin_assets.settings import SYNC_TAG, load_settings
-from linkedin_assets_tests.ground_truth import FIRST_DAY
+from linkedin_assets_tests.ground_truth import DEFAULTS
 from linkedin_assets_tests.test_assets import YESTERDAY, definitions
 
 UTC = dt.UTC
@@ -173,7 +173,7 @@ def test_new_token_after_a_sync_failed_for_auth_names_the_failure(make_simulator
         instance.report_runless_asset_event(
             dg.AssetMaterialization(campaign_daily_metrics.key, partition=YESTERDAY.isoformat())
         )
-        failed = run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, FIRST_DAY)[0])
+        failed = run_stage(defs, instance, *plan_stages(YESTERDAY, YESTERDAY, DEFAULTS)[0])
         assert not failed.success
         stamp = save_token(tokens, dt.datetime.now(UTC))
         request, cursor = evaluate(instance, tokens, None)
@@ -276,28 +276,37 @@ def test_token_sensor_cursor_survives_a_daemon_restart(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------- monthly after daily
 
 
-def after_daily(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.RunRequest | dg.SkipReason:
+def after_daily(
+    instance: dg.DagsterInstance, tags: dict[str, str], lookback_days: int = 30
+) -> dg.RunRequest | dg.SkipReason:
     run = create_run_for_test(instance, job_name=daily_sync_job.name, status=dg.DagsterRunStatus.SUCCESS, tags=tags)
     event = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=daily_sync_job.name)
     context = dg.build_run_status_sensor_context(
-        sensor_name=monthly_after_daily_sync.name, dagster_event=event, dagster_instance=instance, dagster_run=run
+        sensor_name=monthly_after_daily_sync.name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"settings": SyncSettings.of(load_settings({}, lookback_days=lookback_days))},
     )
     return monthly_after_daily_sync(context)
 
 
-def test_daily_run_of_one_day_requests_that_month(instance):
+def test_daily_run_of_one_day_requests_the_months_its_lookback_reached(instance):
+    """The daily run re-read the 30 days before its day: LinkedIn revises them in every pivot, so the demographics
+    of every month those days touch are fetched again."""
     request = after_daily(instance, {"dagster/partition": "2026-03-09"})
     assert isinstance(request, dg.RunRequest)
     assert monthly_after_daily_sync.job_name == monthly_sync_job.name
-    assert request.partition_key == "2026-03-01"
-    assert RANGE_START not in request.tags
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2026-02-01", "2026-03-01")
+    same_month = after_daily(instance, {"dagster/partition": "2026-03-29"}, lookback_days=7)
+    assert same_month.partition_key == "2026-03-01" and RANGE_START not in same_month.tags
 
 
 def test_daily_range_across_months_requests_the_month_range(instance):
-    request = after_daily(instance, {RANGE_START: "2026-02-20", RANGE_END: "2026-03-09"})
+    request = after_daily(instance, {RANGE_START: "2025-12-20", RANGE_END: "2026-03-09"})
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key is None
-    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2026-02-01", "2026-03-01")
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2025-12-01", "2026-03-01")
 
 
 def test_each_daily_run_gets_its_own_monthly_run_key(instance):

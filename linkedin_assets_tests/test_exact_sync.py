@@ -22,6 +22,7 @@ from linkedin_assets_tests.ground_truth import (
     DEMOGRAPHIC_METRICS,
     assert_tables_equal,
     expected_tables,
+    months_between,
     read_tables,
     request_lower_bound,
     requests_made,
@@ -269,3 +270,31 @@ def test_reach_is_kept_over_a_history_longer_than_92_days(make_simulator, pg_url
     tables = ("campaign_daily_metrics", "creative_daily_metrics")
     with psycopg.connect(pg_url) as conn:
         assert_tables_equal({t: expected[t] for t in tables}, read_tables(conn, pg_schema, tables))
+
+
+def test_revisions_across_a_month_boundary_land_in_every_table(make_simulator, pg_url, pg_schema, tmp_path):
+    """LinkedIn revises the last 14 days, which cross a month boundary; the next day's sync (one day, one monthly
+    partition, the default 30-day lookback) leaves every table, the previous month's demographics included, equal
+    to the revised truth."""
+    today = (YESTERDAY.replace(day=1) - dt.timedelta(days=1)).replace(day=6)  # last month's 6th: revisions cross
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=3, creatives_per_campaign=2, days=45,
+                         seed=31, late_data_days=14, today=today)  # fmt: skip
+    start, end = sim.state.dataset.history_start, today - dt.timedelta(days=1)
+    months = months_between(start, end)
+    assert (end - dt.timedelta(days=13)).month != end.month, "the revised days should cross a month boundary"
+    first = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end)
+    assert [r.success for r in first.results] == [True, True]
+    before = expected_tables(sim.state.dataset, start, end, months).tables
+
+    sim.state.new_generation()
+    revised = expected_tables(sim.state.dataset, start, end, months).tables
+    previous_month = end.replace(day=1) - dt.timedelta(days=1)
+    old, new = before["demographic_metrics"], revised["demographic_metrics"]
+    changed = [key for key, row in new.items() if old.get(key) != row]
+    assert any(row_key[-1] == previous_month.replace(day=1) for row_key in changed), "the revision should reach it"
+
+    next_day = sync_in_process(sim, pg_url, pg_schema, tmp_path, end, end)
+    assert [r.success for r in next_day.results] == [True, True]
+    with psycopg.connect(pg_url) as conn:
+        actual = read_tables(conn, pg_schema, revised)
+    assert assert_tables_equal(revised, actual) == sum(len(rows) for rows in revised.values())

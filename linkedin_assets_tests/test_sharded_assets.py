@@ -11,7 +11,7 @@ from linkedin_assets.definitions import build_definitions, build_resources
 from linkedin_assets.defs.assets.common import Shard, split_accounts
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.warehouse import WriteRecord, WriteResult, Writes
-from linkedin_assets_tests.ground_truth import FIRST_DAY, sim_settings
+from linkedin_assets_tests.ground_truth import DEFAULTS, sim_settings
 
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
 VOLATILE = ["_synced_at", "_dagster_run_id"]
@@ -36,7 +36,7 @@ def sync(sim, defs: dg.Definitions) -> tuple[list[dg.ExecuteInProcessResult], in
     sim.state.reset_log()
     results = []
     with dg.DagsterInstance.ephemeral() as instance:
-        for job_name, tags in plan_stages(*history(sim), FIRST_DAY):
+        for job_name, tags in plan_stages(*history(sim), DEFAULTS):
             results.append(run_stage(defs, instance, job_name, tags))
     return results, sim.state.counts_by_endpoint().get("adAnalytics", 0)
 
@@ -147,7 +147,7 @@ def test_creative_plan_comes_from_the_campaign_rows(make_simulator, tmp_path, mo
     sim = make_simulator(seed=22, **SIZES)
     defs, warehouse = definitions(sim, tmp_path, "wh", accounts_per_step=0)
     silent, *others = sorted(a["id"] for a in sim.state.dataset.accounts)
-    daily_job, tags = plan_stages(*history(sim), FIRST_DAY)[0]
+    daily_job, tags = plan_stages(*history(sim), DEFAULTS)[0]
     with dg.DagsterInstance.ephemeral() as instance:
         assert run_stage(defs, instance, daily_job, tags).success
         with warehouse.open() as wh:

@@ -23,12 +23,12 @@ EVENT_BATCH_SIZE = "1000"
 materialization events in batches, one INSERT each on dagster-postgres (benchmarks/README.md has the figures)."""
 
 
-def plan_stages(start: dt.date | None, end: dt.date | None, first: dt.date) -> list[tuple[str, dict[str, str]]]:
-    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily and the monthly job.
-    ``first``: the first daily partition (the ``start_date`` setting)."""
-    from linkedin_assets.defs.partitions import last_complete_day, month_key, partition_tags
+def plan_stages(start: dt.date | None, end: dt.date | None, settings: Settings) -> list[tuple[str, dict[str, str]]]:
+    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily job, and for the monthly job
+    over every month the daily run fetches (its lookback included)."""
+    from linkedin_assets.defs.partitions import last_complete_day, months_fetched, partition_tags
 
-    last = last_complete_day()
+    first, last = settings.start_date, last_complete_day()
     end = end or last
     start = start or end
     if start > end:
@@ -40,7 +40,7 @@ def plan_stages(start: dt.date | None, end: dt.date | None, first: dt.date) -> l
         )
     return [
         ("linkedin_daily_sync", partition_tags(start.isoformat(), end.isoformat())),
-        ("linkedin_monthly_sync", partition_tags(month_key(start), month_key(end))),
+        ("linkedin_monthly_sync", partition_tags(*months_fetched(start, end, settings.lookback_days, first))),
     ]
 
 
@@ -215,7 +215,7 @@ def sync(
     from linkedin_assets.cli.services import daemon_alive, services
     from linkedin_assets.defs.run_health import reap_dead_runs
 
-    stages = plan_stages(start, end, settings.start_date)
+    stages = plan_stages(start, end, settings)
     config = run_config(accounts)
     env = {**(os.environ if env is None else env), "DAGSTER_HOME": str(settings.dagster_home_path)}
     env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)

@@ -50,6 +50,13 @@ def month_key(day: dt.date) -> str:
     return day.replace(day=1).isoformat()
 
 
+def months_fetched(start: dt.date, end: dt.date, lookback_days: int, first_day: dt.date) -> tuple[str, str]:
+    """The first and last monthly partition a daily sync of ``start..end`` touches, its lookback included: LinkedIn
+    revises those days in every pivot, so the demographics of their months are fetched again too."""
+    earliest = max(first_day, min(start, end - dt.timedelta(days=max(lookback_days, 1) - 1)))
+    return month_key(earliest), month_key(end)
+
+
 def partition_tags(first: str, last: str) -> dict[str, str]:
     """Run tags selecting the partitions ``first..last``: one partition, or a range run."""
     return {"dagster/partition": first} if first == last else {RANGE_START: first, RANGE_END: last}

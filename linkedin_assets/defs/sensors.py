@@ -6,8 +6,8 @@ import dagster as dg
 
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
 from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
-from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, last_complete_day, month_key
-from linkedin_assets.defs.resources import TokenStoreResource
+from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, last_complete_day, months_fetched
+from linkedin_assets.defs.resources import SyncSettings, TokenStoreResource
 from linkedin_assets.linkedin.tokens import TokenStoreError
 from linkedin_assets.settings import SYNC_TAG
 
@@ -100,8 +100,9 @@ def _day_range(run: dg.DagsterRun) -> tuple[dt.date, dt.date] | None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
 )
-def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
-    """After a daily sync succeeds: the demographics of the months it covered, their names, and the snapshot.
+def monthly_after_daily_sync(context: dg.RunStatusSensorContext, settings: SyncSettings):
+    """After a daily sync succeeds: the demographics of the months it fetched (its lookback included), their names,
+    and the snapshot.
 
     Not after a ``linkedin-assets sync`` run: that command submits its monthly run itself."""
     if context.dagster_run.tags.get(TRIGGER_TAG) == "cli":
@@ -111,7 +112,7 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext):
     days = _day_range(context.dagster_run)
     if days is None:
         return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} has no day partition")
-    first, last = (month_key(day) for day in days)
+    first, last = months_fetched(*days, settings.lookback_days, dt.date.fromisoformat(settings.start_date))
     tags = {"linkedin_assets/trigger": "after_daily_sync", "linkedin_assets/daily_run": context.dagster_run.run_id}
     if first == last:
         return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}", partition_key=first, tags=tags)
