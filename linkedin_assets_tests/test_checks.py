@@ -309,8 +309,8 @@ def test_only_the_project_side_checks_block():
         ("creative_daily_metrics", "yesterday_present"): False,
         ("creative_daily_metrics", "creative_totals_within_campaign"): False,
         ("demographic_metrics", "demographic_coverage"): False,
-        ("campaign_daily_metrics", "rows_of_known_entities"): True,
-        ("creative_daily_metrics", "rows_of_known_entities"): True,
+        ("campaign_daily_metrics", "rows_of_known_entities"): False,
+        ("creative_daily_metrics", "rows_of_known_entities"): False,
         ("campaign_daily_metrics", "rows_match_their_run"): True,
         ("creative_daily_metrics", "rows_match_their_run"): True,
         ("demographic_metrics", "rows_match_their_run"): True,
@@ -459,22 +459,23 @@ def test_missing_demographics_warn(project):
     }
 
 
-def test_metric_rows_of_unknown_campaigns_block(project):
+def test_metric_rows_of_campaigns_the_listing_lacks_land_and_warn(project):
+    """LinkedIn reports delivery of campaigns its listing no longer returns: the rows land, a WARN check names them,
+    nothing downstream is held back, and the snapshot lists them in its warnings with their numbers."""
     orphan = project.data.campaign_days.iloc[[0]].assign(campaign_id=99)
     project.data.campaign_days = pd.concat([project.data.campaign_days, orphan], ignore_index=True)
     daily = project.sync_days()
-    assert not daily.success
-    assert failed(daily) == {("campaign_daily_metrics", "rows_of_known_entities"): ("ERROR", 1)}
+    assert daily.success
+    assert failed(daily) == {("campaign_daily_metrics", "rows_of_known_entities"): ("WARN", 1)}
     sample = evaluations(daily)[("campaign_daily_metrics", "rows_of_known_entities")].metadata["sample"].value
-    assert sample == [{"entity_id": 99, "day": D1.isoformat(), "account_id": 501}]
-    # the rows are written (a check runs after the write); what depends on them is not
+    assert [(s["entity_id"], s["day"], s["account_id"]) for s in sample] == [(99, D1.isoformat(), 501)]
     assert project.count("campaign_daily_metrics") == 10
-    assert "campaign_daily_metrics" in materialized(daily)
-    assert not {"creative_daily_metrics", "after_creatives"} & materialized(daily)
-    # and the snapshot refuses rather than silently dropping the row
+    assert {"campaign_daily_metrics", "creative_daily_metrics", "after_creatives"} <= materialized(daily)
     monthly = project.sync_months()
-    assert not monthly.success and "snapshot" not in materialized(monthly)
-    assert not (project.snapshots / "latest.json").exists()
+    assert monthly.success and "snapshot" in materialized(monthly)
+    document = json.loads((project.snapshots / "latest.json").read_text())
+    warned = [w for w in document["warnings"] if w["check"] == "rows_of_known_entities"]
+    assert [(w["entity"], w["entity_id"], w["day"]) for w in warned] == [("campaign", 99, D1.isoformat())]
 
 
 @pytest.mark.parametrize(

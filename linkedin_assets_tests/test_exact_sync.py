@@ -298,3 +298,41 @@ def test_revisions_across_a_month_boundary_land_in_every_table(make_simulator, p
     with psycopg.connect(pg_url) as conn:
         actual = read_tables(conn, pg_schema, revised)
     assert assert_tables_equal(revised, actual) == sum(len(rows) for rows in revised.values())
+
+
+def test_rows_of_creatives_the_finder_no_longer_lists_land_with_their_account(
+    make_simulator, pg_url, pg_schema, tmp_path
+):
+    """LinkedIn reports the delivery of a creative its finder does not return: the rows land with the account they
+    were requested for and count as written, a WARN check names the creative, the sync succeeds and the snapshot
+    lists the rows in its warnings."""
+    import json
+
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=2, creatives_per_campaign=2, days=10,
+                         seed=33)  # fmt: skip
+    start, end = history(sim)
+    truth = expected_tables(sim.state.dataset, start, end).tables["creative_daily_metrics"]
+    (unlisted, _), row = next(iter(truth.items()))
+    sim.state.remove_creative(unlisted)
+    unlisted_rows = {key: r for key, r in truth.items() if key[0] == unlisted}
+
+    run = sync_in_process(sim, pg_url, pg_schema, tmp_path, start, end)
+
+    assert [r.success for r in run.results] == [True, True]
+    with psycopg.connect(pg_url) as conn:
+        landed = conn.execute(
+            f'SELECT date, account_id, impressions FROM "{pg_schema}".creative_daily_metrics WHERE creative_id = %s',
+            (unlisted,),
+        ).fetchall()
+    assert {(d, a) for d, a, _ in landed} == {(key[1], row["account_id"]) for key, row in unlisted_rows.items()}
+    assert sum(i for *_, i in landed) == sum(r["impressions"] for r in unlisted_rows.values())
+    checks = {
+        (e.asset_key.path[-1], e.check_name): e for result in run.results for e in result.get_asset_check_evaluations()
+    }
+    named = checks[("creative_daily_metrics", "rows_of_known_entities")]
+    assert not named.passed and named.severity.value == "WARN"
+    assert {s["entity_id"] for s in named.metadata["sample"].value} == {unlisted}
+    assert checks[("creative_daily_metrics", "rows_match_their_run")].passed
+    document = json.loads((tmp_path / "snapshots" / "latest.json").read_text())
+    warned = {w["entity_id"] for w in document["warnings"] if w["check"] == "rows_of_known_entities"}
+    assert warned == {unlisted}

@@ -9,7 +9,7 @@ Which checks block, and why (who could have broken what a check guards decides i
 | `creative_totals_within_campaign` (tolerance 0.000001 on cost) | creative daily metrics | WARN | no |
 | `demographic_coverage` | demographic metrics | WARN | no |
 | `yesterday_present` | campaign and creative daily metrics | WARN | no |
-| `rows_of_known_entities` | campaign and creative daily metrics | ERROR | yes |
+| `rows_of_known_entities` | campaign and creative daily metrics | WARN | no |
 | `rows_match_their_run` | campaign, creative and demographic metrics | ERROR | yes |
 
 * **LinkedIn's numbers: WARN, never blocking.** LinkedIn legitimately sends rows that break textbook rules: some ad
@@ -18,12 +18,12 @@ Which checks block, and why (who could have broken what a check guards decides i
   reports, so they land as they are; the check records the rows that break its rule (``violations``, a ``sample``
   of the first five, the ``rule``) and the snapshot lists every one of them in its ``warnings``. A blocking check
   here would skip the assets downstream (the creative metrics, for a campaign check) on every later run too, since
-  LinkedIn sends the same rows again.
+  LinkedIn sends the same rows again. ``rows_of_known_entities`` is one of these: LinkedIn keeps reporting the past
+  delivery of creatives (and campaigns) its finders no longer list; their rows land with the account they were
+  requested for, are counted as written, and the check names them.
 * **The project's own consistency: ERROR and blocking.** These can only fail through a bug here, and then the
   rows are not what the run meant to write, so the steps downstream stop and the run fails (the monthly run with the
-  snapshot is then not started). ``rows_of_known_entities``: the entity tables are written before the metrics, in the
-  same run, and the metric rows take their account and campaign from them, so a metric row of an unknown campaign or
-  creative means the entity listing or that mapping broke. ``rows_match_their_run``: a write replaces the rows of its
+  snapshot is then not started). ``rows_match_their_run``: a write replaces the rows of its
   accounts inside its date range, in one transaction, so right after it every row there carries the run's
   ``_dagster_run_id`` and their number is the number of rows written; a stale row left behind, a row lost or one
   written twice fails it. Duplicate primary keys are not checked: both backends refuse them by constraint.
@@ -210,9 +210,36 @@ def _coverage_sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
     )
 
 
+def _unlisted_sql(table: str) -> Callable[[Warehouse, Scope], tuple[str, dict[str, Any]]]:
+    """Rows of campaigns or creatives the entity listing never returned (removed ones count as listed)."""
+
+    def sql(wh: Warehouse, scope: Scope) -> tuple[str, dict[str, Any]]:
+        key = _entity_key(table)
+        parent = "campaigns" if table == CAMPAIGN_DAILY else "creatives"
+        where, params = scope.where("m")
+        return (
+            f"SELECT m.{key} AS entity_id, m.date AS day, m.account_id, m.impressions, m.clicks, "
+            f"m.cost_in_local_currency FROM {wh.qualified(table)} m "
+            f"LEFT JOIN {wh.qualified(parent)} p ON p.id = m.{key} WHERE {where} AND p.id IS NULL",
+            params,
+        )
+
+    return sql
+
+
 def _metric_rules(table: str) -> list[Rule]:
     entity = "campaign" if table == CAMPAIGN_DAILY else "creative"
+    parent = "campaigns" if table == CAMPAIGN_DAILY else "creatives"
     return [
+        Rule(
+            "rows_of_known_entities",
+            table,
+            entity,
+            f"every {_entity_key(table)} is in {parent}: LinkedIn reports the delivery of {parent} its listing no "
+            "longer returns; their rows land with the account they were requested for",
+            _unlisted_sql(table),
+            money=frozenset({"cost_in_local_currency"}),
+        ),
         Rule("clicks_within_impressions", table, entity, "clicks <= impressions", _clicks_sql(table)),
         Rule(
             "no_negative_spend",
@@ -330,19 +357,6 @@ def snapshot_warnings(wh: Warehouse, start: dt.date, end: dt.date, demographics_
     return warnings
 
 
-def orphan_rows(wh: Warehouse, table: str, scope: Scope) -> Finding:
-    """Metric rows in ``scope`` whose campaign or creative is not in the entity table (removed ones count as known)."""
-    key = _entity_key(table)
-    parent = "campaigns" if table == CAMPAIGN_DAILY else "creatives"
-    where, params = scope.where("m")
-    return find(
-        wh,
-        f"SELECT m.{key} AS entity_id, m.date AS day, m.account_id FROM {wh.qualified(table)} m "
-        f"LEFT JOIN {wh.qualified(parent)} p ON p.id = m.{key} WHERE {where} AND p.id IS NULL",
-        params,
-    )
-
-
 def unreconciled_rows(wh: Warehouse, table: str, scope: Scope) -> tuple[Finding, int]:
     """Rows in ``scope`` not carrying the run id of the write that replaced it, and how many rows do carry it.
 
@@ -417,15 +431,6 @@ def _warn_check(r: Rule) -> Callable[[Judged], dg.AssetCheckResult]:
     return check
 
 
-def rows_of_known_entities(j: Judged) -> dg.AssetCheckResult:
-    """Every metric row the run wrote belongs to a campaign or creative in the entity tables (written first)."""
-    if j.scope is None or j.wh is None:
-        return _not_materialized()
-    parent = "campaigns" if j.table == CAMPAIGN_DAILY else "creatives"
-    finding = orphan_rows(j.wh, j.table, j.scope)
-    return _result(finding, f"every {_entity_key(j.table)} is in {parent}", j.scope, dg.AssetCheckSeverity.ERROR)
-
-
 def rows_match_their_run(j: Judged) -> dg.AssetCheckResult:
     """The rows of the accounts and dates the latest write replaced are exactly the rows it wrote."""
     scope = j.scope
@@ -486,7 +491,6 @@ def table_checks(table: str) -> list[Check]:
     found = [Check(r.check, False, _warn_check(r), r.text) for r in RULES if r.table == table]
     if table in (CAMPAIGN_DAILY, CREATIVE_DAILY):
         found.append(Check("yesterday_present", False, yesterday_present, yesterday_present.__doc__))
-        found.append(Check("rows_of_known_entities", True, rows_of_known_entities, rows_of_known_entities.__doc__))
     found.append(Check("rows_match_their_run", True, rows_match_their_run, rows_match_their_run.__doc__))
     return found
 

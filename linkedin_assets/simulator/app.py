@@ -329,7 +329,7 @@ class Api:
         account = self._account(int(account_id), "creatives.FINDER-criteria")
         if params.text("q") != "criteria":
             raise _bad(f"{INVALID_QUERY}: q=criteria is required")
-        items = list(account.creatives)
+        items = [c for c in account.creatives if c["id"] not in self.data.removed_creatives]
         campaigns = params.items("campaigns")
         if campaigns is not None:
             wanted = {f"urn:li:sponsoredCampaign:{i}" for i in _urn_ids(campaigns, "sponsoredCampaign") or ()}
@@ -360,7 +360,8 @@ class Api:
 
     def creative(self, account_id: str, urn: str) -> dict[str, Any]:
         account = self._account(int(account_id), "creatives.GET")
-        return _found({c["id"]: c for c in account.creatives}.get(urn), "Creative", urn)
+        listed = {c["id"]: c for c in account.creatives if c["id"] not in self.data.removed_creatives}
+        return _found(listed.get(urn), "Creative", urn)
 
     def posts(self, params: Params) -> dict[str, Any]:
         ids = _strings(params.items("ids"), "ids")

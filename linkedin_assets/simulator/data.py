@@ -466,6 +466,8 @@ class Dataset:
         """An account that exists but on which the member has no role (403 on reads, no analytics rows)."""
         self.generation = 0
         self.removed_campaigns: set[int] = set()
+        self.removed_creatives: set[str] = set()
+        """URNs of creatives the finder no longer lists."""
         self._by_id = {a.id: a for a in self.account_data}
         self._cache: OrderedDict[tuple[int, int], AccountMetrics] = OrderedDict()
         self._building: dict[tuple[int, int], threading.Lock] = {}
@@ -487,7 +489,8 @@ class Dataset:
 
     @property
     def creatives(self) -> list[dict[str, Any]]:
-        return [c for a in self.account_data for c in a.creatives]
+        """Creatives the API returns (minus those removed with :meth:`remove_creative`)."""
+        return [c for a in self.account_data for c in a.creatives if c["id"] not in self.removed_creatives]
 
     @property
     def posts(self) -> dict[str, dict[str, Any] | None]:
@@ -502,6 +505,14 @@ class Dataset:
         if not any(c["id"] == campaign_id for a in self.account_data for c in a.campaigns):
             raise KeyError(f"no campaign {campaign_id}")
         self.removed_campaigns.add(campaign_id)
+
+    def remove_creative(self, creative_id: int) -> None:
+        """Stop returning a creative from the creatives finder and GET; adAnalytics keeps reporting its delivery, as
+        LinkedIn does for creatives its finder no longer lists."""
+        urn = f"urn:li:sponsoredCreative:{creative_id}"
+        if not any(c["id"] == urn for a in self.account_data for c in a.creatives):
+            raise KeyError(f"no creative {creative_id}")
+        self.removed_creatives.add(urn)
 
     # -- metrics --------------------------------------------------------------------------------------------------
     def new_generation(self) -> None:

@@ -135,6 +135,10 @@ class SimulatorState:
         """Stop returning a campaign from the entity endpoints, as LinkedIn does for some deleted campaigns."""
         self.dataset.remove_campaign(campaign_id)
 
+    def remove_creative(self, creative_id: int) -> None:
+        """Stop listing a creative; its past delivery stays in adAnalytics, as on LinkedIn."""
+        self.dataset.remove_creative(creative_id)
+
     # -- tokens ---------------------------------------------------------------------------------------------------
     def mint_tokens(self) -> tuple[str, str]:
         """A new (access, refresh) pair; the refresh token's fixed 365-day window starts now."""

@@ -62,6 +62,10 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
     """One window's analytics rows -> table rows keyed by ``key`` (``campaign_id``/``creative_id``) and ``date``,
     with the owner columns (``account_id``, for creatives also ``campaign_id``) from ``owners``.
 
+    ``account_id`` is the account the window was requested for (its ``accounts`` facet), so a row of a creative or
+    campaign the entity listing no longer returns still lands with its account; ``owners`` supply the rest (and the
+    account only for a request that was not made per account).
+
     Built from the window's columns (no dict or object per row); the ids and owners are looked up once per entity of
     the window. Whole numbers are int64 (beside a ``None``: nullable Int64, exact), money Decimal objects.
     """
@@ -70,10 +74,21 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
     columns.update(metric_columns(window, METRIC_COLUMNS))
     owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
     entities = set(ids)
+    requested_for = _single_account(window.facet_urns)
     for column in sorted(owner_columns):
+        if column == "account_id" and requested_for is not None:
+            columns[column] = whole_numbers([requested_for] * len(ids))
+            continue
         of = {i: owners.get(i, {}).get(column) for i in entities}
         columns[column] = whole_numbers(list(map(of.__getitem__, ids)))
     return pd.DataFrame(columns)
+
+
+def _single_account(facet_urns: Sequence[str]) -> int | None:
+    """The account id of a request faceted on exactly one ad account, else None."""
+    if len(facet_urns) == 1 and facet_urns[0].startswith("urn:li:sponsoredAccount:"):
+        return int(facet_urns[0].rsplit(":", 1)[1])
+    return None
 
 
 def materialized_days(instance: dg.DagsterInstance, key: dg.AssetKey, start: dt.date, end: dt.date) -> set[dt.date]:

@@ -1,8 +1,9 @@
 """The JSON snapshot, built from what the warehouse holds so the two never disagree.
 
 It publishes LinkedIn's rows as they are, with a ``warnings`` entry for each row a check on LinkedIn's numbers flags
-(``checks.RULES``). It refuses only when the project's own tables disagree: a metric row of an unknown campaign or
-creative in the window would silently fall out of the nested document.
+(``checks.RULES``). Rows of campaigns or creatives the entity listing no longer returns have no place in the nested
+document (it nests metrics under their entity); they are in ``warnings`` (``rows_of_known_entities``) with their
+impressions, clicks and cost, so nothing LinkedIn reported is dropped silently.
 
 The document is built and written one account at a time (a ``SnapshotStream`` that the snapshot IO manager writes
 as it is produced): on ``large`` (10 accounts, 90 days: 180,000 campaign-days and 720,000 creative-days) holding the
@@ -24,7 +25,7 @@ from linkedin_assets.defs.assets.common import GROUP, KEY_PREFIX
 from linkedin_assets.defs.assets.demographics import demographic_metrics, demographic_values
 from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, creatives
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
-from linkedin_assets.defs.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, Scope, orphan_rows, snapshot_warnings
+from linkedin_assets.defs.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, snapshot_warnings
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.defs.resources import SyncSettings
@@ -89,15 +90,6 @@ def snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, se
     end = last_complete_day()
     start = end - dt.timedelta(days=settings.snapshot_days - 1)
     with warehouse.open() as wh:
-        orphans = {
-            t: f for t in (CAMPAIGN_DAILY, CREATIVE_DAILY) if not (f := orphan_rows(wh, t, Scope(start, end))).passed
-        }
-        if orphans:
-            raise dg.Failure(
-                description="Not publishing a snapshot that would drop metric rows of unknown campaigns or creatives: "
-                + "; ".join(f"{table}: {finding.count} row(s)" for table, finding in orphans.items()),
-                metadata={table: dg.MetadataValue.json(finding.sample) for table, finding in orphans.items()},
-            )
         warnings = snapshot_warnings(wh, start, end, settings.demographics_level)
     metadata: dict[str, Any] = {}
 
