@@ -494,6 +494,10 @@ def test_client_errors_are_not_retried(status, case, simulator):
     assert len(simulator.state.request_log) == 1
     if status == 426:
         assert "LINKEDIN_API_VERSION" in str(error) and error.code == "NONEXISTENT_VERSION"
+    if case == "forbidden":  # the failure names the account the member lost access to
+        assert error.account_id == dataset.forbidden.id and f"for ad account {dataset.forbidden.id}" in str(error)
+    if case == "too_many_fields":
+        assert error.account_id == dataset.accounts[0]["id"]
     assert simulator.access_token not in str(error)
 
 

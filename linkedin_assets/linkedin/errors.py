@@ -32,13 +32,18 @@ class LinkedInHTTPError(LinkedInError):
         message: str = "",
         request_id: str | None = None,
         hint: str | None = None,
+        account_id: int | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.endpoint = endpoint
         self.request_id = request_id
         self.message = message
+        self.account_id = account_id
+        """The ad account the request was for (its path or its single ``accounts`` facet), when it names one."""
         text = f"LinkedIn API {status}{f' {code}' if code else ''} on {endpoint}"
+        if account_id is not None:
+            text += f" for ad account {account_id}"
         if request_id:
             text += f" (request id {request_id})"
         if message:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -123,4 +124,21 @@ def http_error(response: httpx.Response, endpoint: str, api_version: str) -> Lin
         message=message,
         request_id=response.headers.get("x-li-request-id") or response.headers.get("x-li-uuid"),
         hint=hint,
+        account_id=requested_account(response),
     )
+
+
+_ACCOUNT_IN_PATH = re.compile(r"/adAccounts/(\d+)(?:/|$)")
+_ACCOUNT_FACETS = re.compile(r"sponsoredAccount(?::|%3A)(\d+)")
+
+
+def requested_account(response: httpx.Response) -> int | None:
+    """The one ad account a request was for: ``/adAccounts/{id}/...``, or a single ``accounts`` facet URN."""
+    try:
+        url = response.request.url
+    except RuntimeError:  # a response built without a request (tests)
+        return None
+    if found := _ACCOUNT_IN_PATH.search(url.path):
+        return int(found.group(1))
+    facets = set(_ACCOUNT_FACETS.findall(str(url.query, "ascii", "replace")))
+    return int(facets.pop()) if len(facets) == 1 else None
