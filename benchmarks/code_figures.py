@@ -45,9 +45,11 @@ def setting_defaults(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             value = node.value
-            if isinstance(value, ast.Call):  # Field(default=...), or a helper whose first argument is the default
+            if isinstance(value, ast.Call):  # Field(default=...), Field(<default>, ...) or _setting(<default>, ...)
                 keyword = next((k.value for k in value.keywords if k.arg == "default"), None)
-                value = keyword if keyword is not None else (value.args[0] if value.args else None)
+                name = getattr(value.func, "id", getattr(value.func, "attr", ""))
+                positional = value.args[0] if value.args and name in ("Field", "_setting") else None
+                value = keyword if keyword is not None else positional
             if _literal_default(value) and SETTING_NAMES.search(node.target.id):
                 found.append(node.target.id)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):

@@ -51,9 +51,8 @@ def build_executor(settings: Settings) -> dg.ExecutorDefinition:
 
         def url(name: str) -> object:
             # {"env": ...} keeps a broker password out of the run config the UI shows.
-            if settings.from_environment(name):
-                return {"env": Settings.variable(name)}
-            return getattr(settings, name).get_secret_value()
+            value = setting_value(settings, name)
+            return {"env": value.env_var_name} if isinstance(value, dg.EnvVar) else value
 
         return celery_executor.configured({"broker": url("celery_broker_url"), "backend": url("celery_backend_url")})
     return dg.in_process_executor

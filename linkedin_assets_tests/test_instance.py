@@ -14,8 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from linkedin_assets.cli.runs import open_instance, run_factory, submit
-from linkedin_assets.cli.services import code_server, daemon_alive
+from linkedin_assets.cli.runs import launch, open_instance
+from linkedin_assets.cli.services import code_server, daemon_alive, workspace_file
 from linkedin_assets.defs.run_health import GRPC_INFO_TAG, dead_run_reaper, reap_dead_runs
 from linkedin_assets.settings import LINKEDIN_POOL, SYNC_TAG, load_settings
 from linkedin_assets_tests.dagster_services import REPO_ROOT, fresh_pg_database
@@ -149,11 +149,12 @@ def test_the_reaper_sensor_runs_in_the_code_location(instance, tmp_path: Path):
 
 
 def test_runs_are_created_against_the_code_server_and_queued_by_dagster(instance, tmp_path: Path):
-    """Pins the one function with private Dagster imports (``run_factory``): when a Dagster upgrade changes what it
-    relies on, this fails. The run carries the code location's origin and the stock queue holds it."""
+    """Runs are launched with Dagster's public ``dagster job launch`` against the command's code server: the run
+    carries the code location's origin and the stock queue holds it."""
     env = {**os.environ, "DAGSTER_HOME": instance.root_directory}
-    with code_server(env, tmp_path) as (socket, _), run_factory(instance, socket) as create:
-        run = submit(instance, create("linkedin_daily_sync", {"dagster/partition": "2026-01-02", SYNC_TAG: "true"}, {}))
+    with code_server(env, tmp_path) as (socket, _):
+        tags = {"dagster/partition": "2026-01-02", SYNC_TAG: "true"}
+        run = launch(instance, workspace_file(socket, tmp_path), "linkedin_daily_sync", tags, {}, env)
     assert run.status == dg.DagsterRunStatus.QUEUED
     assert run.remote_job_origin.location_name == "linkedin_assets"
     assert run.remote_job_origin.repository_origin.repository_name == "__repository__"

@@ -33,6 +33,7 @@ LOCATION = "linkedin_assets"
 DAEMON_FRESH_S = 90.0
 """A queue daemon heartbeat younger than this means a daemon serves the instance (it beats every 30 s)."""
 READY_TIMEOUT_S = 120.0
+CHECK_EVERY_S = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -121,27 +122,34 @@ class Daemons:
     """Makes sure a daemon serves the instance while this command waits for its runs (``ensure``, called in its wait
     loop): a daemon of the deployment (``make dev``, a server), another command's, or one started here."""
 
-    def __init__(self, instance: dg.DagsterInstance, socket: str, env: Mapping[str, str], workdir: Path) -> None:
-        self.instance, self.socket, self.env, self.workdir = instance, socket, env, workdir
+    def __init__(self, instance: dg.DagsterInstance, workspace: Path, env: Mapping[str, str]) -> None:
+        self.instance, self.workspace, self.env, self.workdir = instance, workspace, env, workspace.parent
         self.home = Path(instance.root_directory)
         self._lock: IO[str] | None = None
         self._process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
         self._known: Any = None
         self._recorded = False
+        self._next_check = 0.0
 
     @property
     def _ours_file(self) -> Path:
-        return self.home / ".linkedin_assets_cli_daemons"
+        return self.home / ".linkedin_assets_cli_daemon"
 
     def _ours(self) -> frozenset[str]:
-        """Ids of daemons that commands like this one started (their heartbeats outlive them)."""
+        """The id of the last daemon a command like this one started: its heartbeat outlives it, and the instance
+        keeps only the latest heartbeat, so that one id is all that can be mistaken for a deployment's daemon."""
         try:
             return frozenset(self._ours_file.read_text().split())
         except OSError:
             return frozenset()
 
     def ensure(self) -> None:
+        """At most once a second (it reads the instance's heartbeats): start a daemon when none serves the queue."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + CHECK_EVERY_S
         if self._process is not None:
             if self._process.poll() is not None:
                 raise ServiceError(f"the dagster-daemon this command started exited; its last lines:\n{self._tail()}")
@@ -156,11 +164,7 @@ class Daemons:
             return  # another command's daemon serves the queue; ours starts when that command is done
         self._log = open(self.workdir / "daemon.log", "wb")  # noqa: SIM115
         env = {**self.env, "DAGSTER_HOME": str(self.home)}
-        workspace = self.workdir / "workspace.yaml"  # the command's code server, under the location's own name
-        workspace.write_text(
-            f"load_from:\n  - grpc_server:\n      socket: {self.socket}\n      location_name: {LOCATION}\n"
-        )
-        self._process = _start(_command("dagster-daemon", "run", "-w", str(workspace)), env, self._log)
+        self._process = _start(_command("dagster-daemon", "run", "-w", str(self.workspace)), env, self._log)
         self._known = self.instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
 
     def _record_heartbeat(self) -> None:
@@ -169,8 +173,7 @@ class Daemons:
             return
         beat = self.instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
         if beat is not None and (self._known is None or beat.daemon_id != self._known.daemon_id):
-            with open(self._ours_file, "a") as ours:
-                ours.write(beat.daemon_id + "\n")
+            self._ours_file.write_text(beat.daemon_id)
             self._recorded = True
 
     def _tail(self) -> str:
@@ -184,12 +187,21 @@ class Daemons:
                 handle.close()  # closing the lock file releases the lock
 
 
+def workspace_file(socket: str, workdir: Path) -> Path:
+    """A workspace of the command's code server under the location's own name (for the daemon and ``job launch``)."""
+    path = workdir / "workspace.yaml"
+    path.write_text(f"load_from:\n  - grpc_server:\n      socket: {socket}\n      location_name: {LOCATION}\n")
+    return path
+
+
 @contextmanager
-def services(instance: dg.DagsterInstance, env: Mapping[str, str]) -> Iterator[tuple[str, Daemons]]:
-    """A code server and a daemon keeper for one command; both stopped when it ends. Logs in a temporary folder."""
+def services(instance: dg.DagsterInstance, env: Mapping[str, str]) -> Iterator[tuple[Path, Daemons]]:
+    """A code server (yielded as a workspace file) and a daemon keeper for one command; both stopped when it ends.
+    Logs in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="linkedin-assets-") as tmp, code_server(env, Path(tmp)) as (socket, server):
-        daemons = Daemons(instance, socket, env, Path(tmp))
+        workspace = workspace_file(socket, Path(tmp))
+        daemons = Daemons(instance, workspace, env)
         try:
-            yield socket, daemons
+            yield workspace, daemons
         finally:
             daemons.close(server)

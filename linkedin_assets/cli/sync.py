@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import threading
@@ -15,6 +14,7 @@ import dagster as dg
 from linkedin_assets.cli.errors import UsageError
 
 if TYPE_CHECKING:
+    from linkedin_assets.cli.services import Daemons
     from linkedin_assets.settings import Settings
 
 TRIGGER_TAG = "linkedin_assets/trigger"
@@ -211,7 +211,7 @@ def sync(
     ``env``: the environment of the Dagster processes the command starts (default: this process's); the demo passes
     its simulator's. ``require_local``: refuse when a daemon of the deployment would execute the runs elsewhere.
     """
-    from linkedin_assets.cli.runs import ahead_of, open_instance, run_factory, submit
+    from linkedin_assets.cli.runs import launch, open_instance
     from linkedin_assets.cli.services import daemon_alive, services
     from linkedin_assets.defs.run_health import reap_dead_runs
 
@@ -219,24 +219,23 @@ def sync(
     config = run_config(accounts)
     env = {**(os.environ if env is None else env), "DAGSTER_HOME": str(settings.dagster_home_path)}
     env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-    with open_instance(settings.dagster_home_path) as instance, contextlib.ExitStack() as stack:
+    with open_instance(settings.dagster_home_path) as instance:
         if require_local and daemon_alive(instance):
             raise UsageError(
                 f"a dagster-daemon serves {settings.dagster_home_path}: stop it (make dev) first, the demo's "
                 "simulator lives in this process"
             )
         reap_dead_runs(instance, echo)
-        with services(instance, env) as (socket, daemons):
+        with services(instance, env) as (workspace, daemons):
             daemons.ensure()  # a daemon of our own, when needed, starts while the first run is created
-            create_run = stack.enter_context(run_factory(instance, socket))
             for job_name, tags in stages:
-                run = submit(instance, create_run(job_name, {**tags, TRIGGER_TAG: "cli"}, config))
+                run = launch(instance, workspace, job_name, {**tags, TRIGGER_TAG: "cli"}, config, env)
                 echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
                 echo(f"run {run.run_id}")
                 follower = Follower(instance, run.run_id, echo, verbose)
                 follower.start()
                 try:
-                    finished = _wait(instance, run, daemons, echo, ahead_of)
+                    finished = _wait(instance, run, daemons, echo)
                 finally:
                     events = follower.finish()
                 if finished.status != dg.DagsterRunStatus.SUCCESS:
@@ -246,12 +245,16 @@ def sync(
     return 0
 
 
-def _wait(instance, run, daemons, echo, ahead_of, poll_s: float = 0.2) -> dg.DagsterRun:
+def _wait(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, daemons: Daemons, echo: Callable[[str], None], poll_s: float = 0.2
+) -> dg.DagsterRun:
     """Until ``run`` finishes: keep a daemon serving the queue, and say what a queued run waits for."""
+    from linkedin_assets.cli.runs import FINISHED, ahead_of
+
     waiting_for: tuple[str, ...] = ()
     while True:
         current = instance.get_run_by_id(run.run_id)
-        if current.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        if current.status in FINISHED:
             return current
         daemons.ensure()
         if current.status == dg.DagsterRunStatus.QUEUED:

@@ -8,6 +8,7 @@ starts, and never writes it to the event log or run config.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -19,6 +20,11 @@ from linkedin_assets.settings import Settings
 
 SECRET_FIELDS = ("api_base_url", "oauth_base_url", "client_id", "client_secret", "refresh_token", "access_token")
 """LinkedInResource fields wired as ``dg.EnvVar`` when they come from the environment (see ``linkedin_resource``)."""
+
+
+def _described(setting: str, **field: Any) -> Any:
+    """A resource field described as the setting it carries (declared, with its default and bound, in settings.py)."""
+    return Field(description=Settings.model_fields[setting].description, **field)
 
 
 def setting_value(settings: Settings, name: str, env_vars: bool = True) -> object:
@@ -49,22 +55,18 @@ def linkedin_resource(settings: Settings, env_vars: bool = True) -> LinkedInReso
 class LinkedInResource(dg.ConfigurableResource):
     """The LinkedIn Marketing API. Unset fields fall back to the client's defaults (api.linkedin.com, ...)."""
 
-    api_base_url: str | None = Field(default=None, description=Settings.model_fields["api_base_url"].description)
-    oauth_base_url: str | None = Field(default=None, description=Settings.model_fields["oauth_base_url"].description)
-    client_id: str | None = Field(default=None, description=Settings.model_fields["client_id"].description)
-    client_secret: str | None = Field(default=None, description=Settings.model_fields["client_secret"].description)
-    refresh_token: str | None = Field(default=None, description=Settings.model_fields["refresh_token"].description)
-    access_token: str | None = Field(default=None, description=Settings.model_fields["access_token"].description)
-    api_version: str | None = Field(default=None, description=Settings.model_fields["api_version"].description)
-    account_ids: list[int] = Field(default_factory=list, description=Settings.model_fields["account_ids"].description)
-    max_concurrency: int | None = Field(default=None, description=Settings.model_fields["max_concurrency"].description)
-    token_store_path: str | None = Field(
-        default=None, description=Settings.model_fields["token_store_path"].description
-    )
-    redis_url: str | None = Field(default=None, description=Settings.model_fields["redis_url"].description)
-    requests_per_second: float | None = Field(
-        default=None, description=Settings.model_fields["requests_per_second"].description
-    )
+    api_base_url: str | None = _described("api_base_url", default=None)
+    oauth_base_url: str | None = _described("oauth_base_url", default=None)
+    client_id: str | None = _described("client_id", default=None)
+    client_secret: str | None = _described("client_secret", default=None)
+    refresh_token: str | None = _described("refresh_token", default=None)
+    access_token: str | None = _described("access_token", default=None)
+    api_version: str | None = _described("api_version", default=None)
+    account_ids: list[int] = _described("account_ids", default_factory=list)
+    max_concurrency: int | None = _described("max_concurrency", default=None)
+    token_store_path: str | None = _described("token_store_path", default=None)
+    redis_url: str | None = _described("redis_url", default=None)
+    requests_per_second: float | None = _described("requests_per_second", default=None)
 
     def config(self) -> ClientConfig:
         """The client configuration: exactly these fields (unset ones: the client's defaults)."""
@@ -99,12 +101,12 @@ class SyncSettings(dg.ConfigurableResource):
     """How much each sync re-reads, how demographics are asked for, and how the metric steps are split: the
     ``Settings`` of the same names (``SyncSettings.of(settings)``), where their defaults and bounds are declared."""
 
-    start_date: str = Field(description=Settings.model_fields["start_date"].description)
-    lookback_days: int = Field(description=Settings.model_fields["lookback_days"].description)
-    snapshot_days: int = Field(description=Settings.model_fields["snapshot_days"].description)
-    demographics_level: str = Field(description=Settings.model_fields["demographics_level"].description)
-    accounts_per_step: int = Field(description=Settings.model_fields["accounts_per_step"].description)
-    freshness_hour: int = Field(description=Settings.model_fields["freshness_hour"].description)
+    start_date: str = _described("start_date")
+    lookback_days: int = _described("lookback_days")
+    snapshot_days: int = _described("snapshot_days")
+    demographics_level: str = _described("demographics_level")
+    accounts_per_step: int = _described("accounts_per_step")
+    freshness_hour: int = _described("freshness_hour")
 
     @classmethod
     def of(cls, settings: Settings) -> SyncSettings:
@@ -117,7 +119,7 @@ class SyncSettings(dg.ConfigurableResource):
 class TokenStoreResource(dg.ConfigurableResource):
     """The OAuth token store the client writes after each refresh; the token sensor watches it."""
 
-    path: str = Field(description=Settings.model_fields["token_store_path"].description)
+    path: str = _described("token_store_path")
 
     def store(self) -> TokenStore:
         return TokenStore(self.path)
