@@ -16,7 +16,7 @@ import pytest
 
 from linkedin_assets.cli.runs import launch, open_instance
 from linkedin_assets.cli.services import code_server, daemon_alive, workspace_file
-from linkedin_assets.defs.run_health import GRPC_INFO_TAG, dead_run_reaper, reap_dead_runs
+from linkedin_assets.defs.run_health import CREATOR_TAG, GRPC_INFO_TAG, dead_run_reaper, reap_dead_runs
 from linkedin_assets.settings import LINKEDIN_POOL, SYNC_TAG, load_settings
 from linkedin_assets_tests.dagster_services import REPO_ROOT, fresh_pg_database
 
@@ -141,6 +141,30 @@ def test_the_reaper_fails_runs_whose_worker_or_code_server_is_gone_and_only_thos
     assert any(dead_worker.run_id[:8] in line and "is gone" in line for line in lines)
 
 
+def test_the_reaper_cancels_runs_a_killed_command_left_unstarted(instance):
+    """``dagster job launch`` creates a run, then queues it: a command killed in between leaves it NOT_STARTED, one
+    killed later leaves it QUEUED. Once the command that created it (tagged ``host:pid``) is gone it is canceled; one
+    whose command still runs, or that another host or nobody created, is left alone."""
+    host = socketlib.gethostname()
+
+    def created_by(creator: str | None) -> dg.DagsterRun:
+        tags = {CREATOR_TAG: creator} if creator else {}
+        return instance.add_run(
+            dg.DagsterRun(job_name="linkedin_daily_sync", status=dg.DagsterRunStatus.NOT_STARTED, tags=tags)
+        )
+
+    killed = created_by(f"{host}:{_exited_pid()}")
+    running = created_by(f"{host}:{os.getpid()}")
+    elsewhere = created_by(f"another-host:{_exited_pid()}")
+    untagged = created_by(None)
+    lines: list[str] = []
+
+    assert reap_dead_runs(instance, lines.append) == [killed.run_id]
+    status = [instance.get_run_by_id(r.run_id).status.value for r in (killed, running, elsewhere, untagged)]
+    assert status == ["CANCELED", "NOT_STARTED", "NOT_STARTED", "NOT_STARTED"]
+    assert any(killed.run_id[:8] in line and "Marked canceled" in line for line in lines)
+
+
 def test_the_reaper_sensor_runs_in_the_code_location(instance, tmp_path: Path):
     dead = _started(instance, {"host": "localhost", "socket": str(tmp_path / "gone.sock")}, _exited_pid())
     result = dead_run_reaper(dg.build_sensor_context(instance=instance))
@@ -162,3 +186,17 @@ def test_runs_are_created_against_the_code_server_and_queued_by_dagster(instance
     assert run.tags[SYNC_TAG] == "true" and run.tags["dagster/partition"] == "2026-01-02"
     listed = instance.get_runs(dg.RunsFilter(job_name="linkedin_daily_sync", statuses=[dg.DagsterRunStatus.QUEUED]))
     assert [r.run_id for r in listed] == [run.run_id]
+
+
+def test_a_queued_run_whose_command_was_killed_is_canceled_by_the_reaper(instance, tmp_path: Path):
+    """A command killed while its run waited in the queue: the run would run for nobody, ahead of the sync that
+    replaces it. Once its creator is gone the reaper cancels it; a queued run of a live command stays queued."""
+    env = {**os.environ, "DAGSTER_HOME": instance.root_directory}
+    host = socketlib.gethostname()
+    with code_server(env, tmp_path) as (socket, _):
+        workspace = workspace_file(socket, tmp_path)
+        orphan = launch(instance, workspace, "linkedin_daily_sync", {CREATOR_TAG: f"{host}:{_exited_pid()}"}, {}, env)
+        live = launch(instance, workspace, "linkedin_daily_sync", {CREATOR_TAG: f"{host}:{os.getpid()}"}, {}, env)
+    assert reap_dead_runs(instance, lambda _: None) == [orphan.run_id]
+    assert instance.get_run_by_id(orphan.run_id).status == dg.DagsterRunStatus.CANCELED
+    assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.QUEUED

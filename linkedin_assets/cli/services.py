@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -179,9 +180,9 @@ class Daemons:
     def _tail(self) -> str:
         return _tail(self.workdir / "daemon.log")
 
-    def close(self, *others: subprocess.Popen) -> None:
-        """Stop the daemon started here (and ``others``, at the same time)."""
-        _stop(self._process, *others)
+    def close(self) -> None:
+        """Stop the daemon started here (its lock goes with it: another command may start one)."""
+        _stop(self._process)
         for handle in (self._log, self._lock):
             if handle is not None:
                 handle.close()  # closing the lock file releases the lock
@@ -194,14 +195,47 @@ def workspace_file(socket: str, workdir: Path) -> Path:
     return path
 
 
+def runs_launched_through(instance: dg.DagsterInstance, socket: str) -> list[dg.DagsterRun]:
+    """Runs in progress whose worker the code server on ``socket`` started (Dagster's ``.dagster/grpc_info`` tag):
+    our daemon dequeues every command's runs, another command's too, and launches them through our code server."""
+    from linkedin_assets.defs.run_health import GRPC_INFO_TAG, IN_PROGRESS, why_dead
+
+    found = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS)):
+        with suppress(ValueError):
+            if json.loads(run.tags.get(GRPC_INFO_TAG, "{}")).get("socket") == socket and not why_dead(instance, run):
+                found.append(run)
+    return found
+
+
+def hand_over(instance: dg.DagsterInstance, socket: str, echo: Callable[[str], None]) -> None:
+    """Before the code server stops: wait for the runs it launched for other commands (ours have ended). The daemon
+    is stopped first, so no new run comes through it; the other command starts a daemon of its own meanwhile."""
+    said: set[str] = set()
+    while running := runs_launched_through(instance, socket):
+        for run in running:
+            if run.run_id not in said:
+                said.add(run.run_id)
+                echo(
+                    f"waiting for run {run.run_id[:8]} ({run.job_name}) of another command: this command's code "
+                    "server executes it"
+                )
+        time.sleep(CHECK_EVERY_S / 2)
+
+
 @contextmanager
-def services(instance: dg.DagsterInstance, env: Mapping[str, str]) -> Iterator[tuple[Path, Daemons]]:
-    """A code server (yielded as a workspace file) and a daemon keeper for one command; both stopped when it ends.
-    Logs in a temporary folder."""
+def services(
+    instance: dg.DagsterInstance, env: Mapping[str, str], echo: Callable[[str], None] = print
+) -> Iterator[tuple[Path, Daemons]]:
+    """A code server (yielded as a workspace file) and a daemon keeper for one command; both stopped when it ends,
+    the daemon first, the code server once the runs it executes for other commands have ended. Logs in a temporary
+    folder."""
     with tempfile.TemporaryDirectory(prefix="linkedin-assets-") as tmp, code_server(env, Path(tmp)) as (socket, server):
         workspace = workspace_file(socket, Path(tmp))
         daemons = Daemons(instance, workspace, env)
         try:
             yield workspace, daemons
         finally:
-            daemons.close(server)
+            daemons.close()
+            hand_over(instance, socket, echo)
+            _stop(server)

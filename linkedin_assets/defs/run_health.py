@@ -6,21 +6,26 @@ STARTING. When the worker *and* its code server die together (a machine's OOM ki
 group of ``linkedin-assets sync``), nothing does, and the run holds the sync queue forever. ``reap_dead_runs`` fails
 such runs through public APIs: the worker's pid is in the run's "Started process for run (pid: N)" engine event, and a
 process that is gone (or is now another program) on this host is dead. Runs launched on another host are left alone.
+A run that ``linkedin-assets sync`` created and that had not started when the command was killed (NOT_STARTED: killed
+between creating and queuing it; QUEUED) carries the command's ``host:pid`` (``CREATOR_TAG``): once that command is
+gone it is marked canceled, so it neither lingers nor runs ahead of the sync that replaces it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 GRPC_INFO_TAG = ".dagster/grpc_info"
 """Set by Dagster's DefaultRunLauncher: the code server that started the run's worker process."""
+IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -85,9 +90,39 @@ def why_dead(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
     return None
 
 
+CREATOR_TAG = "linkedin_assets/created_by"
+"""``host:pid`` of the ``linkedin-assets`` command that created a run (``dagster job launch`` creates it, then queues
+it: a command killed in between leaves it NOT_STARTED)."""
+
+
+def creator_tag() -> dict[str, str]:
+    """The tag naming this process as the creator of a run."""
+    return {CREATOR_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _abandoned(record: Any) -> bool:
+    """A run not started yet, created by a command of this host that is gone: left NOT_STARTED nobody will queue it;
+    left QUEUED it would run for nobody, ahead of the sync that replaces it."""
+    host, _, pid = record.dagster_run.tags.get(CREATOR_TAG, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    created = record.create_timestamp
+    created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)  # storages differ: naive means UTC
+    return not worker_alive(int(pid), created.timestamp())
+
+
 def reap_dead_runs(instance: dg.DagsterInstance, echo: Callable[[str], None] = print) -> list[str]:
-    """Fail the in-progress runs launched on this host whose worker (or, before it started, code server) is gone."""
+    """Fail the in-progress runs launched on this host whose worker (or, before it started, code server) is gone, and
+    cancel the runs a killed command created and never queued."""
     ended = []
+    waiting = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED]
+    for record in instance.get_run_records(dg.RunsFilter(statuses=waiting)):
+        if _abandoned(record):
+            run = record.dagster_run
+            message = "The linkedin-assets command that created this run was killed before it started."
+            instance.report_run_canceled(run, message=message)
+            echo(f"Run {run.run_id[:8]} ({run.job_name}, {run.status.value}): {message} Marked canceled.")
+            ended.append(run.run_id)
     for run in instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS)):
         reason = why_dead(instance, run)
         if reason is None:
