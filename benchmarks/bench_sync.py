@@ -45,7 +45,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,7 +212,11 @@ def free_port() -> int:
 
 
 def start_simulator(
-    sizes: dict[str, int], latency_ms: float, seed: int, metric_value_budget: float | None = None
+    sizes: dict[str, int],
+    latency_ms: float,
+    seed: int,
+    metric_value_budget: float | None = None,
+    refuse: Sequence[int] = (),
 ) -> Simulator:
     port = free_port()
     command = [sys.executable, "-m", "linkedin_assets.simulator", "--port", str(port), "--profile", "custom",
@@ -220,6 +224,7 @@ def start_simulator(
                *(f"--{name.replace('_', '-')}={value}" for name, value in sizes.items())]  # fmt: skip
     if metric_value_budget is not None:  # LinkedIn's 45 million metric values per 5 minutes, lifted (e.g. 1e12)
         command.append(f"--metric-value-budget={int(metric_value_budget)}")
+    command += [f"--refuse-account={index}" for index in refuse]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     printed: dict[str, str] = {}
@@ -409,9 +414,12 @@ def run_sync(
     requests, in_flight = sim.requests()
     if args.show_output:
         print(f"--- {label}: {' '.join(command)}\n{measured.output}---")
-    if measured.returncode != 0:
+    if measured.returncode != (1 if args.refuse_account else 0):  # a refused account fails the sync, after the rest
         print(measured.output[-4000:])
         raise SystemExit(f"{label}: `{' '.join(command)}` exited {measured.returncode}")
+    if args.refuse_account:
+        print(f"{label}: exit status {measured.returncode}; rows landed per table: {table_rows(args.pg_url, schema)}")
+        print("\n".join(line for line in measured.output.splitlines() if line.startswith("  why:")))
     metadata = materialization_metadata(home / "dagster", since)
     try:
         peaks = step_peaks(home / "dagster", since, measured.samples)
@@ -422,6 +430,15 @@ def run_sync(
     run.step_peaks = peaks
     run.run_seconds = run_seconds(home / "dagster", since)
     return run
+
+
+def table_rows(pg_url: str, schema: str) -> dict[str, int]:
+    """Rows of each warehouse table of ``schema``."""
+    from linkedin_assets.warehouse import HISTORY, TABLES
+
+    with psycopg.connect(pg_url) as conn:
+        names = [*TABLES, *(spec.name for spec in HISTORY.values())]
+        return {name: conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0] for name in names}
 
 
 @contextmanager
@@ -460,7 +477,7 @@ def first_sync(
     label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str, instance: str, incremental: bool
 ) -> list[Run]:
     """A first sync of the whole history, then (``incremental``) the daily incremental run."""
-    sim = start_simulator(sizes, args.latency_ms, args.seed, args.metric_value_budget)
+    sim = start_simulator(sizes, args.latency_ms, args.seed, args.metric_value_budget, args.refuse_account)
     home = Path(tempfile.mkdtemp(prefix="bench_sync_"))
     try:
         (home / "work").mkdir()
@@ -588,6 +605,14 @@ def main() -> int:
         type=float,
         help="the simulator's adAnalytics metric values per 5 minutes (default LinkedIn's 45 million); 1e12 lifts the "
         "throttle, to measure the sync rather than LinkedIn's pauses",
+    )
+    parser.add_argument(
+        "--refuse-account",
+        type=int,
+        action="append",
+        default=[],
+        metavar="INDEX",
+        help="LinkedIn refuses the INDEX-th account (0-based; repeatable): the sync exits 1 after the others land",
     )
     args = parser.parse_args()
     if args.incremental is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from linkedin_assets.defs.account_failures import account_checks
 from linkedin_assets.defs.assets import common, demographics, entities, metrics, snapshot
 from linkedin_assets.defs.checks import asset_checks
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
@@ -19,7 +20,11 @@ from linkedin_assets.defs.partitions import with_start_date
 from linkedin_assets.defs.resources import SyncSettings, TokenStoreResource, linkedin_resource, setting_value
 from linkedin_assets.defs.run_health import dead_run_reaper
 from linkedin_assets.defs.schedules import build_daily_sync_schedule
-from linkedin_assets.defs.sensors import monthly_after_daily_sync, token_refresh_sensor
+from linkedin_assets.defs.sensors import (
+    monthly_after_daily_sync,
+    monthly_after_daily_sync_with_failed_accounts,
+    token_refresh_sensor,
+)
 from linkedin_assets.settings import Settings, load_settings
 
 
@@ -63,10 +68,15 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
     assets = [common.linkedin_marketing_api, *dg.load_assets_from_modules([entities, metrics, demographics, snapshot])]
     return dg.Definitions(
         assets=dg.map_asset_specs(lambda spec: with_table_schema(with_start_date(spec, settings.start_date)), assets),
-        asset_checks=asset_checks,
+        asset_checks=[*asset_checks, *account_checks],
         jobs=[daily_sync_job, monthly_sync_job],
         schedules=[build_daily_sync_schedule(settings.schedule_cron)],
-        sensors=[token_refresh_sensor, monthly_after_daily_sync, dead_run_reaper],
+        sensors=[
+            token_refresh_sensor,
+            monthly_after_daily_sync,
+            monthly_after_daily_sync_with_failed_accounts,
+            dead_run_reaper,
+        ],
         resources=resources if resources is not None else build_resources(settings),
         executor=build_executor(settings),
     )

@@ -668,6 +668,7 @@ def sync_in_process(
 
     from linkedin_assets.cli.sync import plan_stages, run_stage
     from linkedin_assets.definitions import build_definitions, build_resources
+    from linkedin_assets.defs.account_failures import failed_only_on_accounts
     from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 
     snapshot_dir = str(tmp_path / "snapshots")
@@ -684,7 +685,7 @@ def sync_in_process(
             if job_name not in jobs:
                 continue
             results.append(run_stage(defs, inst, job_name, tags))
-            if not results[-1].success:
+            if not results[-1].success and not failed_only_on_accounts(inst, results[-1].dagster_run):
                 break
     return SyncRun(sim, warehouse_url, schema, snapshot_dir, start, end, results)
 

@@ -143,6 +143,39 @@ def test_a_failed_sync_prints_one_short_block_and_the_trace_only_with_verbose(ma
     assert any(why.split(": ", 1)[-1][:60] in message for message in messages), (why, messages)
 
 
+def test_one_refused_account_fails_the_sync_naming_it_and_the_others_land(make_simulator, tmp_path):
+    """LinkedIn refuses one account of two: both runs of the sync run, the other account's rows land, the command
+    exits 1 with one block per run naming the account (id and name), the endpoint, LinkedIn's message and what to do."""
+    import duckdb
+
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=2, creatives_per_campaign=1, days=5,
+                         seed=23)  # fmt: skip
+    healthy, refused = sim.state.dataset.accounts
+    sim.state.refuse_account(refused["id"])
+    env = cli_env(sim, tmp_path)
+    done = run_cli("sync", env=env, cwd=tmp_path)
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert [run.job_name for run in runs_of(env)] == SYNC_JOBS
+    for job in SYNC_JOBS:
+        block = out[out.index(f"{job} FAILED") :]
+        why = next(line for line in block.splitlines() if line.startswith("  why:"))
+        assert f"ad account {refused['id']} {refused['name']!r}: 403 ACCESS_DENIED on adCampaign" in why, why
+        assert "Not enough permissions" in why and str(healthy["id"]) not in why
+        todo = next(line for line in block.splitlines() if line.startswith("  do:"))
+        assert "LINKEDIN_ACCOUNT_IDS" in todo and "The other accounts' rows landed" in todo, todo
+    assert "Traceback" not in out + done.stderr and sim.refresh_token not in out + done.stderr
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        rows = dict(conn.execute(
+            "SELECT account_id, count(*) FROM linkedin_ads.campaign_daily_metrics GROUP BY 1"
+        ).fetchall())  # fmt: skip
+        campaigns = dict(conn.execute("SELECT account_id, count(*) FROM linkedin_ads.campaigns GROUP BY 1").fetchall())
+    assert set(rows) == {healthy["id"]} and rows[healthy["id"]] > 0
+    assert campaigns == {healthy["id"]: len([c for c in sim.state.dataset.campaigns if c["account"].endswith(
+        f":{healthy['id']}")])}  # fmt: skip
+    assert (tmp_path / "data" / "snapshots" / "latest.json").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -258,7 +291,7 @@ def test_a_sync_started_while_another_runs_waits_queued(make_simulator, tmp_path
         for process in (first, locals().get("second")):
             if process is not None and process.poll() is None:
                 process.kill()
-    assert [first.returncode, second.returncode] == [0, 0], outputs
+    assert [first.returncode, second.returncode] == [0, 0], "\n---\n".join(outputs)
     assert "queued behind" in outputs[1], outputs[1]
     spans = _step_spans(env)
     assert [job for *_, job in spans].count("linkedin_daily_sync") == 2 and len(spans) == 4

@@ -679,3 +679,37 @@ def test_the_collector_pause_nests_and_restores_the_collector():
         assert not gc.isenabled()  # a collector disabled before stays disabled
     finally:
         gc.enable()
+
+
+def test_analytics_refused_for_one_account_stops_only_that_accounts_windows(make_simulator):
+    """adAnalytics answers 403 for one account: with ``on_account_failure`` its windows stop and the failure names it,
+    every window of the other account comes; without it, the refusal ends the iteration like any error."""
+    sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=6, creatives_per_campaign=2, days=40)
+    entities, _ = run(config_for(sim), fetch_entities)
+    good, bad = (account.id for account in entities[0])
+    plan = daily_plan(sim, entities, max_elements=60)
+    sim.state.refuse_account(bad, analytics="403")
+    failures = []
+
+    async def consume(client):
+        return [w async for w in client.iter_analytics(plan, windows_ahead=1, on_account_failure=failures.append)]
+
+    windows, _ = run(config_for(sim, max_elements=60), consume)
+    expected = {dataclasses.replace(q, metrics=()) for q in plan.queries if q.account_id == good}
+    assert {w.account_id for w in windows} == {good} and len(windows) == len(expected)
+    (failure,) = failures
+    assert (failure.account_id, failure.status, failure.code, failure.endpoint) == (
+        bad,
+        403,
+        "ACCESS_DENIED",
+        "adAnalytics",
+    )
+    bad_windows = {dataclasses.replace(q, metrics=()) for q in plan.queries if q.account_id == bad}
+    asked_bad = [r for r in analytics_log(sim) if f"sponsoredAccount%3A{bad}" in r.query]
+    assert 0 < len(asked_bad) < len(bad_windows), "the refused account's remaining windows are not asked"
+
+    async def strict(client):
+        return [w async for w in client.iter_analytics(plan)]
+
+    with pytest.raises(LinkedInHTTPError, match=f"for ad account {bad}"):
+        run(config_for(sim, max_elements=60), strict)

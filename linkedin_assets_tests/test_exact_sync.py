@@ -194,6 +194,34 @@ def test_creatives_are_asked_only_where_their_campaigns_delivered(make_simulator
     assert_tables_equal(expected.tables, actual, written_by=run.results[0].run_id)
 
 
+def test_a_one_day_sync_rereads_exactly_the_lookback(make_simulator, pg_url, pg_schema, tmp_path):
+    """A daily run of one day on a longer history asks adAnalytics from the lookback's first day (the day itself and
+    the 29 before it, for the default 30 days), not a day less or more."""
+    from linkedin_assets.settings import Settings
+
+    lookback = Settings().lookback_days
+    sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1,
+                         days=lookback + 20, seed=8)  # fmt: skip
+    day = YESTERDAY
+    sim.state.reset_log()
+    run = sync_in_process(sim, pg_url, pg_schema, tmp_path, day, day, jobs=("linkedin_daily_sync",))
+    assert [r.success for r in run.results] == [True]
+    ranges = {
+        (decoded["dateRange"]["start"]["year"], decoded["dateRange"]["start"]["month"],
+         decoded["dateRange"]["start"]["day"])
+        for r in sim.state.requests("adAnalytics") for decoded in [decode_query(r.query)]
+    }  # fmt: skip
+    first = day - dt.timedelta(days=lookback - 1)
+    expected = expected_tables(sim.state.dataset, first, day)
+    assert first in {r["date"] for r in expected.tables["campaign_daily_metrics"].values()}, "delivery on that day"
+    assert min(dt.date(*map(int, start)) for start in ranges) == first
+    with psycopg.connect(pg_url) as conn:
+        actual = read_tables(conn, pg_schema, ("campaign_daily_metrics",))
+    assert {r["date"] for r in actual["campaign_daily_metrics"]} == {
+        r["date"] for r in expected.tables["campaign_daily_metrics"].values()
+    }
+
+
 def test_snapshot_holds_the_last_90_days(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):
     """With 120 days of history, the snapshot's daily rows are exactly the warehouse's last 90 days."""
     sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1, days=120,

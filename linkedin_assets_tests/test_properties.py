@@ -269,6 +269,28 @@ def _element(urn: str, day: dt.date, end: dt.date | None = None, **metrics: Any)
     return {"pivotValues": [urn], "dateRange": {"start": ymd(day), "end": ymd(end or day)}, **metrics}
 
 
+def test_field_chunks_are_merged_by_key_not_by_position():
+    """A fixed example (the property test below finds the same mistake only some of the time): the second chunk
+    answers the same rows in another order, lacks one and adds one; each value lands on its own (creative, day)."""
+    d1, d2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+    a, b = "urn:li:sponsoredCreative:1", "urn:li:sponsoredCreative:2"
+    first = [_element(a, d1, impressions=10), _element(b, d1, impressions=20), _element(a, d2, impressions=30)]
+    second = [_element(a, d2, clicks=3), _element(b, d2, clicks=4), _element(a, d1, clicks=1)]
+    window = merge_chunks(
+        [parse_analytics_elements(first, ["impressions"]), parse_analytics_elements(second, ["clicks"])],
+        ["impressions", "clicks"],
+        "CREATIVE",
+        ("urn:li:sponsoredAccount:1",),
+    )
+    merged = {(row.pivot_values[0], row.start): row.metrics for row in window}
+    assert merged == {
+        (a, d1): {"impressions": 10, "clicks": 1},
+        (b, d1): {"impressions": 20, "clicks": None},
+        (a, d2): {"impressions": 30, "clicks": 3},
+        (b, d2): {"impressions": None, "clicks": 4},
+    }
+
+
 @FAST
 @given(data=st.data())
 def test_a_chunk_parsed_as_columns_equals_its_elements_parsed_one_by_one(data):

@@ -19,6 +19,7 @@ import pytest
 
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
 from linkedin_assets.warehouse import (
+    HISTORY,
     TABLES,
     WRITES,
     Warehouse,
@@ -100,7 +101,7 @@ def test_ensure_schema_creates_every_table_with_its_columns(wh: Warehouse) -> No
         {"schema": wh.schema},
     )
     assert {name: set(group["column_name"]) for name, group in found.groupby("table_name")} == {
-        name: set(spec.column_names) for name, spec in (*TABLES.items(), (WRITES.name, WRITES))
+        spec.name: set(spec.column_names) for spec in (*TABLES.values(), *HISTORY.values(), WRITES)
     }
 
 
@@ -228,6 +229,103 @@ def test_fact_batch_replaces_its_range_for_its_accounts_only(wh: Warehouse) -> N
     assert kept == {(1, day, 100) for day in days if day not in ("2024-01-02", "2024-01-03")} | {
         (1, "2024-01-02", 111)
     } | {(2, day, 200) for day in days}
+
+
+def test_an_account_that_failed_mid_stream_keeps_its_stored_rows(wh: Warehouse) -> None:
+    """LinkedIn refused account 20 after part of its rows had streamed: the write drops what it had of 20, leaves
+    20's stored rows (and entities) as they were, replaces account 10's range, and records why 20 was left out."""
+    days = [f"2024-01-0{d}" for d in range(1, 6)]
+    wh.write("campaign_daily_metrics", daily(*[(1, d, 10, 100) for d in days], *[(2, d, 20, 200) for d in days]),
+             account_ids=[10, 20], date_range=(date(2024, 1, 1), date(2024, 1, 5)), run_id="r1")  # fmt: skip
+    why = {"endpoint": "adAnalytics", "status": 403, "code": "ACCESS_DENIED", "message": "Not enough permissions"}
+    failures: dict[int, dict] = {}
+
+    def stream():
+        yield daily((1, "2024-01-02", 10, 111), (2, "2024-01-02", 20, 999))
+        failures[20] = why  # the producer learns of the refusal while the stream runs
+        yield daily((1, "2024-01-03", 10, 112))
+
+    result = wh.write(
+        "campaign_daily_metrics", stream(), account_ids=[10, 20], date_range=(date(2024, 1, 2), date(2024, 1, 4)),
+        run_id="r2", step_key="shard", failures=failures,
+    )  # fmt: skip
+    kept = {(r.campaign_id, r.date.isoformat(), r.impressions) for r in wh.read("campaign_daily_metrics").itertuples()}
+    assert kept == {(1, "2024-01-01", 100), (1, "2024-01-02", 111), (1, "2024-01-03", 112), (1, "2024-01-05", 100)} | {
+        (2, day, 200) for day in days
+    }
+    assert (result.rows, result.updated, result.removed_or_deleted) == (2, 2, 1)
+    [record] = wh.write_records("campaign_daily_metrics", ["r2"])
+    assert record.account_ids == (10,)
+    assert record.failures == ({"account_id": 20, **why},)
+
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 20, "b")), account_ids=[10, 20], date_range=None, run_id="r3")
+    wh.write("campaigns", campaigns((1, 10, "a")), account_ids=[10, 20], date_range=None, run_id="r4",
+             failures={20: why})  # fmt: skip
+    assert wh.read("campaigns")["removed_at"].isna().all(), "the refused account's campaign is not marked removed"
+    [latest] = wh.latest_writes(["campaigns"])
+    assert latest.run_id == "r4" and [f["account_id"] for f in latest.failures] == [20]
+
+
+def _versions(wh: Warehouse) -> list[tuple]:
+    frame = wh.read("campaigns_history")
+    return [
+        (r.id, r.name, r.first_seen_run_id, r.last_seen_run_id, r.first_seen_at <= r.last_seen_at)
+        for r in frame.sort_values(["id", "first_seen_at"]).itertuples()
+    ]
+
+
+def test_entity_history_keeps_one_version_per_change(wh: Warehouse) -> None:
+    """An unchanged entity adds no version (its latest one is seen again); a change adds exactly one, whether or not
+    LinkedIn's last-modified time moved; a change back is a version of its own; the current table keeps one row."""
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r1")
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r2")
+    assert _versions(wh) == [(1, "a", "r1", "r2", True), (2, "b", "r1", "r2", True)]
+
+    wh.write("campaigns", campaigns((1, 10, "a2"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r3")
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r4")
+    assert _versions(wh) == [
+        (1, "a", "r1", "r2", True),
+        (1, "a2", "r3", "r3", True),
+        (1, "a", "r4", "r4", True),
+        (2, "b", "r1", "r4", True),
+    ]
+    [record] = wh.write_records("campaigns", ["r4"])
+    assert record.figures["history_versions"] == 1
+    assert len(wh.read("campaigns")) == 2
+
+    # a write that fails half-way changes neither the campaigns nor their history
+    def broken():
+        yield campaigns((1, 10, "changed"), (2, 10, "changed"))
+        raise RuntimeError("LinkedIn went away")
+
+    before = _versions(wh)
+    with pytest.raises(RuntimeError, match="went away"):
+        wh.write("campaigns", broken(), account_ids=[10], date_range=None, run_id="r-broken")
+    assert _versions(wh) == before and set(wh.read("campaigns")["name"]) == {"a", "b"}
+
+    # a campaign LinkedIn stops listing keeps its versions; the current table marks it removed
+    wh.write("campaigns", campaigns((2, 10, "b")), account_ids=[10], date_range=None, run_id="r5")
+    assert len(_versions(wh)) == 4 and wh.read("campaigns").set_index("id")["removed_at"].notna().to_dict() == {
+        1: True,
+        2: False,
+    }
+
+
+def test_a_warehouse_without_history_starts_it_from_what_it_stored(wh: Warehouse, target: Target) -> None:
+    """The release before the history tables (and the write records' failures): opening its warehouse creates them
+    with each stored entity as its first version, and the next sync adds a version only for what changed."""
+    wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r1")
+    wh.close()
+    target.execute(f"DROP TABLE {wh.qualified('campaigns_history')}")
+    target.execute(f"ALTER TABLE {wh.qualified(WRITES.name)} DROP COLUMN failures")
+
+    with target.open() as again:
+        again.ensure_schema()
+        assert _versions(again) == [(1, "a", "r1", "r1", True), (2, "b", "r1", "r1", True)]
+        [old] = again.write_records("campaigns", ["r1"])
+        assert old.failures == () and old.result.inserted == 2, "the earlier release's records read as before"
+        again.write("campaigns", campaigns((1, 10, "a"), (2, 10, "c")), account_ids=[10], date_range=None, run_id="r2")
+        assert _versions(again) == [(1, "a", "r1", "r2", True), (2, "b", "r1", "r1", True), (2, "c", "r2", "r2", True)]
 
 
 def test_decimals_survive_exactly(wh: Warehouse) -> None:

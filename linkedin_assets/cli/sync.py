@@ -213,7 +213,8 @@ def sync(
     """
     from linkedin_assets.cli.runs import launch, open_instance
     from linkedin_assets.cli.services import daemon_alive, services
-    from linkedin_assets.defs.run_health import reap_dead_runs
+    from linkedin_assets.defs.account_failures import failed_only_on_accounts
+    from linkedin_assets.defs.run_health import creator_tag, reap_dead_runs
 
     stages = plan_stages(start, end, settings)
     config = run_config(accounts)
@@ -226,10 +227,11 @@ def sync(
                 "simulator lives in this process"
             )
         reap_dead_runs(instance, echo)
-        with services(instance, env) as (workspace, daemons):
+        status = 0
+        with services(instance, env, echo) as (workspace, daemons):
             daemons.ensure()  # a daemon of our own, when needed, starts while the first run is created
             for job_name, tags in stages:
-                run = launch(instance, workspace, job_name, {**tags, TRIGGER_TAG: "cli"}, config, env)
+                run = launch(instance, workspace, job_name, {**tags, TRIGGER_TAG: "cli", **creator_tag()}, config, env)
                 echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
                 echo(f"run {run.run_id}")
                 follower = Follower(instance, run.run_id, echo, verbose)
@@ -241,8 +243,10 @@ def sync(
                 if finished.status != dg.DagsterRunStatus.SUCCESS:
                     for line in failure_report(finished, events, verbose):
                         echo(line)
-                    return 1
-    return 0
+                    if not failed_only_on_accounts(instance, finished):
+                        return 1
+                    status = 1  # the other accounts landed: the next stage goes on for them
+    return status
 
 
 def _wait(

@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
+from linkedin_assets.defs.account_failures import failed_only_on_accounts
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
 from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
 from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, last_complete_day, months_fetched
@@ -93,18 +94,9 @@ def _day_range(run: dg.DagsterRun) -> tuple[dt.date, dt.date] | None:
     return None
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[daily_sync_job],
-    request_job=monthly_sync_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-)
-def monthly_after_daily_sync(context: dg.RunStatusSensorContext, settings: SyncSettings):
-    """After a daily sync succeeds: the demographics of the months it fetched (its lookback included), their names,
-    and the snapshot.
-
-    Not after a ``linkedin-assets sync`` run: that command submits its monthly run itself."""
+def _monthly_request(context: dg.RunStatusSensorContext, settings: SyncSettings) -> dg.RunRequest | dg.SkipReason:
+    """The monthly run after a daily one: the demographics of the months it fetched (its lookback included), their
+    names, and the snapshot. Not after a ``linkedin-assets sync`` run: that command submits its monthly run itself."""
     if context.dagster_run.tags.get(TRIGGER_TAG) == "cli":
         return dg.SkipReason(
             f"Run {context.dagster_run.run_id[:8]} came from linkedin-assets sync, which queues its own"
@@ -119,3 +111,30 @@ def monthly_after_daily_sync(context: dg.RunStatusSensorContext, settings: SyncS
     return dg.RunRequest(
         run_key=f"after-{context.dagster_run.run_id}", tags={**tags, RANGE_START: first, RANGE_END: last}
     )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_sync_job],
+    request_job=monthly_sync_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def monthly_after_daily_sync(context: dg.RunStatusSensorContext, settings: SyncSettings):
+    """After a daily sync succeeds: the demographics of the months it fetched, their names, and the snapshot."""
+    return _monthly_request(context, settings)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    monitored_jobs=[daily_sync_job],
+    request_job=monthly_sync_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def monthly_after_daily_sync_with_failed_accounts(context: dg.RunStatusSensorContext, settings: SyncSettings):
+    """After a daily sync that failed only because LinkedIn refused some accounts: the monthly run, as after a
+    success, for the other accounts (one account's failure never holds back another's)."""
+    if not failed_only_on_accounts(context.instance, context.dagster_run):
+        return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} failed for more than refused accounts")
+    return _monthly_request(context, settings)

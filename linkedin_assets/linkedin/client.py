@@ -22,7 +22,7 @@ import httpx
 from . import oauth, restli
 from .auth import LinkedInAuth
 from .budget import LocalBudget, RequestBudget
-from .errors import LinkedInConfigError, LinkedInHTTPError, LinkedInPayloadError
+from .errors import AccountFailure, LinkedInConfigError, LinkedInHTTPError, LinkedInPayloadError, account_failure
 from .fields import MAX_ELEMENTS
 from .models import (
     AdAccount,
@@ -310,7 +310,11 @@ class LinkedInClient:
         return [row async for window in self.iter_analytics(plan) for row in window]
 
     async def iter_analytics(
-        self, plan: AnalyticsPlan, *, windows_ahead: int | None = None
+        self,
+        plan: AnalyticsPlan,
+        *,
+        windows_ahead: int | None = None,
+        on_account_failure: Callable[[AccountFailure], None] | None = None,
     ) -> AsyncIterator[AnalyticsWindow]:
         """The merged rows of one window at a time, as soon as that window's responses are all in.
 
@@ -322,6 +326,11 @@ class LinkedInClient:
         few windows however long the plan. The default is the fewest windows whose chunks fill the concurrency limit,
         plus one (4 requests in flight, 2 chunks a window: 3 windows, up to about 45,000 rows). Windows come in
         completion order.
+
+        With ``on_account_failure``, a window of one ad account that LinkedIn refuses (403, 404, a 5xx after the
+        retries: :func:`~.errors.account_failure`) is reported there, that account's other windows are not asked, and
+        the other accounts' windows go on; the consumer drops what it already had of that account. Without it, or for
+        any other error, the first failure ends the iteration.
         """
         windows: dict[AnalyticsQuery, list[AnalyticsQuery]] = {}
         for query in plan.queries:
@@ -330,16 +339,40 @@ class LinkedInClient:
         todo.reverse()  # pop() from the end keeps the plan's order
         chunks = min((len(queries) for queries in windows.values()), default=1)
         limit = max(1, windows_ahead or -(-self.config.max_concurrency // chunks) + 1)
-        running: set[asyncio.Task[AnalyticsWindow]] = set()
+        running: dict[asyncio.Task[AnalyticsWindow], int | None] = {}
+        failed: set[int] = set()
         try:
             while todo or running:
                 while todo and len(running) < limit:
                     key, chunks = todo.pop()
-                    running.add(asyncio.ensure_future(self._fetch_window(key, chunks)))
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    if key.account_id not in failed:
+                        running[asyncio.ensure_future(self._fetch_window(key, chunks))] = key.account_id
+                if not running:
+                    continue
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    window = task.result()  # the first failure ends the iteration (the finally cancels the rest)
-                    if len(window):
+                    account_id = running.pop(task)
+                    if task.cancelled():
+                        continue
+                    error = task.exception()
+                    if error is not None:
+                        failure = account_failure(error, account_id) if on_account_failure and account_id else None
+                        if failure is None:
+                            raise error  # the finally cancels the rest
+                        if account_id not in failed:
+                            failed.add(account_id)
+                            self.logger.warning(
+                                "ad account %s: %s; its other analytics requests are not made, the other accounts go on",
+                                account_id,
+                                failure.describe(),
+                            )
+                            on_account_failure(failure)
+                        for other, of in running.items():
+                            if of == account_id:
+                                other.cancel()
+                        continue
+                    window = task.result()
+                    if len(window) and window.account_id not in failed:
                         yield window
         finally:
             for task in running:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 __all__ = [
     "AUTH_ENV_VARS",
+    "AccountFailure",
     "LinkedInAuthError",
     "LinkedInConfigError",
     "LinkedInConnectionError",
@@ -11,6 +15,7 @@ __all__ = [
     "LinkedInHTTPError",
     "LinkedInPayloadError",
     "LinkedInQuotaExhausted",
+    "account_failure",
 ]
 
 AUTH_ENV_VARS = "LINKEDIN_CLIENT_ID, LINKEDIN_CLIENT_SECRET, LINKEDIN_REFRESH_TOKEN (or LINKEDIN_ACCESS_TOKEN)"
@@ -93,3 +98,58 @@ class LinkedInConnectionError(LinkedInError):
         self.reason = reason
         self.base = base
         super().__init__(f"cannot reach {url}: {reason}")
+
+
+ACCOUNT_STATUSES = frozenset({403, 404})
+"""What LinkedIn answers for an ad account the member lost its role on, or that is restricted or gone."""
+
+
+@dataclass(frozen=True)
+class AccountFailure:
+    """LinkedIn refused (or kept failing) the requests for one ad account; the other accounts are unaffected.
+
+    Stored with the warehouse write that left the account out (``as_record``), so a check can name it after the run.
+    """
+
+    account_id: int
+    endpoint: str
+    status: int
+    code: str | None = None
+    message: str = ""
+    request_id: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AccountFailure:
+        return cls(
+            **{k: record.get(k) for k in ("account_id", "endpoint", "status", "code", "request_id")},
+            message=record.get("message") or "",
+        )
+
+    def describe(self) -> str:
+        """``403 ACCESS_DENIED on adCampaignGroups: <LinkedIn's message>``."""
+        text = f"{self.status}{f' {self.code}' if self.code else ''} on {self.endpoint}"
+        return f"{text}: {self.message}" if self.message else text
+
+    @property
+    def what_to_do(self) -> str:
+        if self.status in ACCOUNT_STATUSES:
+            return (
+                f"Give the authorized LinkedIn member a role on ad account {self.account_id} (Campaign Manager, "
+                "Account settings, Manage access), or leave it out of LINKEDIN_ACCOUNT_IDS"
+            )
+        return f"LinkedIn kept failing for ad account {self.account_id}; the next run asks again"
+
+
+def account_failure(exc: BaseException, account_id: int | None = None) -> AccountFailure | None:
+    """``exc`` as one account's failure, when it is one: an HTTP error for a request about a single ad account
+    (``account_id``, else the one the request named) that is a 403, a 404, or a 5xx that retries did not fix. Anything
+    else (a dead token, the quota, an unreachable host, a malformed answer) concerns every account: ``None``."""
+    if not isinstance(exc, LinkedInHTTPError):
+        return None
+    account = account_id if account_id is not None else exc.account_id
+    if account is None or not (exc.status in ACCOUNT_STATUSES or exc.status >= 500):
+        return None
+    return AccountFailure(account, exc.endpoint, exc.status, exc.code, exc.message, exc.request_id)

@@ -690,6 +690,11 @@ class AnalyticsWindow(_RowColumns):
     pivot: str | None
     facet_urns: tuple[str, ...]
 
+    @property
+    def account_id(self) -> int | None:
+        """The ad account the window was asked for, when its facet is exactly one account."""
+        return single_account(self.facet_urns)
+
     def __repr__(self) -> str:
         return f"AnalyticsWindow({self.pivot}, {','.join(self.facet_urns)}: {len(self)} rows x {len(self.metrics)} metrics)"
 
@@ -791,3 +796,10 @@ def _payload_error(entity: str, entity_id: Any, exc: ValidationError) -> LinkedI
         for error in exc.errors(include_url=False)
     )
     return LinkedInPayloadError(f"{entity} {entity_id if entity_id is not None else '<no id>'}: {problems}")
+
+
+def single_account(facet_urns: Sequence[str]) -> int | None:
+    """The account id of a request faceted on exactly one ad account, else None."""
+    if len(facet_urns) == 1 and facet_urns[0].startswith("urn:li:sponsoredAccount:"):
+        return int(facet_urns[0].rsplit(":", 1)[1])
+    return None

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .fields import KEY_FIELDS, MAX_ELEMENTS, chunk_metrics
+from .models import single_account
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -149,6 +150,11 @@ class AnalyticsQuery:
     metrics: tuple[str, ...]
     entity_urns: tuple[str, ...] = ()
     """Entities of ``pivot`` behind an account-level query; used only to split a truncated one-day response."""
+
+    @property
+    def account_id(self) -> int | None:
+        """The ad account the query asks for, when its facet is exactly one account."""
+        return single_account(self.facet_urns) if self.facet == "accounts" else None
 
     def params(self) -> list[tuple[str, Any]]:
         """Query parameters for :func:`restli.encode_query`."""

@@ -92,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         "on corrected days, floating-point dust in money strings (default: off)",
     )
     data.add_argument(
+        "--refuse-account",
+        type=int,
+        action="append",
+        default=[],
+        metavar="INDEX",
+        help="the member's role on the INDEX-th account (0-based) was changed: it is listed, but its entities answer "
+        "403 and adAnalytics no rows for it (repeatable)",
+    )
+    data.add_argument(
         "--late-data-days",
         type=int,
         default=defaults.late_data_days,
@@ -177,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
             access_token_ttl_s=args.access_token_ttl_s, late_data_days=args.late_data_days,
         )  # fmt: skip
         server = SimulatorServer(config, host=args.host, port=args.port)
-    except (ValueError, OSError) as exc:
-        parser.error(str(exc))
+        for index in args.refuse_account:
+            server.state.refuse_account(server.state.dataset.accounts[index]["id"])
+    except (ValueError, OSError, IndexError) as exc:
+        parser.error(str(exc) if not isinstance(exc, IndexError) else f"--refuse-account: no account {index}")
     print(f"LinkedIn API simulator ({config.profile}, seed {config.seed}) on {server.url}")
     print("Point linkedin_assets at it (fake credentials, minted for this run):")
     for name, value in server.client_env().items():

@@ -237,7 +237,28 @@ class Api:
             if account_id == self.data.forbidden.id:
                 raise self._denied(resource)
             raise ApiError(404, f"Ad account {account_id} not found", "NOT_FOUND")
+        if account_id in self.state.refused and not resource.startswith(("adAccounts.", "adAccountUsers.")):
+            raise self._denied(resource)
         return account
+
+    def _refused_facets(self, facets: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
+        """adAnalytics for refused accounts (``SimulatorState.refuse_account``): a 403 when the account (or one of its
+        campaigns) is asked for and it answers 403, else no rows for it."""
+        refused = dict(self.state.refused)
+        if not refused:
+            return facets
+        accounts = {a.id: a for a in self.data.account_data if a.id in refused}
+        campaigns = {int(c["id"]): a for a in accounts.values() for c in a.campaigns}
+        asked = set(facets.get("accounts", ())) & set(accounts)
+        asked |= {campaigns[c].id for c in facets.get("campaigns", ()) if c in campaigns}
+        if any(refused[a] == "403" for a in asked):
+            raise self._denied("adAnalytics.FINDER-analytics")
+        narrowed = dict(facets)
+        if "accounts" in narrowed:
+            narrowed["accounts"] = narrowed["accounts"] - set(accounts)
+        if "campaigns" in narrowed:
+            narrowed["campaigns"] = narrowed["campaigns"] - set(campaigns)
+        return narrowed
 
     def account_users(self, path: str, params: Params) -> dict[str, Any]:
         finder = params.text("q")
@@ -442,6 +463,7 @@ class Api:
                 facets[name] = frozenset(ids - {self.data.forbidden.id} if name == "accounts" else ids)
         if not facets:
             raise _bad(f"{INVALID_QUERY}: at least one of accounts, campaignGroups, campaigns, creatives is required")
+        facets = self._refused_facets(facets)
         campaign_type = params.enum(
             "campaignType", ("TEXT_AD", "SPONSORED_UPDATES", "SPONSORED_INMAILS", "DYNAMIC"), False
         )

@@ -514,6 +514,20 @@ class Dataset:
             raise KeyError(f"no creative {creative_id}")
         self.removed_creatives.add(urn)
 
+    def edit_campaign(self, campaign_id: int, changes: dict[str, Any], *, touch: bool = True) -> None:
+        """Change a campaign's fields (API names) as an advertiser would in Campaign Manager. ``touch``: LinkedIn's
+        ``changeAuditStamps.lastModified`` and ``version`` move too; without it they stay, as happens when LinkedIn
+        changes a campaign itself (serving statuses, a review)."""
+        campaign = next((c for a in self.account_data for c in a.campaigns if c["id"] == campaign_id), None)
+        if campaign is None:
+            raise KeyError(f"no campaign {campaign_id}")
+        campaign.update(changes)
+        if touch:
+            stamps = campaign["changeAuditStamps"]
+            stamps["lastModified"] = {"time": stamps["lastModified"]["time"] + 3_600_000}
+            tag = (campaign.get("version") or {}).get("versionTag")
+            campaign["version"] = {"versionTag": str(int(tag) + 1) if tag and tag.isdigit() else "2"}
+
     # -- metrics --------------------------------------------------------------------------------------------------
     def new_generation(self) -> None:
         """Late-data mode: revise the last ``late_data_days`` days (conversions and cost go up)."""

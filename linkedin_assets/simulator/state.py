@@ -93,6 +93,8 @@ class SimulatorState:
         self._daily: Counter[tuple[str, dt.date]] = Counter()
         self._budget: deque[tuple[float, int]] = deque()
         self._faults = random.Random(config.seed)
+        self.refused: dict[int, str] = {}
+        """Ad accounts listed to the member but refused (:meth:`refuse_account`), with how adAnalytics answers."""
         self.access_token, self.refresh_token = self.mint_tokens()
 
     # -- knobs and log ------------------------------------------------------------------------------------------
@@ -138,6 +140,26 @@ class SimulatorState:
     def remove_creative(self, creative_id: int) -> None:
         """Stop listing a creative; its past delivery stays in adAnalytics, as on LinkedIn."""
         self.dataset.remove_creative(creative_id)
+
+    def edit_campaign(self, campaign_id: int, changes: dict[str, object], *, touch: bool = True) -> None:
+        """Change a campaign between syncs (``Dataset.edit_campaign``): a new version for the history tables."""
+        with self._lock:
+            self.dataset.edit_campaign(campaign_id, dict(changes), touch=touch)
+
+    def refuse_account(self, account_id: int, analytics: str = "empty") -> None:
+        """The member's role on one ad account was changed: the account is still listed (``adAccountUsers``,
+        ``adAccounts``), but its campaign groups, campaigns and creatives answer 403, and adAnalytics answers with no
+        rows for it (``analytics="empty"``, what the reference documents for entities without access) or 403
+        (``"403"``, as some accounts have been seen to)."""
+        if analytics not in ("empty", "403"):
+            raise ValueError("analytics must be 'empty' or '403'")
+        with self._lock:
+            self.refused[int(account_id)] = analytics
+
+    def restore_account(self, account_id: int) -> None:
+        """The role is back: the account answers again."""
+        with self._lock:
+            self.refused.pop(int(account_id), None)
 
     # -- tokens ---------------------------------------------------------------------------------------------------
     def mint_tokens(self) -> tuple[str, str]:

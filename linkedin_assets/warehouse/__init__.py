@@ -20,7 +20,7 @@ from linkedin_assets.warehouse.backends import (
     redact_url,
 )
 from linkedin_assets.warehouse.records import WriteRecord, WriteResult, Writes
-from linkedin_assets.warehouse.schema import TABLES, WRITES, Column, TableSpec, metric_columns, table_spec
+from linkedin_assets.warehouse.schema import HISTORY, TABLES, WRITES, Column, TableSpec, metric_columns, table_spec
 
 
 class WarehouseBatch:
@@ -34,9 +34,12 @@ class WarehouseBatch:
     ``date_range``: inclusive; ``None`` lets the IO manager use the output's partition time window.
     ``metadata``: filled by the producer while the frames are consumed (request counts, plan figures); the IO manager
     adds it to the output's metadata after the write.
+    ``failures``: accounts of ``account_ids`` that could not be fetched, ``{account_id: why (a JSON-able dict)}``, known
+    before the batch is written or filled while it streams: the write leaves them out (their stored rows untouched)
+    and records why.
     """
 
-    __slots__ = ("_consumed", "account_ids", "date_range", "frames", "metadata")
+    __slots__ = ("_consumed", "account_ids", "date_range", "failures", "frames", "metadata")
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class WarehouseBatch:
         metadata: dict[str, Any] | None = None,
         *,
         frame: pd.DataFrame | None = None,
+        failures: dict[int, dict[str, Any]] | None = None,
     ) -> None:
         if (frames is None) == (frame is None):
             raise TypeError("WarehouseBatch takes exactly one of frames or frame")
@@ -55,6 +59,7 @@ class WarehouseBatch:
         self.account_ids: tuple[int, ...] = tuple(int(account_id) for account_id in account_ids)
         self.date_range = date_range
         self.metadata: dict[str, Any] = {} if metadata is None else metadata
+        self.failures: dict[int, dict[str, Any]] = {} if failures is None else failures
         self._consumed = False
 
     def iter_frames(self) -> Iterator[pd.DataFrame]:
@@ -77,6 +82,7 @@ __all__ = [
     "TABLES",
     "WRITES",
     "Column",
+    "HISTORY",
     "DuckDBWarehouse",
     "Frames",
     "PostgresWarehouse",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # each driver is imported by its backend when used: a Postgre
 from linkedin_assets.warehouse.columns import Vector, duckdb_array, python_values, vector
 from linkedin_assets.warehouse.records import WriteRecord, WriteResult, numeric_figures
 from linkedin_assets.warehouse.schema import (
+    HISTORY,
     REMOVED_AT,
     RUN_ID,
     SYNCED_AT,
@@ -43,6 +44,8 @@ from linkedin_assets.warehouse.schema import (
 DEFAULT_SCHEMA = "linkedin_ads"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 _END = object()
+HISTORY_VERSIONS = "history_versions"
+"""The figure of an entity write: how many new versions it added to the entity's history table."""
 CHUNK_ROWS = 20_000
 """Rows converted at a time inside one frame (a one-frame batch of 1.8 million rows is converted in steps)."""
 
@@ -90,7 +93,8 @@ class Warehouse(Protocol):
         step_key: str = "",
         figures: Mapping[str, Any] | None = None,
     ) -> WriteResult: ...
-    def write_records(self, table: str, run_ids: Sequence[str]) -> list[WriteRecord]: ...
+    def write_records(self, table: str | None, run_ids: Sequence[str]) -> list[WriteRecord]: ...
+    def latest_writes(self, tables: Sequence[str]) -> list[WriteRecord]: ...
     def read(
         self,
         table: str,
@@ -349,11 +353,13 @@ class _SqlWarehouse:
             existing: dict[str, set[str]] = {}
             for table_name, column_name in rows:
                 existing.setdefault(table_name, set()).add(column_name)
-            for spec in (*TABLES.values(), WRITES):
+            for spec in (*TABLES.values(), *HISTORY.values(), WRITES):
                 if spec.name not in existing:
                     definitions = [f"{quote(c.name)} {self._types[c.type]}" for c in spec.columns]
                     definitions.append(f"PRIMARY KEY ({', '.join(map(quote, spec.primary_key))})")
                     self._execute(f"CREATE TABLE IF NOT EXISTS {self.qualified(spec.name)} ({', '.join(definitions)})")
+                    if spec.kind == "history":
+                        self._seed_history(spec)
                     continue
                 for column in spec.columns:
                     if column.name not in existing[spec.name]:
@@ -373,6 +379,7 @@ class _SqlWarehouse:
         run_id: str,
         step_key: str = "",
         figures: Mapping[str, Any] | None = None,
+        failures: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> WriteResult:
         """Upsert the rows of ``frames`` into ``table`` in one transaction, and record the write in ``_writes``.
 
@@ -386,6 +393,9 @@ class _SqlWarehouse:
         The stream's ``close()`` is called when the write ends, early or not (stops a producer that feeds it).
         The record (``run_id``, ``step_key``, the scope, the result, the seconds, the numbers in ``figures``, read
         once the stream has ended, so a producer can fill it while it streams) is inserted in the same transaction.
+        ``failures`` (read once the stream has ended too): accounts of ``account_ids`` that could not be fetched,
+        ``{account_id: why}``. Their staged rows are dropped and they leave the scope, so their stored rows stay as they
+        were; the record keeps the ``why`` of each.
         """
         started, now = time.perf_counter(), datetime.now(UTC)
         spec = table_spec(table)
@@ -395,15 +405,27 @@ class _SqlWarehouse:
         try:
             with self._write_failures(spec.name, from_stream), self._transaction():
                 rows, staged_frames = self._stage_stream(spec, staging, stream, from_stream)
+                left_out = {int(a): dict(why) for a, why in (failures or {}).items()}
+                rows -= self._drop_staged_accounts(spec, staging, left_out)
+                written = tuple(int(a) for a in account_ids if int(a) not in left_out)
                 existing = self._upsert_staged(spec, staging, now, run_id)
-                removed = self._retire_absent(spec, staging, account_ids, date_range, now)
+                versions = self._record_versions(spec, staging, now, run_id) if spec.history else 0
+                removed = self._retire_absent(spec, staging, written, date_range, now)
                 self._execute(f"DROP TABLE {staging}")
                 result = WriteResult(rows - existing, existing, removed, rows, staged_frames)
-                scope = tuple(int(a) for a in account_ids), date_range if spec.kind == "fact" else None
+                scope = written, date_range if spec.kind == "fact" else None
                 seconds = time.perf_counter() - started
                 self._record(
                     WriteRecord(
-                        run_id, step_key, spec.name, *scope, result, seconds, numeric_figures(figures or {}), now
+                        run_id,
+                        step_key,
+                        spec.name,
+                        *scope,
+                        result,
+                        seconds,
+                        numeric_figures({**(figures or {}), **({HISTORY_VERSIONS: versions} if spec.history else {})}),
+                        now,
+                        tuple({"account_id": a, **why} for a, why in sorted(left_out.items())),
                     )
                 )
         finally:
@@ -440,6 +462,63 @@ class _SqlWarehouse:
             del frame  # release it before the producer makes the next one
         self._index_staging(staging, spec)
         return rows, staged_frames
+
+    def _row_hash(self, columns: Sequence[Column], value: Callable[[Column], str]) -> str:
+        """SQL of the md5 of ``columns`` (read through ``value``) as text, NULL and separators unambiguous."""
+        parts = " || chr(31) || ".join(f"COALESCE(CAST({value(c)} AS TEXT), chr(30))" for c in columns)
+        return f"md5({parts})"
+
+    def _seed_history(self, history: TableSpec) -> None:
+        """A new history table starts from the entity table's rows, as the first version of each (first and last
+        seen when and by the run that wrote it): a warehouse of an earlier release keeps what it stored."""
+        entity = table_spec(history.name.removesuffix("_history"))
+        tracked = [c for c in history.columns if c.name in entity.column_names]
+        names = ", ".join(quote(c.name) for c in history.columns)
+        self._execute(
+            f"INSERT INTO {self.qualified(history.name)} ({names}) "
+            f"SELECT {', '.join(quote(c.name) for c in tracked)}, {self._row_hash(tracked, lambda c: quote(c.name))}, "
+            f"{quote(SYNCED_AT)}, {quote(SYNCED_AT)}, {quote(RUN_ID)}, {quote(RUN_ID)} "
+            f"FROM {self.qualified(entity.name)} WHERE {quote(SYNCED_AT)} IS NOT NULL"
+        )
+
+    def _record_versions(self, spec: TableSpec, staging: str, now: datetime, run_id: str) -> int:
+        """Keep each staged entity's version in the history table: a new row when its columns differ from the
+        entity's latest version (or it has none), else the latest version's ``last_seen_*`` moves to this write.
+        Returns the versions added."""
+        history = HISTORY[spec.name]
+        target, key = self.qualified(history.name), quote(spec.primary_key[0])
+        tracked = [c for c in history.columns if c.name in spec.column_names]
+        hashes = quote(f"_versions_{spec.name}")
+        latest = f"t.first_seen_at = (SELECT MAX(l.first_seen_at) FROM {target} AS l WHERE l.{key} = t.{key})"
+        self._execute(
+            f"CREATE TEMPORARY TABLE {hashes} AS SELECT {key} AS _key, {self._row_hash(tracked, self._staged)} "
+            f"AS _row_hash FROM {staging}"
+        )
+        params = {"now": now, "run_id": run_id}
+        self._execute(
+            f"UPDATE {target} AS t SET last_seen_at = {self._param('now')}, last_seen_run_id = {self._param('run_id')} "
+            f"FROM {hashes} AS x WHERE t.{key} = x._key AND t.row_hash = x._row_hash AND {latest}",
+            params,
+        )
+        added = self._execute(
+            f"INSERT INTO {target} ({', '.join(quote(c.name) for c in history.columns)}) "
+            f"SELECT {', '.join(self._staged(c) for c in tracked)}, x._row_hash, {self._param('now')}, "
+            f"{self._param('now')}, {self._param('run_id')}, {self._param('run_id')} "
+            f"FROM {staging} AS s JOIN {hashes} AS x ON x._key = s.{key} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{key} = x._key AND t.row_hash = x._row_hash "
+            f"AND {latest})",
+            params,
+        )
+        self._execute(f"DROP TABLE {hashes}")
+        return added
+
+    def _drop_staged_accounts(self, spec: TableSpec, staging: str, account_ids: Iterable[int]) -> int:
+        """Delete the staged rows of ``account_ids`` (what was fetched of an account before LinkedIn refused it);
+        returns how many."""
+        ids = ", ".join(str(int(a)) for a in account_ids)
+        if not ids or not spec.scope_column:
+            return 0
+        return self._execute(f"DELETE FROM {staging} WHERE {quote(spec.scope_column)} IN ({ids})")
 
     def _upsert_staged(self, spec: TableSpec, staging: str, now: datetime, run_id: str) -> int:
         """Insert or update the staged rows in the table; returns how many already existed."""
@@ -506,6 +585,7 @@ class _SqlWarehouse:
             "seconds": record.seconds,
             "figures": json.dumps(dict(record.figures)),
             "written_at": record.written_at,
+            "failures": json.dumps([dict(f) for f in record.failures]),
         }
         placeholders = [
             f"CAST({self._param(c.name)} AS {self._types['json']})" if c.type == "json" else self._param(c.name)
@@ -519,21 +599,37 @@ class _SqlWarehouse:
             values,
         )
 
-    def write_records(self, table: str, run_ids: Sequence[str]) -> list[WriteRecord]:
-        """The records of the writes to ``table`` made by the runs ``run_ids``."""
+    def write_records(self, table: str | None, run_ids: Sequence[str]) -> list[WriteRecord]:
+        """The records of the writes to ``table`` (``None``: to any table) made by the runs ``run_ids``."""
         if not run_ids:
             return []
         names = {f"run_{i}": run_id for i, run_id in enumerate(run_ids)}
+        of_table = f"table_name = {self._param('table')} AND " if table is not None else ""
+        return self._records(
+            f"WHERE {of_table}run_id IN ({', '.join(self._param(name) for name in names)})",
+            {"table": table_spec(table).name, **names} if table is not None else names,
+        )
+
+    def latest_writes(self, tables: Sequence[str]) -> list[WriteRecord]:
+        """The latest record of each of ``tables`` (none for a table never written)."""
+        if not tables:
+            return []
+        names = {f"table_{i}": table_spec(table).name for i, table in enumerate(tables)}
+        return self._records(
+            f"AS w WHERE table_name IN ({', '.join(self._param(name) for name in names)}) AND written_at = "
+            f"(SELECT MAX(x.written_at) FROM {self.qualified(WRITES.name)} AS x WHERE x.table_name = w.table_name)",
+            names,
+        )
+
+    def _records(self, where: str, params: Mapping[str, Any]) -> list[WriteRecord]:
         columns, rows = self._fetch(
-            f"SELECT {', '.join(map(quote, WRITES.column_names))} FROM {self.qualified(WRITES.name)} "
-            f"WHERE table_name = {self._param('table')} "
-            f"AND run_id IN ({', '.join(self._param(name) for name in names)})",
-            {"table": table_spec(table).name, **names},
+            f"SELECT {', '.join(map(quote, WRITES.column_names))} FROM {self.qualified(WRITES.name)} {where}", params
         )
         records = []
         for values in rows:
             row = dict(zip(columns, values, strict=True))
-            row["account_ids"], row["figures"] = _parsed_json(row["account_ids"]), _parsed_json(row["figures"])
+            for name in ("account_ids", "figures", "failures"):
+                row[name] = _parsed_json(row[name])
             records.append(WriteRecord.from_row(row))
         return records
 

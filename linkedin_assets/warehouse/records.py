@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class WriteRecord:
     """Wall seconds of the write, its stream's waits included."""
     figures: Mapping[str, float] = field(default_factory=dict)
     written_at: datetime | None = None
+    failures: tuple[Mapping[str, Any], ...] = ()
+    """The accounts this write left out, one record each (``account_id`` and why): their stored rows are untouched."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, object]) -> WriteRecord:
@@ -77,6 +80,7 @@ class WriteRecord:
             seconds=float(row["seconds"] or 0.0),  # type: ignore[arg-type]
             figures=dict(row["figures"] or {}),  # type: ignore[call-overload]
             written_at=row["written_at"],  # type: ignore[arg-type]
+            failures=tuple(row.get("failures") or ()),  # type: ignore[arg-type]
         )
 
 
@@ -130,6 +134,11 @@ class Writes:
     def run_ids(self) -> tuple[str, ...]:
         """The runs that wrote these rows (the ``_dagster_run_id`` their rows carry)."""
         return tuple(dict.fromkeys(record.run_id for record in self.records))
+
+    @property
+    def failures(self) -> tuple[Mapping[str, Any], ...]:
+        """The accounts the writes left out (one record per account and step)."""
+        return tuple(failure for record in self.records for failure in record.failures)
 
     @property
     def figures(self) -> dict[str, float]:

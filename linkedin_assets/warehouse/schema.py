@@ -19,7 +19,7 @@ from linkedin_assets.linkedin.fields import (
 )
 
 ColumnType = Literal["bigint", "text", "numeric", "double", "boolean", "date", "timestamptz", "json"]
-TableKind = Literal["entity", "fact"]
+TableKind = Literal["entity", "fact", "history"]
 DateColumn = Literal["date", "month"]
 
 SYNCED_AT = "_synced_at"
@@ -43,6 +43,8 @@ class TableSpec:
     ``kind="fact"``: a batch replaces the rows of its accounts inside its date range.
     ``scope_column`` names the account id column (``None``: the table is not scoped, it is only upserted).
     ``metrics`` are the adAnalytics metric names behind the metric columns, in column order.
+    ``history``: every version of the entity is kept in ``<name>_history`` too (:data:`HISTORY`), by the same write.
+    ``kind="history"``: such a history table, written only by the write of its entity table.
     """
 
     name: str
@@ -52,6 +54,7 @@ class TableSpec:
     scope_column: str | None = "account_id"
     date_column: DateColumn | None = None
     metrics: tuple[str, ...] = ()
+    history: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -93,7 +96,7 @@ _SYSTEM = _columns(f"{SYNCED_AT}:timestamptz {RUN_ID}:text")
 _REMOVED = _columns(f"{REMOVED_AT}:timestamptz")
 
 
-def _entity(name: str, columns: str, *, scope_column: str | None = "account_id") -> TableSpec:
+def _entity(name: str, columns: str, *, scope_column: str | None = "account_id", history: bool = True) -> TableSpec:
     own = _columns(columns)
     return TableSpec(
         name=name,
@@ -101,6 +104,7 @@ def _entity(name: str, columns: str, *, scope_column: str | None = "account_id")
         primary_key=(own[0].name,),
         kind="entity",
         scope_column=scope_column,
+        history=history,
     )
 
 
@@ -174,34 +178,64 @@ TABLES: dict[str, TableSpec] = {
             DEMOGRAPHIC_METRICS,
         ),
         _entity(
-            "demographic_values", "value:text pivot:text name:text facet_urn:text resolved:boolean", scope_column=None
+            "demographic_values",
+            "value:text pivot:text name:text facet_urn:text resolved:boolean",
+            scope_column=None,
+            history=False,
         ),
     )
 }
 """Every warehouse table by name."""
 
 
+VERSION_COLUMNS = _columns(
+    "row_hash:text first_seen_at:timestamptz last_seen_at:timestamptz first_seen_run_id:text last_seen_run_id:text"
+)
+"""What a history table adds to its entity's columns: the version's hash of those columns, and when and by which run
+it was first and last seen."""
+
+
+def history_spec(entity: TableSpec) -> TableSpec:
+    """``<entity>_history``: one row per version of each entity (every column the sync writes, plus
+    :data:`VERSION_COLUMNS`), keyed by the entity id and when the version was first seen."""
+    tracked = tuple(c for c in entity.columns if c.name not in entity.managed_columns)
+    return TableSpec(
+        name=f"{entity.name}_history",
+        columns=tracked + VERSION_COLUMNS,
+        primary_key=(entity.primary_key[0], "first_seen_at"),
+        kind="history",
+        scope_column=entity.scope_column,
+    )
+
+
+HISTORY: dict[str, TableSpec] = {name: history_spec(spec) for name, spec in TABLES.items() if spec.history}
+"""The history table of each entity table that keeps one, by the entity table's name."""
+
 WRITES = TableSpec(
     name="_writes",
     columns=_columns(
         "run_id:text step_key:text table_name:text account_ids:json date_start:date date_end:date rows:bigint "
         "inserted:bigint updated:bigint removed_or_deleted:bigint frames:bigint seconds:double figures:json "
-        "written_at:timestamptz"
+        "written_at:timestamptz failures:json"
     ),
     primary_key=("run_id", "step_key", "table_name"),
     kind="entity",
     scope_column=None,
 )
 """The record of every write (``linkedin_assets.warehouse.records``): one row per run, step and table, inserted in
-the write's own transaction. Not an asset: the warehouse keeps it for whoever asks what a run wrote."""
+the write's own transaction. Not an asset: the warehouse keeps it for whoever asks what a run wrote. ``failures``:
+the accounts the write left out because LinkedIn refused them (``Warehouse.write``'s ``failures``)."""
 
 
 def table_spec(table: str) -> TableSpec:
     """The spec of ``table``; a clear error for an unknown name."""
-    try:
+    if table in TABLES:
         return TABLES[table]
-    except KeyError:
-        raise KeyError(f"unknown warehouse table {table!r}; known: {', '.join(sorted(TABLES))}") from None
+    for spec in HISTORY.values():
+        if spec.name == table:
+            return spec
+    known = sorted([*TABLES, *(spec.name for spec in HISTORY.values())])
+    raise KeyError(f"unknown warehouse table {table!r}; known: {', '.join(known)}")
 
 
 def metric_columns(table: str) -> list[str]:

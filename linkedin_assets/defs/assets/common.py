@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
@@ -37,11 +37,12 @@ from linkedin_assets.defs.io_managers.warehouse import (
 )
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
 from linkedin_assets.linkedin.client import LinkedInClient
+from linkedin_assets.linkedin.errors import AccountFailure, LinkedInError, account_failure
 from linkedin_assets.linkedin.fields import DECIMAL_METRICS
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
 from linkedin_assets.settings import LINKEDIN_POOL
-from linkedin_assets.warehouse import WarehouseBatch, Writes
+from linkedin_assets.warehouse import Warehouse, WarehouseBatch, Writes
 
 T = TypeVar("T")
 
@@ -122,12 +123,44 @@ def _private_logger(handler: logging.Handler) -> logging.Logger:
 
 
 async def gather_per_account(
-    account_ids: Iterable[int], call: Callable[[int], Awaitable[list[T]]]
+    account_ids: Iterable[int],
+    call: Callable[[int], Awaitable[list[T]]],
+    failures: dict[int, dict[str, Any]] | None = None,
 ) -> dict[int, list[T]]:
-    """``call`` for every account at once (the client bounds the requests in flight)."""
+    """``call`` for every account at once (the client bounds the requests in flight).
+
+    With ``failures``, an account LinkedIn refuses (:func:`~linkedin_assets.linkedin.errors.account_failure`) is
+    noted there and left out of the result, and the other accounts go on; when every account fails, the first
+    error is raised (there is nothing to write). Any other error is raised as it is.
+    """
     ids = list(account_ids)
-    results = await asyncio.gather(*(call(account_id) for account_id in ids))
-    return dict(zip(ids, results, strict=True))
+    errors: list[LinkedInError] = []
+
+    async def one(account_id: int) -> list[T]:
+        try:
+            return await call(account_id)
+        except LinkedInError as exc:
+            failure = account_failure(exc, account_id) if failures is not None else None
+            if failure is None or failures is None:
+                raise
+            failures[account_id] = failure.as_record()
+            errors.append(exc)
+            return []
+
+    results = await asyncio.gather(*(one(account_id) for account_id in ids))
+    if ids and len(errors) == len(ids):
+        raise errors[0]
+    return {a: r for a, r in zip(ids, results, strict=True) if failures is None or a not in failures}
+
+
+def log_failures(log: logging.Logger, failures: Mapping[int, Mapping[str, Any]]) -> None:
+    """One warning per account left out, with LinkedIn's answer."""
+    for account_id, record in failures.items():
+        failure = AccountFailure.from_record(dict(record))
+        log.warning(
+            f"ad account {account_id}: {failure.describe()}; left out (its rows stay as they were), the other "
+            "accounts go on"
+        )
 
 
 def active_account_ids(accounts: pd.DataFrame, linkedin: LinkedInResource) -> list[int]:
@@ -201,6 +234,8 @@ class AnalyticsStream:
         self.log = log or logging.getLogger("linkedin_assets")
         self.queue_windows = queue_windows
         self.metadata: dict[str, Any] = {"linkedin/planned_requests": plan.request_count}
+        self.failures: dict[int, dict[str, Any]] = {}
+        """Accounts LinkedIn refused while streaming (``WarehouseBatch.failures``): filled by the producer."""
         self.windows = 0
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
@@ -270,7 +305,7 @@ class AnalyticsStream:
     async def _fetch(self, items: queue.Queue[Any], stop: threading.Event, logger: logging.Logger) -> None:
         async with self.linkedin.client(logger) as client:
             try:
-                async for window in client.iter_analytics(self.plan):
+                async for window in client.iter_analytics(self.plan, on_account_failure=self._account_failed):
                     # waits in a worker thread, so the event loop keeps the other windows' requests going
                     await asyncio.to_thread(_put, items, stop, window)
             finally:
@@ -280,6 +315,9 @@ class AnalyticsStream:
                     f" retried, {stats.throttled} throttled (429), {stats.resplits} re-asked after the element cap"
                 )
                 self.metadata.update({f"linkedin/{k}": v for k, v in stats.as_metadata().items()})
+
+    def _account_failed(self, failure: AccountFailure) -> None:
+        self.failures[failure.account_id] = failure.as_record()
 
 
 def _put(items: queue.Queue[Any], stop: threading.Event, item: Any) -> None:
@@ -344,7 +382,13 @@ def analytics_batch(
     """A lazy batch: the plan runs while the warehouse writes (see :class:`AnalyticsStream`)."""
     log.info(f"Planned {plan.request_count} analytics request(s) for {what}:\n{plan.describe() or 'nothing to ask'}")
     stream = AnalyticsStream(linkedin, plan, convert, log=log)
-    return WarehouseBatch(stream, account_ids=tuple(account_ids), date_range=date_range, metadata=stream.metadata)
+    return WarehouseBatch(
+        stream,
+        account_ids=tuple(account_ids),
+        date_range=date_range,
+        metadata=stream.metadata,
+        failures=stream.failures,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ the shards
@@ -358,6 +402,11 @@ class Shard:
     start: date
     end: date
     """The days (inclusive) the asset's run covers: its partitions plus the lookback (months: first days)."""
+    left_out: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    """Accounts of the shard not asked, because LinkedIn refused their entities at the latest sync (why, per account):
+    asking would risk an answer without their rows (LinkedIn's analytics return nothing for an account without
+    access), which would delete what is stored. They are written as failures, and asked again once their entities
+    sync."""
 
     @property
     def mapping_key(self) -> str:
@@ -366,6 +415,22 @@ class Shard:
         if len(self.account_ids) == 1:
             return f"account_{self.account_ids[0]}"
         return f"accounts_{self.account_ids[0]}_to_{self.account_ids[-1]}"
+
+
+PER_ACCOUNT_ENTITIES = ("campaign_groups", "campaigns", "creatives")
+"""The entity tables fetched per ad account: their latest writes say which accounts LinkedIn refused."""
+
+
+def refused_accounts(wh: Warehouse, tables: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """Accounts the latest write of one of the entity ``tables`` left out, with why (the first table's failure).
+
+    A metric asset asks about the entity tables it depends on: a run writes them before it, so their latest write
+    is this run's (an entity table it does not depend on may not have been written yet)."""
+    refused: dict[int, dict[str, Any]] = {}
+    for record in wh.latest_writes(tables):
+        for failure in record.failures:
+            refused.setdefault(int(failure["account_id"]), {**failure, "not_asked": f"refused its {record.table}"})
+    return refused
 
 
 def split_accounts(account_ids: Sequence[int], accounts_per_step: int) -> list[tuple[int, ...]]:
@@ -418,6 +483,7 @@ def _plan_shards_op(asset: str, upstream: Sequence[str], window: Callable[..., t
         """The active accounts in groups of ``accounts_per_step`` (0: one group), one dynamic output each."""
         with warehouse.open() as wh:
             account_ids = active_account_ids(wh.read("accounts"), linkedin)
+            refused = refused_accounts(wh, [t for t in PER_ACCOUNT_ENTITIES if t in upstream] or ["campaigns"])
         start, end = window(context, settings)
         groups = split_accounts(account_ids, settings.accounts_per_step)
         context.log.info(
@@ -425,7 +491,9 @@ def _plan_shards_op(asset: str, upstream: Sequence[str], window: Callable[..., t
             f"{settings.accounts_per_step or len(account_ids)}, {start}..{end}"
         )
         for group in groups:
-            shard = Shard(group, start, end)
+            left_out = {a: refused[a] for a in group if a in refused}
+            shard = Shard(tuple(a for a in group if a not in left_out), start, end, left_out)
+            log_failures(context.log, left_out)
             yield dg.DynamicOutput(shard, mapping_key=shard.mapping_key)
 
     return plan_shards
@@ -446,7 +514,10 @@ def _sync_shard_op(asset: str, sync: Callable[..., WarehouseBatch]) -> dg.OpDefi
         warehouse: WarehouseResource,
     ) -> WarehouseBatch:
         """Fetch the shard's rows from LinkedIn while the warehouse IO manager writes them (one transaction)."""
-        return sync(context, shard, linkedin, settings, warehouse)
+        batch = sync(context, shard, linkedin, settings, warehouse)
+        batch.account_ids = (*batch.account_ids, *shard.left_out)
+        batch.failures.update({a: dict(why) for a, why in shard.left_out.items()})
+        return batch
 
     return sync_shard
 

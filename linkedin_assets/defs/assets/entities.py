@@ -14,6 +14,7 @@ from linkedin_assets.defs.assets.common import (
     fetch,
     gather_per_account,
     linkedin_marketing_api,
+    log_failures,
     markdown_list,
     rows_frame,
 )
@@ -45,23 +46,21 @@ def campaign_groups(
     context: dg.AssetExecutionContext, linkedin: LinkedInResource, accounts: pd.DataFrame
 ) -> WarehouseBatch:
     """Campaign groups of every status, per active account."""
-    account_ids = active_account_ids(accounts, linkedin)
-    per_account = fetch(context, linkedin, lambda c: gather_per_account(account_ids, c.campaign_groups))
-    _log_per_account(context, "campaign groups", per_account)
-    return WarehouseBatch(
-        rows_frame(g.to_row() for groups in per_account.values() for g in groups), account_ids=tuple(account_ids)
-    )
+    account_ids, failures = active_account_ids(accounts, linkedin), {}
+    per_account = fetch(context, linkedin, lambda c: gather_per_account(account_ids, c.campaign_groups, failures))
+    _log_per_account(context, "campaign groups", per_account, failures)
+    rows = rows_frame(g.to_row() for groups in per_account.values() for g in groups)
+    return WarehouseBatch(rows, account_ids=tuple(account_ids), failures=failures)
 
 
 @dg.asset(**API_ASSET)
 def campaigns(context: dg.AssetExecutionContext, linkedin: LinkedInResource, accounts: pd.DataFrame) -> WarehouseBatch:
     """Campaigns of every status (archived, completed and removed included), per active account."""
-    account_ids = active_account_ids(accounts, linkedin)
-    per_account = fetch(context, linkedin, lambda c: gather_per_account(account_ids, c.campaigns))
-    _log_per_account(context, "campaigns", per_account)
-    return WarehouseBatch(
-        rows_frame(c.to_row() for items in per_account.values() for c in items), account_ids=tuple(account_ids)
-    )
+    account_ids, failures = active_account_ids(accounts, linkedin), {}
+    per_account = fetch(context, linkedin, lambda c: gather_per_account(account_ids, c.campaigns, failures))
+    _log_per_account(context, "campaigns", per_account, failures)
+    rows = rows_frame(c.to_row() for items in per_account.values() for c in items)
+    return WarehouseBatch(rows, account_ids=tuple(account_ids), failures=failures)
 
 
 @dg.asset(**API_ASSET, deps=[campaigns])
@@ -77,13 +76,13 @@ def creatives(
     text of the sponsored post (fetched in batches, and only for posts not named by an earlier sync), else a
     label such as "Sponsored Post #456789".
     """
-    account_ids = active_account_ids(accounts, linkedin)
+    account_ids, failures = active_account_ids(accounts, linkedin), {}
     with warehouse.open() as wh:
         known = wh.read("creatives")
     cached = _cached_post_names(known)
 
     async def work(client: LinkedInClient) -> tuple[dict[int, list[Creative]], dict[str, Post]]:
-        per_account = await gather_per_account(account_ids, client.creatives)
+        per_account = await gather_per_account(account_ids, client.creatives, failures)
         wanted = sorted(
             {
                 c.content_reference
@@ -96,7 +95,7 @@ def creatives(
         return per_account, (await client.posts(wanted) if wanted else {})
 
     per_account, posts = fetch(context, linkedin, work)
-    _log_per_account(context, "creatives", per_account)
+    _log_per_account(context, "creatives", per_account, failures)
     rows = []
     for items in per_account.values():
         for creative in items:
@@ -105,7 +104,7 @@ def creatives(
     context.add_output_metadata(
         {"names": markdown_list("name source", pd.Series([r["name_source"] for r in rows]).value_counts().to_dict())}
     )
-    return WarehouseBatch(rows_frame(rows), account_ids=tuple(account_ids))
+    return WarehouseBatch(rows_frame(rows), account_ids=tuple(account_ids), failures=failures)
 
 
 def creative_display_name(creative: Creative, posts: dict[str, Post], cached: dict[str, str]) -> tuple[str, str]:
@@ -150,10 +149,13 @@ def _cached_post_names(known: pd.DataFrame) -> dict[str, str]:
     return dict(zip(named["content_reference"], named["name"], strict=True))
 
 
-def _log_per_account(context: dg.AssetExecutionContext, what: str, per_account: dict[int, list]) -> None:
+def _log_per_account(
+    context: dg.AssetExecutionContext, what: str, per_account: dict[int, list], failures: dict[int, dict]
+) -> None:
     # One line for all accounts: every log line is a stored event in the run's event log.
     counts = ", ".join(f"{account_id}: {len(items)}" for account_id, items in per_account.items())
     context.log.info(f"{sum(len(items) for items in per_account.values())} {what} ({counts or 'no account'})")
+    log_failures(context.log, failures)
     context.add_output_metadata(
         {f"{what} per account": markdown_list("account", {k: len(v) for k, v in per_account.items()})}
     )

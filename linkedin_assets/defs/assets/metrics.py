@@ -74,7 +74,7 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
     columns.update(metric_columns(window, METRIC_COLUMNS))
     owner_columns = {c for owner in owners.values() for c in owner} or {"account_id"}
     entities = set(ids)
-    requested_for = _single_account(window.facet_urns)
+    requested_for = window.account_id
     for column in sorted(owner_columns):
         if column == "account_id" and requested_for is not None:
             columns[column] = whole_numbers([requested_for] * len(ids))
@@ -82,13 +82,6 @@ def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mappin
         of = {i: owners.get(i, {}).get(column) for i in entities}
         columns[column] = whole_numbers(list(map(of.__getitem__, ids)))
     return pd.DataFrame(columns)
-
-
-def _single_account(facet_urns: Sequence[str]) -> int | None:
-    """The account id of a request faceted on exactly one ad account, else None."""
-    if len(facet_urns) == 1 and facet_urns[0].startswith("urn:li:sponsoredAccount:"):
-        return int(facet_urns[0].rsplit(":", 1)[1])
-    return None
 
 
 def materialized_days(instance: dg.DagsterInstance, key: dg.AssetKey, start: dt.date, end: dt.date) -> set[dt.date]:

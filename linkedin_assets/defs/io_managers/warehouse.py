@@ -203,6 +203,7 @@ def write_metadata(schema: str, table: str, writes: Writes) -> dict[str, Any]:
     if writes.date_range is not None:
         first, last = writes.date_range
         metadata["date_range"] = dg.MetadataValue.text(f"{first.isoformat()}..{last.isoformat()}")
+    metadata["accounts_failed"] = len({f["account_id"] for f in writes.failures})
     return metadata
 
 
@@ -210,10 +211,11 @@ def write_summary(schema: str, table: str, writes: Writes) -> str:
     """One log line: the rows written and what they changed."""
     result = writes.total
     removed = "removed" if table_spec(table).kind == "entity" else "deleted"
+    left_out = sorted({int(f["account_id"]) for f in writes.failures})
     return (
         f"Wrote {result.rows} row(s) to {schema}.{table}: {result.inserted} inserted, {result.updated} updated, "
         f"{result.removed_or_deleted} {removed}"
-    )
+    ) + (f"; left out ad account(s) {', '.join(map(str, left_out))}, untouched" if left_out else "")
 
 
 def run_lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
@@ -257,6 +259,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 run_id=context.run_id,
                 step_key=context.step_key,
                 figures=obj.metadata,
+                failures=obj.failures,
             )
             written = Writes(warehouse.write_records(table, [context.run_id]))
         mine = Writes([r for r in written.records if r.step_key == context.step_key])
