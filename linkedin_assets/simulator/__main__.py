@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="INDEX",
         help="the member's role on the INDEX-th account (0-based) was changed: it is listed, but its entities answer "
-        "403 and adAnalytics no rows for it (repeatable)",
+        "403 and adAnalytics no rows for it; repeatable (default: none)",
     )
     data.add_argument(
         "--late-data-days",
