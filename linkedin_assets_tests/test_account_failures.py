@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dagster as dg
 import psycopg
 import pytest
+from dagster._core.test_utils import create_run_for_test  # a run record for the sensor; tests only
 
 from linkedin_assets.defs.account_failures import CHECK_NAME
+from linkedin_assets.defs.resources import SyncSettings
+from linkedin_assets.defs.sensors import monthly_after_daily_sync_with_failed_accounts
 from linkedin_assets.linkedin.errors import LinkedInHTTPError, account_failure
 from linkedin_assets_tests.ground_truth import (
+    DEFAULTS,
     assert_tables_equal,
     expected_tables,
     months_between,
@@ -41,6 +46,17 @@ def _of_accounts(tables, keep, column_of=ACCOUNT_SCOPED):
         name: {k: r for k, r in rows.items() if name not in column_of or r[column_of[name]] in keep}
         for name, rows in tables.items()
     }
+
+
+def _after_failed_daily(instance, run):
+    context = dg.build_run_status_sensor_context(
+        sensor_name=monthly_after_daily_sync_with_failed_accounts.name,
+        dagster_event=dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_FAILURE.value, job_name=run.job_name),
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"settings": SyncSettings.of(DEFAULTS)},
+    )
+    return monthly_after_daily_sync_with_failed_accounts(context)
 
 
 def _step_failures(result):
@@ -71,7 +87,13 @@ def test_one_refused_account_leaves_the_others_exact_and_its_own_rows_untouched(
     sim.state.refuse_account(refused["id"])
     sim.state.reset_log()
 
-    second = sync_in_process(sim, pg_url, pg_schema, tmp_path, end - dt.timedelta(days=2), end)
+    with dg.DagsterInstance.ephemeral() as instance:
+        second = sync_in_process(sim, pg_url, pg_schema, tmp_path, end - dt.timedelta(days=2), end, instance=instance)
+        # a deployment's sensor starts the monthly run after such a daily run, as after a success; not after others
+        assert isinstance(_after_failed_daily(instance, second.results[0].dagster_run), dg.RunRequest)
+        other = create_run_for_test(instance, job_name="linkedin_daily_sync", status=dg.DagsterRunStatus.FAILURE,
+                                    tags=dict(second.results[0].dagster_run.tags))  # fmt: skip
+        assert isinstance(_after_failed_daily(instance, other), dg.SkipReason)
 
     # both runs ran (the monthly one too: sync_in_process goes on as linkedin-assets sync and the sensor do after a
     # run that failed only on accounts), and both failed only on the account check

@@ -113,25 +113,22 @@ def _monthly_request(context: dg.RunStatusSensorContext, settings: SyncSettings)
     )
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[daily_sync_job],
-    request_job=monthly_sync_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-)
+AFTER_DAILY_SYNC: dict = {
+    "monitored_jobs": [daily_sync_job],
+    "request_job": monthly_sync_job,
+    "default_status": dg.DefaultSensorStatus.RUNNING,
+    "minimum_interval_seconds": 30,
+}
+"""The two sensors that start the monthly run after a daily one (on success, and on a failure of refused accounts)."""
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, **AFTER_DAILY_SYNC)
 def monthly_after_daily_sync(context: dg.RunStatusSensorContext, settings: SyncSettings):
     """After a daily sync succeeds: the demographics of the months it fetched, their names, and the snapshot."""
     return _monthly_request(context, settings)
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.FAILURE,
-    monitored_jobs=[daily_sync_job],
-    request_job=monthly_sync_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-)
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, **AFTER_DAILY_SYNC)
 def monthly_after_daily_sync_with_failed_accounts(context: dg.RunStatusSensorContext, settings: SyncSettings):
     """After a daily sync that failed only because LinkedIn refused some accounts: the monthly run, as after a
     success, for the other accounts (one account's failure never holds back another's)."""
