@@ -356,20 +356,7 @@ class LinkedInClient:
                         continue
                     error = task.exception()
                     if error is not None:
-                        failure = account_failure(error, account_id) if on_account_failure and account_id else None
-                        if failure is None:
-                            raise error  # the finally cancels the rest
-                        if account_id not in failed:
-                            failed.add(account_id)
-                            self.logger.warning(
-                                "ad account %s: %s; its other analytics requests are not made, the other accounts go on",
-                                account_id,
-                                failure.describe(),
-                            )
-                            on_account_failure(failure)
-                        for other, of in running.items():
-                            if of == account_id:
-                                other.cancel()
+                        self._drop_account(error, account_id, running, failed, on_account_failure)
                         continue
                     window = task.result()
                     if len(window) and window.account_id not in failed:
@@ -379,6 +366,31 @@ class LinkedInClient:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    def _drop_account(
+        self,
+        error: BaseException,
+        account_id: int | None,
+        running: Mapping[asyncio.Task[AnalyticsWindow], int | None],
+        failed: set[int],
+        on_account_failure: Callable[[AccountFailure], None] | None,
+    ) -> None:
+        """After a window failed: report its account's failure once and cancel that account's windows in flight,
+        or raise ``error`` when it is not one account's (:func:`~.errors.account_failure`) or nobody listens."""
+        failure = account_failure(error, account_id) if on_account_failure and account_id else None
+        if failure is None or on_account_failure is None:
+            raise error  # iter_analytics' finally cancels the rest
+        if failure.account_id not in failed:
+            failed.add(failure.account_id)
+            self.logger.warning(
+                "ad account %s: %s; its other analytics requests are not made, the other accounts go on",
+                failure.account_id,
+                failure.describe(),
+            )
+            on_account_failure(failure)
+        for task, of in running.items():
+            if of == failure.account_id:
+                task.cancel()
 
     async def _fetch_window(self, key: AnalyticsQuery, chunks: list[AnalyticsQuery]) -> AnalyticsWindow:
         """Fetch the field chunks of one window and merge them by (pivot values, start, end), column by column."""

@@ -213,6 +213,11 @@ def _typed_column(type_: ColumnType, values: Sequence[Any]) -> Any:
     return column  # numeric: Decimal; date: datetime.date
 
 
+def _tracked(history: TableSpec, entity: TableSpec) -> list[Column]:
+    """The entity's columns its history keeps (everything but the columns the warehouse manages)."""
+    return [c for c in history.columns if c.name in entity.column_names]
+
+
 def _parsed_json(value: Any) -> Any:
     """A fetched JSON value: PostgreSQL's jsonb arrives parsed, DuckDB's JSON as text."""
     return json.loads(value) if isinstance(value, str) else value
@@ -413,21 +418,11 @@ class _SqlWarehouse:
                 removed = self._retire_absent(spec, staging, written, date_range, now)
                 self._execute(f"DROP TABLE {staging}")
                 result = WriteResult(rows - existing, existing, removed, rows, staged_frames)
+                kept = numeric_figures({**(figures or {}), **({HISTORY_VERSIONS: versions} if spec.history else {})})
+                why = tuple({"account_id": a, **reason} for a, reason in sorted(left_out.items()))
                 scope = written, date_range if spec.kind == "fact" else None
                 seconds = time.perf_counter() - started
-                self._record(
-                    WriteRecord(
-                        run_id,
-                        step_key,
-                        spec.name,
-                        *scope,
-                        result,
-                        seconds,
-                        numeric_figures({**(figures or {}), **({HISTORY_VERSIONS: versions} if spec.history else {})}),
-                        now,
-                        tuple({"account_id": a, **why} for a, why in sorted(left_out.items())),
-                    )
-                )
+                self._record(WriteRecord(run_id, step_key, spec.name, *scope, result, seconds, kept, now, why))
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
@@ -472,7 +467,7 @@ class _SqlWarehouse:
         """A new history table starts from the entity table's rows, as the first version of each (first and last
         seen when and by the run that wrote it): a warehouse of an earlier release keeps what it stored."""
         entity = table_spec(history.name.removesuffix("_history"))
-        tracked = [c for c in history.columns if c.name in entity.column_names]
+        tracked = _tracked(history, entity)
         names = ", ".join(quote(c.name) for c in history.columns)
         self._execute(
             f"INSERT INTO {self.qualified(history.name)} ({names}) "
@@ -487,7 +482,7 @@ class _SqlWarehouse:
         Returns the versions added."""
         history = HISTORY[spec.name]
         target, key = self.qualified(history.name), quote(spec.primary_key[0])
-        tracked = [c for c in history.columns if c.name in spec.column_names]
+        tracked = _tracked(history, spec)
         hashes = quote(f"_versions_{spec.name}")
         latest = f"t.first_seen_at = (SELECT MAX(l.first_seen_at) FROM {target} AS l WHERE l.{key} = t.{key})"
         self._execute(

@@ -140,7 +140,7 @@ async def gather_per_account(
         try:
             return await call(account_id)
         except LinkedInError as exc:
-            failure = account_failure(exc, account_id) if failures is not None else None
+            failure = account_failure(exc, account_id)
             if failure is None or failures is None:
                 raise
             failures[account_id] = failure.as_record()
