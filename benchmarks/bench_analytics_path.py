@@ -41,8 +41,8 @@ import orjson
 
 from linkedin_assets.defs.assets.metrics import metrics_frame
 from linkedin_assets.defs.resources import linkedin_resource
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.plan import AnalyticsPlan, entity_spans, merge_plans, plan_daily
 from linkedin_assets.settings import load_settings
 from linkedin_assets.warehouse.backends import _batch_chunks, _batch_columns
@@ -113,7 +113,7 @@ def capture(accounts: int, days: int) -> dict[str, Any]:
                     creatives = [c.to_row() for c in await client.creatives(account.id)]
                     spans = entity_spans(campaigns, creatives)
                     for pivot in plans:
-                        plans[pivot].append(plan_daily(account.urn, pivot, spans[pivot], start, end, DEFAULT_METRICS))
+                        plans[pivot].append(plan_daily(account.urn, pivot, spans[pivot], start, end, DAILY_METRICS))
                     owners["CAMPAIGN"].update({c["id"]: {"account_id": c["account_id"]} for c in campaigns})
                     owners["CREATIVE"].update(
                         {c["id"]: {"account_id": c["account_id"], "campaign_id": c["campaign_id"]} for c in creatives}

@@ -31,8 +31,9 @@ import orjson
 
 from linkedin_assets.defs.resources import linkedin_resource
 from linkedin_assets.linkedin import client as client_module
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 from linkedin_assets.linkedin.models import parse_analytics_elements
 from linkedin_assets.linkedin.plan import entity_spans, merge_plans, plan_daily, plan_monthly
 from linkedin_assets.settings import load_settings
@@ -57,7 +58,7 @@ async def sync(client: LinkedInClient, start, end) -> tuple[dict[str, int], int,
     for account, (_, campaigns, creatives) in zip(accounts, per_account, strict=True):
         spans = entity_spans([c.to_row() for c in campaigns], [c.to_row() for c in creatives])
         for pivot in ("CAMPAIGN", "CREATIVE"):
-            parts.append(plan_daily(account.urn, pivot, spans[pivot], start, end, DEFAULT_METRICS))
+            parts.append(plan_daily(account.urn, pivot, spans[pivot], start, end, DAILY_METRICS))
         for pivot in MEMBER_PIVOTS:
             parts.append(plan_monthly("accounts", [account.urn], pivot, start, end, DEMOGRAPHIC_METRICS))
     plan = merge_plans(*parts)
@@ -90,7 +91,7 @@ def _cpu_ms(work, repeat: int = 5) -> float:
 
 def decode_figures(heap_objects: int) -> None:
     """The figures behind the decode path's choices (orjson, the paused collector, one TLS context per process)."""
-    metrics = DEFAULT_METRICS[:18]
+    metrics = DAILY_METRICS[:18]
     day = {"year": 2026, "month": 3, "day": 9}
     page = orjson.dumps({"elements": [
         {"pivotValues": [f"urn:li:sponsoredCreative:{i}"], "dateRange": {"start": day, "end": day},

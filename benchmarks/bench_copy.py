@@ -49,7 +49,8 @@ TODAY = dt.date(2026, 11, 1)
 def metric_frames(accounts: int, pivot: str) -> Iterator[pd.DataFrame]:
     """The frames of one pivot's whole history, account by account, window by window (ordered by day, then id)."""
     from linkedin_assets.defs.assets.metrics import metrics_frame
-    from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, MAX_ELEMENTS
+    from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS
+    from linkedin_assets.linkedin.fields import MAX_ELEMENTS
     from linkedin_assets.linkedin.models import AnalyticsWindow
     from linkedin_assets.simulator import Dataset, SimulatorConfig
     from linkedin_assets.simulator.metrics import format_money
@@ -68,7 +69,7 @@ def metric_frames(accounts: int, pivot: str) -> Iterator[pd.DataFrame]:
             rows = order[start : start + MAX_ELEMENTS]
             days = list(dataset.dates_of(table["day"][rows]))
             metrics: dict[str, list] = {}
-            for metric in DEFAULT_METRICS:
+            for metric in DAILY_METRICS:
                 values = table[metric][rows].tolist()
                 if metric in DECIMAL_METRICS:  # the client's Decimal of the response's money string
                     dust = table.get(f"dust_{metric}")

@@ -33,13 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from linkedin_assets.linkedin import plan as plan_module
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, MAX_ELEMENTS, chunk_metrics
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS
+from linkedin_assets.linkedin.fields import MAX_ELEMENTS, chunk_metrics
 from linkedin_assets.linkedin.models import Campaign, Creative, parse_entity
 from linkedin_assets.linkedin.plan import ActivitySpan, campaign_span, creative_span, plan_daily, split_query
 from linkedin_assets.simulator.config import SimulatorConfig
 from linkedin_assets.simulator.data import Dataset
 
-CHUNKS = len(chunk_metrics(DEFAULT_METRICS))
+CHUNKS = len(chunk_metrics(DAILY_METRICS))
 HAS_KNOWN_ROWS = hasattr(plan_module, "creative_rows_per_day")
 
 
@@ -167,14 +168,14 @@ def main() -> None:
             in_range = [(c, d) for c, d in account["campaign_rows"] if start <= d <= end]
             urn = account["urn"]
 
-            queries = plan_daily(urn, "CAMPAIGN", list(spans.values()), start, end, DEFAULT_METRICS)
+            queries = plan_daily(urn, "CAMPAIGN", list(spans.values()), start, end, DAILY_METRICS)
             tallies["campaigns, schedules"].add(queries, campaign_days, start, cap)
 
             delivered: dict[int, set] = defaultdict(set)
             for campaign, day in in_range:
                 delivered[campaign].add(day)
             legacy = legacy_creative_spans(account["creatives"], spans, delivered, start, end)
-            queries = plan_daily(urn, "CREATIVE", legacy, start, end, DEFAULT_METRICS)
+            queries = plan_daily(urn, "CREATIVE", legacy, start, end, DAILY_METRICS)
             tallies["creatives, delivery-filtered spans"].add(queries, creative_days, start, cap)
 
             if not HAS_KNOWN_ROWS:
@@ -189,14 +190,14 @@ def main() -> None:
                     [span for _, span in creative_spans],
                     start,
                     end,
-                    DEFAULT_METRICS,
+                    DAILY_METRICS,
                     known_rows_per_day=known,
                     margin=margin,
                 )
                 tallies[f"creatives, known rows +{margin:.0%}"].add(queries, creative_days, start, cap)
             earlier = plan_module.rows_per_day((d for _, d in in_range), known_days)
             queries = plan_daily(
-                urn, "CAMPAIGN", list(spans.values()), start, end, DEFAULT_METRICS, known_rows_per_day=earlier
+                urn, "CAMPAIGN", list(spans.values()), start, end, DAILY_METRICS, known_rows_per_day=earlier
             )
             tallies[f"campaigns, earlier rows +{plan_module.DEFAULT_MARGIN:.0%}"].add(
                 queries, campaign_days, start, cap

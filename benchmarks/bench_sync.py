@@ -249,13 +249,14 @@ def start_simulator(
 
 def lower_bound(sizes: dict[str, int], seed: int, start: dt.date, end: dt.date, months: bool) -> int:
     """The fewest adAnalytics requests that can fetch the simulator's rows in ``[start, end]``, from its data alone."""
-    from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MEMBER_PIVOTS
+    from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
+    from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
     from linkedin_assets.simulator.config import SimulatorConfig
     from linkedin_assets.simulator.data import Dataset
 
     dataset = Dataset(SimulatorConfig(profile="custom", seed=seed, **sizes))
     first, last = (start - dataset.history_start).days, (end - dataset.history_start).days
-    chunks = math.ceil(len(DEFAULT_METRICS) / FIELDS_PER_REQUEST)
+    chunks = math.ceil(len(DAILY_METRICS) / FIELDS_PER_REQUEST)
     demographic_chunks = math.ceil(len(DEMOGRAPHIC_METRICS) / FIELDS_PER_REQUEST)
     bound = 0
     for account in dataset.account_data:

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS
+from linkedin_assets.linkedin.fields import snake_case
 from linkedin_assets.warehouse import open_warehouse
 
 PG_URL = os.environ.get("LINKEDIN_ASSETS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -56,7 +57,7 @@ def synthetic_metrics(rows: int, start: int = 0) -> pd.DataFrame:
             "account_id": campaigns % ACCOUNTS + 1,
         }
     )
-    for number, metric in enumerate(DEFAULT_METRICS):
+    for number, metric in enumerate(DAILY_METRICS):
         values = (index * (2_654_435_761 + 97 * number) + number) % 100_000
         if metric in DECIMAL_METRICS:
             frame[snake_case(metric)] = [Decimal(int(v)).scaleb(-2) for v in values]

@@ -36,6 +36,7 @@ def build_resources(
         database_url=setting_value(settings, "database_url"),
         schema_name=settings.schema_name,
         duckdb_path=settings.warehouse_file,
+        fivetran_schema=settings.fivetran_schema,
     )
     return {
         "linkedin": linkedin_resource(settings),

@@ -21,9 +21,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, resolve_metric
 from linkedin_assets.linkedin.client import parse_account_ids
 from linkedin_assets.linkedin.errors import LinkedInConfigError
-from linkedin_assets.warehouse import DEFAULT_DUCKDB_PATH, DEFAULT_SCHEMA
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
+from linkedin_assets.warehouse import DEFAULT_DUCKDB_PATH, DEFAULT_FIVETRAN_SCHEMA, DEFAULT_SCHEMA, fivetran_schema_of
 
 SYNC_TAG = "linkedin_assets/sync"
 """Run tag of both sync jobs; ``dagster.yaml`` (``tag_concurrency_limits``) lets one run with it proceed at a time."""
@@ -50,6 +52,13 @@ class Settings(BaseModel):
         None, "LINKEDIN_ASSETS_DATABASE_URL", "PostgreSQL warehouse URL; unset: the embedded DuckDB file."
     )
     schema_name: str = _setting(DEFAULT_SCHEMA, "LINKEDIN_ASSETS_SCHEMA", "Warehouse schema of the tables.")
+    fivetran_schema_name: str | None = _setting(
+        None,
+        "LINKEDIN_ASSETS_FIVETRAN_SCHEMA",
+        "Schema of the Fivetran-compatible views (README: Fivetran-compatible tables); unset: "
+        f"<schema>_fivetran ({DEFAULT_FIVETRAN_SCHEMA}).",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
     duckdb_path: str | None = _setting(
         None,
         "LINKEDIN_ASSETS_DUCKDB_PATH",
@@ -84,6 +93,17 @@ class Settings(BaseModel):
         "account",
         "LINKEDIN_ASSETS_DEMOGRAPHICS_LEVEL",
         "account: one request per account and pivot; campaign: per delivering campaign and pivot.",
+    )
+    campaign_demographic_pivots: tuple[str, ...] = _setting(
+        ("MEMBER_COUNTRY_V2", "MEMBER_REGION_V2"),
+        "LINKEDIN_ASSETS_CAMPAIGN_DEMOGRAPHICS",
+        "MEMBER_* pivots also asked per delivering campaign at account level (Fivetran's monthly country and region "
+        "reports read them); none: no campaign-level requests.",
+    )
+    metrics: tuple[str, ...] = _setting(
+        DAILY_METRICS,
+        "LINKEDIN_ASSETS_METRICS",
+        "Comma list of the daily tables' metrics to fetch (API or column names); the others stay NULL.",
     )
     schedule_cron: str = _setting("0 6 * * *", "LINKEDIN_ASSETS_SCHEDULE_CRON", "Daily sync schedule (UTC).")
     # -- how runs execute
@@ -140,10 +160,40 @@ class Settings(BaseModel):
     def _account_ids(cls, value: Any) -> Any:
         return parse_account_ids(value) if isinstance(value, str) else value
 
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics(cls, value: Any) -> tuple[str, ...]:
+        names = [resolve_metric(name).name for name in _items(value)]
+        outside = [name for name in names if name not in DAILY_METRICS]
+        if outside:
+            raise ValueError(
+                f"{', '.join(outside)} are not columns of the daily tables; declare a custom report for them "
+                "(README: Custom reports)"
+            )
+        if not names:
+            raise ValueError("names no metric; leave it unset for the default set")
+        return tuple(dict.fromkeys(names))
+
+    @field_validator("campaign_demographic_pivots", mode="before")
+    @classmethod
+    def _campaign_pivots(cls, value: Any) -> tuple[str, ...]:
+        items = _items(value)
+        if [item.lower() for item in items] == ["none"]:
+            return ()
+        pivots = tuple(item.upper() for item in items)
+        unknown = [pivot for pivot in pivots if pivot not in MEMBER_PIVOTS]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a MEMBER_* pivot; known: {', '.join(MEMBER_PIVOTS)}")
+        return pivots
+
     # Absolute from the working directory at load time, so every process of a run (and the UI) sees one path.
     @property
     def warehouse_file(self) -> str:
         return os.path.abspath(self.duckdb_path or Path(self.data_dir) / Path(DEFAULT_DUCKDB_PATH).name)
+
+    @property
+    def fivetran_schema(self) -> str:
+        return self.fivetran_schema_name or fivetran_schema_of(self.schema_name)
 
     @property
     def snapshots(self) -> str:
@@ -165,6 +215,12 @@ class Settings(BaseModel):
     def variable(name: str) -> str:
         """The environment variable of setting ``name``."""
         return str(Settings.model_fields[name].validation_alias)
+
+
+def _items(value: Any) -> list[str]:
+    """A comma list from the environment, or a sequence given in code."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 VARIABLES: dict[str, str] = {name: Settings.variable(name) for name in Settings.model_fields}
@@ -213,6 +269,8 @@ def markdown_table() -> str:
             default = default.get_secret_value()
         if default is None and name in client_defaults:
             default = client_defaults[name]
-        shown = "—" if default in (None, ()) else f"`{default}`"
+        if isinstance(default, tuple):
+            default = ",".join(map(str, default)) if len(default) <= 3 else f"the {len(default)} of Metrics"
+        shown = "—" if default in (None, (), "") else f"`{default}`"
         rows.append(f"| `{VARIABLES[name]}` | {shown} | {field.description} |")
     return "\n".join(rows)

@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from linkedin_assets.linkedin import client as client_module
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.errors import (
     LinkedInAuthError,
@@ -22,7 +23,7 @@ from linkedin_assets.linkedin.errors import (
     LinkedInPayloadError,
     LinkedInQuotaExhausted,
 )
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, MAX_ELEMENTS
+from linkedin_assets.linkedin.fields import MAX_ELEMENTS
 from linkedin_assets.linkedin.models import Campaign, Creative, parse_entity
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
@@ -81,7 +82,7 @@ async def fetch_entities(client: LinkedInClient):
     return accounts, groups, campaigns, creatives
 
 
-def daily_plan(sim, entities, max_elements: int = MAX_ELEMENTS, metrics=DEFAULT_METRICS) -> AnalyticsPlan:
+def daily_plan(sim, entities, max_elements: int = MAX_ELEMENTS, metrics=DAILY_METRICS) -> AnalyticsPlan:
     accounts, _, campaigns, creatives = entities
     dataset = sim.state.dataset
     parts = []
@@ -96,7 +97,7 @@ def daily_plan(sim, entities, max_elements: int = MAX_ELEMENTS, metrics=DEFAULT_
     return merge_plans(*parts)
 
 
-def as_truth(rows, pivot: str, metrics=DEFAULT_METRICS) -> dict:
+def as_truth(rows, pivot: str, metrics=DAILY_METRICS) -> dict:
     """Client rows of one pivot as {(urn, day): {metric: value}}."""
     out = {}
     for row in rows:
@@ -107,7 +108,7 @@ def as_truth(rows, pivot: str, metrics=DEFAULT_METRICS) -> dict:
     return out
 
 
-def ground_truth(sim, pivot: str, metrics=DEFAULT_METRICS) -> dict:
+def ground_truth(sim, pivot: str, metrics=DAILY_METRICS) -> dict:
     frame = sim.state.dataset.daily_metrics(pivot)
     return {
         (record["pivot_value"], record["date"]): {
@@ -324,7 +325,7 @@ def test_windows_split_at_a_lowered_cap_and_stale_spans_are_resplit(make_simulat
     first = sim.state.dataset.history_start
     stale = [ActivitySpan(c.urn, None, first) for c in entities[3][account.id]]
     stale_plan = merge_plans(
-        plan_daily(account.urn, "CREATIVE", stale, first, sim.state.dataset.today, DEFAULT_METRICS, max_elements=60)
+        plan_daily(account.urn, "CREATIVE", stale, first, sim.state.dataset.today, DAILY_METRICS, max_elements=60)
     )
     assert stale_plan.request_count == 2
     sim.state.reset_log()
@@ -477,7 +478,7 @@ def test_client_errors_are_not_retried(status, case, simulator):
     account_urn = f"urn:li:sponsoredAccount:{dataset.accounts[0]['id']}"
     too_many_fields = AnalyticsQuery(
         "analytics", "CAMPAIGN", "DAILY", dataset.history_start, dataset.today, "accounts", (account_urn,),
-        DEFAULT_METRICS[:19],
+        DAILY_METRICS[:19],
     )  # fmt: skip
     calls = {
         "sunset_version": lambda c: c.ad_accounts(),
@@ -634,7 +635,7 @@ def test_windows_are_yielded_one_by_one_with_bounded_read_ahead(make_simulator):
     assert asked == [chunks * (k + 1) for k in range(len(windows))]
     for rows in got:  # each yield is one whole window: one facet, one pivot, all metrics merged
         assert len({(r.pivot, r.facet_urns) for r in rows}) == 1
-        assert all(set(r.metrics) == set(DEFAULT_METRICS) for r in rows)
+        assert all(set(r.metrics) == set(DAILY_METRICS) for r in rows)
     everything = [r for rows in got for r in rows]
     for pivot in ("CAMPAIGN", "CREATIVE"):
         assert as_truth(everything, pivot) == ground_truth(sim, pivot)

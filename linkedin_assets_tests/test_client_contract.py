@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.errors import (
     LinkedInAuthError,
@@ -21,7 +22,6 @@ from linkedin_assets.linkedin.errors import (
     LinkedInHTTPError,
     LinkedInQuotaExhausted,
 )
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS
 from linkedin_assets.linkedin.plan import AnalyticsPlan, AnalyticsQuery
 from linkedin_assets.linkedin.restli import decode_query
 from linkedin_assets_tests.ground_truth import (
@@ -73,7 +73,7 @@ def daily_queries(sim, pivot: str = "CAMPAIGN") -> AnalyticsPlan:
     for account in dataset.accounts:
         for offset in range(dataset.days):
             day = dataset.history_start + dt.timedelta(days=offset)
-            for chunk in (DEFAULT_METRICS[:18], DEFAULT_METRICS[18:]):
+            for chunk in (DAILY_METRICS[:18], DAILY_METRICS[18:]):
                 queries.append(AnalyticsQuery("analytics", pivot, "DAILY", day, day, "accounts",
                                               (f"urn:li:sponsoredAccount:{account['id']}",), chunk))  # fmt: skip
     return AnalyticsPlan(tuple(queries))

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linkedin_assets.linkedin import restli
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, MAX_FIELDS_PER_REQUEST, MEMBER_PIVOTS
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
+from linkedin_assets.linkedin.fields import MAX_FIELDS_PER_REQUEST, MEMBER_PIVOTS
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
     AnalyticsQuery,
@@ -67,7 +68,7 @@ def test_ended_campaigns_cost_nothing():
         ActivitySpan(f"urn:li:sponsoredCampaign:{i}", dt.date(2023, 1, 1), dt.date(2023, 6, 30)) for i in range(50)
     ]
     not_started = [ActivitySpan("urn:li:sponsoredCampaign:99", days(91), None)]
-    assert plan_daily(ACCOUNT, "CAMPAIGN", ended + not_started, DAY0, days(90), DEFAULT_METRICS) == []
+    assert plan_daily(ACCOUNT, "CAMPAIGN", ended + not_started, DAY0, days(90), DAILY_METRICS) == []
 
 
 def test_ended_campaigns_do_not_shrink_the_windows_of_live_ones():
@@ -89,7 +90,7 @@ def test_spans_count_only_their_days_in_the_window():
 
 
 def test_chunks_hold_at_most_twenty_fields_including_the_keys():
-    metrics = list(DEFAULT_METRICS) + ["viralImpressions", "viralClicks"]
+    metrics = list(DAILY_METRICS) + ["viralImpressions", "viralClicks"]
     queries = plan_daily(ACCOUNT, "CAMPAIGN", always_active(3), DAY0, days(10), metrics)
     assert len(queries) == 3
     for query in queries:
@@ -103,9 +104,9 @@ def test_request_count_is_accounts_times_pivots_times_chunks_times_windows():
     parts = []
     for account in range(1, 4):
         urn = f"urn:li:sponsoredAccount:{account}"
-        parts.append(plan_daily(urn, "CAMPAIGN", always_active(100), DAY0, days(200), DEFAULT_METRICS))
+        parts.append(plan_daily(urn, "CAMPAIGN", always_active(100), DAY0, days(200), DAILY_METRICS))
         parts.append(
-            plan_daily(urn, "CREATIVE", always_active(300, "sponsoredCreative"), DAY0, days(200), DEFAULT_METRICS)
+            plan_daily(urn, "CREATIVE", always_active(300, "sponsoredCreative"), DAY0, days(200), DAILY_METRICS)
         )
     plan = merge_plans(*parts)
     # CAMPAIGN: 200 days x 100 rows fit the cap in 2 windows, but reach allows at most 92 days -> 3 windows;
@@ -305,7 +306,7 @@ def test_creative_rows_per_day_equals_counting_each_row_by_hand(data):
 def test_an_account_whose_known_days_have_no_rows_costs_nothing():
     spans = always_active(40, "sponsoredCreative")
     silent = dict.fromkeys((days(1 + i) for i in range(30)), 0)
-    assert plan_daily(ACCOUNT, "CREATIVE", spans, DAY0, days(30), DEFAULT_METRICS, known_rows_per_day=silent) == []
+    assert plan_daily(ACCOUNT, "CREATIVE", spans, DAY0, days(30), DAILY_METRICS, known_rows_per_day=silent) == []
     # one unknown day is enough to ask
     partial = {d: 0 for d in silent if d != days(30)}
     assert len(plan_daily(ACCOUNT, "CREATIVE", spans, DAY0, days(30), ["clicks"], known_rows_per_day=partial)) == 1
@@ -489,10 +490,10 @@ def test_campaign_windows_from_earlier_rows_absorb_revisions_within_the_margin(w
 def test_windows_asking_for_reach_span_at_most_92_days():
     """LinkedIn leaves reach out of responses over more than 92 days: a plan with reach never asks for one."""
     spans = [ActivitySpan(f"urn:li:sponsoredCampaign:{i}", None, None) for i in range(3)]
-    assert "approximateMemberReach" in DEFAULT_METRICS
-    plan = plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(365), DEFAULT_METRICS)
+    assert "approximateMemberReach" in DAILY_METRICS
+    plan = plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(365), DAILY_METRICS)
     lengths = {(q.end - q.start).days + 1 for q in plan}
     assert max(lengths) == 92
     assert len({(q.start, q.end) for q in plan}) == math.ceil(365 / 92)  # the fewest windows the rule allows
-    without_reach = [m for m in DEFAULT_METRICS if m not in ("approximateMemberReach", "audiencePenetration")]
+    without_reach = [m for m in DAILY_METRICS if m not in ("approximateMemberReach", "audiencePenetration")]
     assert len({(q.start, q.end) for q in plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(365), without_reach)}) == 1

@@ -423,10 +423,10 @@ def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
     """metrics_frame and demographics_frame build from a window's columns the frame (columns, dtypes, values) the
     row-by-row build gives, rows lacking a chunk's metrics (None) and unknown owners included."""
     from linkedin_assets.defs.assets import demographics, metrics
-    from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS
+    from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
 
     demographic = data.draw(st.booleans())
-    names = list(DEMOGRAPHIC_METRICS if demographic else DEFAULT_METRICS)
+    names = list(DEMOGRAPHIC_METRICS if demographic else DAILY_METRICS)
     half = len(names) // 2
     urns = [f"urn:li:sponsoredCreative:{i}" for i in (3, 20, 2**40)]
     days = [dt.date(2025, 1, 30) + dt.timedelta(days=i) for i in range(3)]
@@ -439,12 +439,12 @@ def test_frames_from_window_columns_equal_frames_built_row_by_row(data):
             for urn, day in keys
         ]  # fmt: skip
         chunks.append(parse_analytics_elements(elements, part))
-    facet = ("urn:li:sponsoredCampaign:55",)
+    level = data.draw(st.sampled_from(["account", "campaign"])) if demographic else "campaign"
+    facet = ("urn:li:sponsoredCampaign:55" if level == "campaign" else "urn:li:sponsoredAccount:55",)
     window = merge_chunks(chunks, names, "MEMBER_SENIORITY" if demographic else "CREATIVE", facet)
     if demographic:
-        level = data.draw(st.sampled_from(["account", "campaign"]))
         account_of = data.draw(st.sampled_from([{}, {55: 9}]))
-        got = demographics.demographics_frame(window, level, account_of)
+        got = demographics.demographics_frame(window, account_of)
         want = _demographics_row_by_row(list(window), level, account_of)
     else:
         owners = {3: {"account_id": 1, "campaign_id": 7}, 2**40: {"account_id": 2, "campaign_id": None}}

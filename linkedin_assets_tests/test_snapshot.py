@@ -27,7 +27,8 @@ from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.defs.resources import SyncSettings
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, MEMBER_PIVOTS, snake_case
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.plan import calendar_day
 from linkedin_assets.settings import Settings
 from linkedin_assets.snapshot.schema import (
@@ -227,8 +228,8 @@ def test_flat_rows_refuse_a_model_they_cannot_write():
 
 # --- the document built and written one account at a time -------------------------------------------------------
 
-MONEY = [snake_case(m) for m in DEFAULT_METRICS if m in DECIMAL_METRICS]
-COUNTS = [snake_case(m) for m in DEFAULT_METRICS if m not in DECIMAL_METRICS and m != "approximateMemberReach"]
+MONEY = [snake_case(m) for m in DAILY_METRICS if m in DECIMAL_METRICS]
+COUNTS = [snake_case(m) for m in DAILY_METRICS if m not in DECIMAL_METRICS and m != "approximateMemberReach"]
 
 
 def _money(cents: np.ndarray) -> list[Decimal]:
@@ -399,7 +400,7 @@ def fill_warehouse(
 def whole_document(wh, start, end, run_id, warnings, generated_at) -> Snapshot:
     """The snapshot as the asset built it before it streamed (commit df3f89e): every table read whole, nested, and
     validated as one model. The oracle the streamed document must equal, byte for byte."""
-    metrics = [snake_case(m) for m in DEFAULT_METRICS]
+    metrics = [snake_case(m) for m in DAILY_METRICS]
     additive = [c for c in metrics if c != "approximate_member_reach"]
     demographic = [
         c for c in DemographicRow.model_fields if c not in ("level", "entity_id", "pivot", "value", "name", "month")

@@ -17,7 +17,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, DEFAULT_METRICS, snake_case
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS
+from linkedin_assets.linkedin.fields import snake_case
 from linkedin_assets.warehouse import (
     HISTORY,
     TABLES,
@@ -86,8 +87,8 @@ def data(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_specs_follow_the_metric_catalogue() -> None:
     columns = {c.name: c.type for c in TABLES["campaign_daily_metrics"].columns}
-    assert metric_columns("campaign_daily_metrics") == [snake_case(m) for m in DEFAULT_METRICS]
-    assert {columns[snake_case(m)] for m in DEFAULT_METRICS if m in DECIMAL_METRICS} == {"numeric"}
+    assert metric_columns("campaign_daily_metrics") == [snake_case(m) for m in DAILY_METRICS]
+    assert {columns[snake_case(m)] for m in DAILY_METRICS if m in DECIMAL_METRICS} == {"numeric"}
     assert columns["impressions"] == "bigint"
     for spec in TABLES.values():
         assert set(SYSTEM) <= set(spec.column_names)
@@ -316,7 +317,7 @@ def test_a_warehouse_without_history_starts_it_from_what_it_stored(wh: Warehouse
     with each stored entity as its first version, and the next sync adds a version only for what changed."""
     wh.write("campaigns", campaigns((1, 10, "a"), (2, 10, "b")), account_ids=[10], date_range=None, run_id="r1")
     wh.close()
-    target.execute(f"DROP TABLE {wh.qualified('campaigns_history')}")
+    target.execute(f"DROP TABLE {wh.qualified('campaigns_history')} CASCADE")
     target.execute(f"ALTER TABLE {wh.qualified(WRITES.name)} DROP COLUMN failures")
 
     with target.open() as again:

@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from linkedin_assets.linkedin.budget import LocalBudget, RequestBudget
+from linkedin_assets.linkedin.catalogue import served
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.tokens import TokenStore
 from linkedin_assets.settings import Settings
@@ -97,6 +98,10 @@ class LinkedInResource(dg.ConfigurableResource):
         return LinkedInClient(config, logger=logger, budget=self.budget(config))
 
 
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 class SyncSettings(dg.ConfigurableResource):
     """How much each sync re-reads, how demographics are asked for, and how the metric steps are split: the
     ``Settings`` of the same names (``SyncSettings.of(settings)``), where their defaults and bounds are declared."""
@@ -107,12 +112,19 @@ class SyncSettings(dg.ConfigurableResource):
     demographics_level: str = _described("demographics_level")
     accounts_per_step: int = _described("accounts_per_step")
     freshness_hour: int = _described("freshness_hour")
+    metrics: list[str] = _described("metrics")
+    campaign_demographic_pivots: list[str] = _described("campaign_demographic_pivots")
+
+    @property
+    def daily_metrics(self) -> tuple[str, ...]:
+        """The daily tables' metrics a sync asks for: the configured ones LinkedIn still serves."""
+        return served(self.metrics, None)
 
     @classmethod
     def of(cls, settings: Settings) -> SyncSettings:
         return cls(
             start_date=settings.start_date.isoformat(),
-            **{name: getattr(settings, name) for name in cls.model_fields if name != "start_date"},
+            **{name: _plain(getattr(settings, name)) for name in cls.model_fields if name != "start_date"},
         )
 
 

@@ -19,8 +19,9 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .catalogue import DECIMAL_METRICS, FLOAT_METRICS
 from .errors import LinkedInPayloadError
-from .fields import DECIMAL_METRICS, FLOAT_METRICS, snake_case
+from .fields import snake_case
 
 __all__ = [
     "AdAccount",
@@ -354,6 +355,11 @@ class Creative(_Model):
         reference = (self.content or {}).get("reference")
         return reference if isinstance(reference, str) else None
 
+    def _landing_page(self, kind: str) -> str | None:
+        part = (self.content or {}).get(kind)
+        page = part.get("landingPage") if isinstance(part, Mapping) else None
+        return page if isinstance(page, str) else None
+
     def to_row(self) -> dict[str, Any]:
         text_ad = (self.content or {}).get("textAd")
         return {
@@ -372,6 +378,8 @@ class Creative(_Model):
             "serving_hold_reasons": list(self.serving_hold_reasons),
             "created_at": self.created_at,
             "last_modified_at": self.last_modified_at,
+            "text_ad_landing_page": self._landing_page("textAd"),
+            "spotlight_landing_page": self._landing_page("spotlight"),
         }
 
 

@@ -19,11 +19,11 @@ authoritative, e.g. the materialized daily partitions of ``campaign_daily_metric
         zip(campaign_rows_of_a["campaign_id"], campaign_rows_of_a["date"]),
         known_days,
     )
-    plan_daily(account_urn, "CREATIVE", creative_spans_of_a, start, end, DEFAULT_METRICS, known_rows_per_day=known)
+    plan_daily(account_urn, "CREATIVE", creative_spans_of_a, start, end, DAILY_METRICS, known_rows_per_day=known)
 
     # campaigns: earlier campaign rows (read before this run writes), the same known days
     known = rows_per_day(earlier_campaign_rows_of_a["date"], known_days)
-    plan_daily(account_urn, "CAMPAIGN", campaign_spans_of_a, start, end, DEFAULT_METRICS, known_rows_per_day=known)
+    plan_daily(account_urn, "CAMPAIGN", campaign_spans_of_a, start, end, DAILY_METRICS, known_rows_per_day=known)
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .catalogue import REACH_METRICS
 from .fields import KEY_FIELDS, MAX_ELEMENTS, chunk_metrics
 from .models import single_account
 
@@ -296,7 +297,6 @@ def creative_rows_per_day(
 REACH_MAX_DAYS = 92
 """LinkedIn leaves ``approximateMemberReach`` and ``audiencePenetration`` out of responses whose date range is longer
 than 92 days (reference, adAnalytics limits): a daily window that asks for them never spans more."""
-REACH_METRICS: frozenset[str] = frozenset({"approximateMemberReach", "audiencePenetration"})
 
 
 def _windows(
@@ -339,7 +339,7 @@ def plan_daily(
 
     The call of the metric assets, per account (see the module docstring for building ``known``)::
 
-        plan_daily(account_urn, "CREATIVE", spans, start, end, DEFAULT_METRICS, known_rows_per_day=known)
+        plan_daily(account_urn, "CREATIVE", spans, start, end, DAILY_METRICS, known_rows_per_day=known)
     """
     active = [span for span in spans if span.days_in(start, end)]
     if not active:

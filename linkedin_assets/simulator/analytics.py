@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS, FLOAT_METRICS, MEMBER_PIVOTS, NOT_ON_MEMBER_PIVOTS
+from linkedin_assets.linkedin.catalogue import DECIMAL_METRICS, FLOAT_METRICS, NOT_ON_MEMBER_PIVOTS
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 from linkedin_assets.simulator.catalog import UNIVERSES
 from linkedin_assets.simulator.metrics import (
     COST_METRICS,

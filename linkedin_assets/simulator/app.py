@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from linkedin_assets.linkedin.catalogue import KNOWN_METRICS
 from linkedin_assets.linkedin.fields import (
     ENTITY_PIVOTS,
     GRANULARITIES,
     KEY_FIELDS,
-    KNOWN_METRICS,
     MAX_FIELDS_PER_REQUEST,
     MEMBER_PIVOTS,
 )

@@ -13,8 +13,6 @@ from decimal import Context, Decimal
 
 import numpy as np
 
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS
-
 __all__ = [
     "COST_METRICS",
     "DUST_PER_UNIT",
@@ -29,7 +27,15 @@ __all__ = [
     "to_decimal",
 ]
 
-GENERATED_METRICS: tuple[str, ...] = DEFAULT_METRICS
+GENERATED_METRICS: tuple[str, ...] = (
+    "impressions", "clicks", "costInLocalCurrency", "costInUsd", "landingPageClicks", "companyPageClicks",
+    "totalEngagements", "otherEngagements", "likes", "comments", "shares", "follows", "reactions", "commentLikes",
+    "actionClicks", "adUnitClicks", "textUrlClicks", "fullScreenPlays", "externalWebsiteConversions",
+    "externalWebsitePostClickConversions", "externalWebsitePostViewConversions", "conversionValueInLocalCurrency",
+    "oneClickLeads", "oneClickLeadFormOpens", "qualifiedLeads", "opens", "sends", "videoStarts", "videoViews",
+    "videoFirstQuartileCompletions", "videoMidpointCompletions", "videoThirdQuartileCompletions", "videoCompletions",
+    "cardClicks", "cardImpressions", "approximateMemberReach",
+)  # fmt: skip
 COST_METRICS: tuple[str, ...] = ("costInLocalCurrency", "costInUsd", "conversionValueInLocalCurrency")
 NON_ADDITIVE: frozenset[str] = frozenset({"approximateMemberReach"})
 UNITS_PER_CURRENCY = 10_000_000

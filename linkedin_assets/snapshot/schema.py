@@ -33,13 +33,8 @@ from pydantic import (
     create_model,
 )
 
-from linkedin_assets.linkedin.fields import (
-    DECIMAL_METRICS,
-    DEFAULT_METRICS,
-    DEMOGRAPHIC_METRICS,
-    FLOAT_METRICS,
-    snake_case,
-)
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS, DEMOGRAPHIC_METRICS, FLOAT_METRICS
+from linkedin_assets.linkedin.fields import snake_case
 
 SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "snapshot.schema.json"
@@ -87,8 +82,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Metrics = create_model("Metrics", __base__=_Strict, **_metric_fields(DEFAULT_METRICS))
-"""Every metric of ``fields.DEFAULT_METRICS`` under its snake_case column name; ``None`` = not reported."""
+Metrics = create_model("Metrics", __base__=_Strict, **_metric_fields(DAILY_METRICS))
+"""Every metric of ``fields.DAILY_METRICS`` under its snake_case column name; ``None`` = not reported."""
 DemographicMetrics = create_model("DemographicMetrics", __base__=_Strict, **_metric_fields(DEMOGRAPHIC_METRICS))
 
 

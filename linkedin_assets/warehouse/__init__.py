@@ -10,12 +10,14 @@ import pandas as pd
 
 from linkedin_assets.warehouse.backends import (
     DEFAULT_DUCKDB_PATH,
+    DEFAULT_FIVETRAN_SCHEMA,
     DEFAULT_SCHEMA,
     DuckDBWarehouse,
     Frames,
     PostgresWarehouse,
     Warehouse,
     WarehouseError,
+    fivetran_schema_of,
     open_warehouse,
     redact_url,
 )
@@ -78,6 +80,7 @@ class WarehouseBatch:
 
 __all__ = [
     "DEFAULT_DUCKDB_PATH",
+    "DEFAULT_FIVETRAN_SCHEMA",
     "DEFAULT_SCHEMA",
     "TABLES",
     "WRITES",
@@ -94,6 +97,7 @@ __all__ = [
     "WriteResult",
     "Writes",
     "metric_columns",
+    "fivetran_schema_of",
     "open_warehouse",
     "redact_url",
     "table_spec",

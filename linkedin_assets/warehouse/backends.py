@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # each driver is imported by its backend when used: a Postgre
     import duckdb
 
 from linkedin_assets.warehouse.columns import Vector, duckdb_array, python_values, vector
+from linkedin_assets.warehouse.fivetran import view_sql, views_version
 from linkedin_assets.warehouse.records import WriteRecord, WriteResult, numeric_figures
 from linkedin_assets.warehouse.schema import (
     HISTORY,
@@ -42,6 +43,14 @@ from linkedin_assets.warehouse.schema import (
 )
 
 DEFAULT_SCHEMA = "linkedin_ads"
+
+
+def fivetran_schema_of(schema: str) -> str:
+    """Where the Fivetran-compatible views of ``schema`` go unless configured: ``linkedin_ads_fivetran`` by default."""
+    return f"{schema}_fivetran"
+
+
+DEFAULT_FIVETRAN_SCHEMA = fivetran_schema_of(DEFAULT_SCHEMA)
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 _END = object()
 HISTORY_VERSIONS = "history_versions"
@@ -121,12 +130,14 @@ def open_warehouse(
     database_url: str | None,
     schema: str = DEFAULT_SCHEMA,
     duckdb_path: str | Path = DEFAULT_DUCKDB_PATH,
+    fivetran_schema: str | None = None,
 ) -> Warehouse:
-    """PostgreSQL for a ``postgresql://`` URL, else the embedded DuckDB file at ``duckdb_path``."""
+    """PostgreSQL for a ``postgresql://`` URL, else the embedded DuckDB file at ``duckdb_path``; ``fivetran_schema``
+    holds the Fivetran-compatible views (``None``: ``<schema>_fivetran``)."""
     if database_url is None:
-        return DuckDBWarehouse(Path(duckdb_path), schema)
+        return DuckDBWarehouse(Path(duckdb_path), schema, fivetran_schema=fivetran_schema)
     if database_url.startswith(("postgresql://", "postgres://")):
-        return PostgresWarehouse(database_url, schema)
+        return PostgresWarehouse(database_url, schema, fivetran_schema)
     raise WarehouseError("database_url must start with postgresql:// (or be unset for the embedded DuckDB)")
 
 
@@ -265,9 +276,12 @@ class _SqlWarehouse:
 
     _types: Mapping[ColumnType, str]
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, schema: str, fivetran_schema: str | None = None) -> None:
         quote(schema)
+        if fivetran_schema is not None:
+            quote(fivetran_schema)
         self.schema = schema
+        self.fivetran_schema = fivetran_schema or fivetran_schema_of(schema)
 
     def qualified(self, table: str) -> str:
         """``"schema"."table"`` for SQL written against the warehouse."""
@@ -346,7 +360,8 @@ class _SqlWarehouse:
 
     # schema
     def ensure_schema(self) -> None:
-        """Create the schema and tables, and add any column defined in code but missing from the database."""
+        """Create the schema and tables, add any column defined in code but missing from the database, and keep the
+        Fivetran-compatible views (:mod:`.fivetran`) current."""
         with self._transaction():
             self._ddl_lock()
             self._execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
@@ -366,12 +381,46 @@ class _SqlWarehouse:
                     if spec.kind == "history":
                         self._seed_history(spec)
                     continue
-                for column in spec.columns:
-                    if column.name not in existing[spec.name]:
-                        self._execute(
-                            f"ALTER TABLE {self.qualified(spec.name)} "
-                            f"ADD COLUMN IF NOT EXISTS {quote(column.name)} {self._types[column.type]}"
-                        )
+                self._add_columns(spec, existing[spec.name])
+            self._ensure_views()
+
+    def _add_columns(self, spec: TableSpec, existing: set[str]) -> None:
+        """Add the columns of ``spec`` an earlier release did not have. A history table's versions then get the hash
+        of the wider row (the new columns NULL), so the upgrade itself adds no version."""
+        added = [column for column in spec.columns if column.name not in existing]
+        for column in added:
+            self._execute(
+                f"ALTER TABLE {self.qualified(spec.name)} "
+                f"ADD COLUMN IF NOT EXISTS {quote(column.name)} {self._types[column.type]}"
+            )
+        if added and spec.kind == "history":
+            tracked = _tracked(spec, table_spec(spec.name.removesuffix("_history")))
+            rehash = self._row_hash(tracked, lambda c: quote(c.name))
+            self._execute(f"UPDATE {self.qualified(spec.name)} SET row_hash = {rehash}")
+
+    def _ensure_views(self) -> None:
+        """(Re)create the Fivetran-compatible views when their definitions changed (a fingerprint is kept in the
+        views' schema): an unchanged release issues no DDL that would wait for readers of the views."""
+        schema = quote(self.fivetran_schema)
+        sql = view_sql(self.qualified)
+        version = views_version(sql)
+        marker = f"{schema}._linkedin_assets_views"
+        self._execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        self._execute(f"CREATE TABLE IF NOT EXISTS {marker} (version TEXT)")
+        _, rows = self._fetch(f"SELECT version FROM {marker}")
+        _, ((views,),) = self._fetch(
+            "SELECT count(*) FROM information_schema.tables WHERE table_type = 'VIEW' "
+            f"AND table_schema = {self._param('schema')}",
+            {"schema": self.fivetran_schema},
+        )
+        if rows and rows[0][0] == version and views == len(sql):  # (a dropped project schema takes its views along)
+            return
+        for name, select in sql.items():
+            # CASCADE: dbt's staging views over it go too; the next reports run rebuilds them.
+            self._execute(f"DROP VIEW IF EXISTS {schema}.{quote(name)} CASCADE")
+            self._execute(f"CREATE VIEW {schema}.{quote(name)} AS {select}")
+        self._execute(f"DELETE FROM {marker}")
+        self._execute(f"INSERT INTO {marker} VALUES ({self._param('version')})", {"version": version})
 
     # writing
     def write(
@@ -712,8 +761,8 @@ class PostgresWarehouse(_SqlWarehouse):
         "json": "JSONB",
     }
 
-    def __init__(self, url: str, schema: str = DEFAULT_SCHEMA) -> None:
-        super().__init__(schema)
+    def __init__(self, url: str, schema: str = DEFAULT_SCHEMA, fivetran_schema: str | None = None) -> None:
+        super().__init__(schema, fivetran_schema)
         self._url = url
         import psycopg
 
@@ -823,8 +872,14 @@ class DuckDBWarehouse(_SqlWarehouse):
         "json": "JSON",
     }
 
-    def __init__(self, path: Path, schema: str = DEFAULT_SCHEMA, lock_timeout_s: float = 120.0) -> None:
-        super().__init__(schema)
+    def __init__(
+        self,
+        path: Path,
+        schema: str = DEFAULT_SCHEMA,
+        lock_timeout_s: float = 120.0,
+        fivetran_schema: str | None = None,
+    ) -> None:
+        super().__init__(schema, fivetran_schema)
         self.path = path
         self.lock_timeout_s = lock_timeout_s
         self._connection: duckdb.DuckDBPyConnection | None = None

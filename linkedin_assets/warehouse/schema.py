@@ -10,13 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from linkedin_assets.linkedin.fields import (
-    DECIMAL_METRICS,
-    DEFAULT_METRICS,
-    DEMOGRAPHIC_METRICS,
-    FLOAT_METRICS,
-    snake_case,
-)
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS, DEMOGRAPHIC_METRICS, FLOAT_METRICS
+from linkedin_assets.linkedin.fields import snake_case
 
 ColumnType = Literal["bigint", "text", "numeric", "double", "boolean", "date", "timestamptz", "json"]
 TableKind = Literal["entity", "fact", "history"]
@@ -154,21 +149,21 @@ TABLES: dict[str, TableSpec] = {
             "id:bigint urn:text account_id:bigint campaign_id:bigint name:text name_source:text "
             "intended_status:text is_serving:boolean is_test:boolean review_status:text content_reference:text "
             "content_type:text text_ad_headline:text serving_hold_reasons:json created_at:timestamptz "
-            "last_modified_at:timestamptz",
+            "last_modified_at:timestamptz text_ad_landing_page:text spotlight_landing_page:text",
         ),
         _fact(
             "campaign_daily_metrics",
             "campaign_id:bigint date:date account_id:bigint",
             ("campaign_id", "date"),
             "date",
-            DEFAULT_METRICS,
+            DAILY_METRICS,
         ),
         _fact(
             "creative_daily_metrics",
             "creative_id:bigint date:date account_id:bigint campaign_id:bigint",
             ("creative_id", "date"),
             "date",
-            DEFAULT_METRICS,
+            DAILY_METRICS,
         ),
         _fact(
             "demographic_metrics",

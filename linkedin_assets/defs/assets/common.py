@@ -36,9 +36,9 @@ from linkedin_assets.defs.io_managers.warehouse import (
     write_summary,
 )
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
+from linkedin_assets.linkedin.catalogue import DECIMAL_METRICS
 from linkedin_assets.linkedin.client import LinkedInClient
 from linkedin_assets.linkedin.errors import AccountFailure, LinkedInError, account_failure
-from linkedin_assets.linkedin.fields import DECIMAL_METRICS
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import AnalyticsPlan
 from linkedin_assets.settings import LINKEDIN_POOL

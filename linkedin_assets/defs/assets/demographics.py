@@ -27,7 +27,8 @@ from linkedin_assets.defs.assets.common import (
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.partitions import DECLARED_MONTHLY
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
-from linkedin_assets.linkedin.fields import DEMOGRAPHIC_METRICS, MEMBER_PIVOTS, snake_case
+from linkedin_assets.linkedin.catalogue import DEMOGRAPHIC_METRICS
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
 from linkedin_assets.warehouse import WarehouseBatch
@@ -55,13 +56,15 @@ def _month_end(month: dt.date) -> dt.date:
     return (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
 
 
-def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[int, int]) -> pd.DataFrame:
-    """One window's rows -> ``demographic_metrics`` rows (the facet is the account or the campaign).
+def demographics_frame(window: AnalyticsWindow, account_of: Mapping[int, int]) -> pd.DataFrame:
+    """One window's rows -> ``demographic_metrics`` rows; ``level`` is the facet's (an account or a campaign).
 
     Every row of a window has the window's facet and pivot; the columns are built from the window's columns.
     """
     rows = len(window)
-    entity_id = urn_id(window.facet_urns[0])
+    facet = window.facet_urns[0]
+    entity_id = urn_id(facet)
+    level = "campaign" if facet.startswith("urn:li:sponsoredCampaign:") else "account"
     months = {day: day.replace(day=1) for day in set(window.starts)}
     columns: dict[str, Any] = {
         "level": [level] * rows,
@@ -75,6 +78,19 @@ def demographics_frame(window: AnalyticsWindow, level: str, account_of: Mapping[
     return pd.DataFrame(columns)
 
 
+def _delivering_campaigns(warehouse: WarehouseResource, shard: Shard, month_end: dt.date) -> pd.DataFrame:
+    """``campaign_id, account_id, first_day, last_day`` of the shard's campaigns with a daily row in its months."""
+    scope = ", ".join(str(int(a)) for a in shard.account_ids)
+    with warehouse.open() as wh:
+        return wh.query(
+            f"SELECT campaign_id, MIN(account_id) AS account_id, MIN(date) AS first_day, MAX(date) AS last_day "
+            f"FROM {wh.qualified('campaign_daily_metrics')} "
+            f"WHERE account_id IN ({scope}) AND date BETWEEN %(start)s AND %(end)s GROUP BY campaign_id "
+            "ORDER BY campaign_id",
+            {"start": shard.start, "end": month_end},
+        )
+
+
 def _sync_demographics(
     context: dg.OpExecutionContext,
     shard: Shard,
@@ -82,47 +98,42 @@ def _sync_demographics(
     settings: SyncSettings,
     warehouse: WarehouseResource,
 ) -> WarehouseBatch:
-    """Monthly rows per MEMBER_* value of the shard's accounts (account level) or their delivering campaigns."""
+    """Monthly rows per MEMBER_* value of the shard's accounts and of their delivering campaigns.
+
+    Account level (``demographics_level=account``, the default) asks every pivot once per account; the pivots of
+    ``campaign_demographic_pivots`` (country and region: Fivetran's monthly reports are per campaign) are also
+    asked per campaign, only for the campaigns whose daily rows show delivery in the months, one request per
+    campaign and pivot for all its delivering months (``q=statistics`` refuses MEMBER_* pivots, so a campaign
+    cannot share a request). ``demographics_level=campaign`` asks every pivot per campaign instead.
+    """
     first, last = shard.start, shard.end
     month_end = _month_end(last)
-    level = settings.demographics_level
+    by_account = MEMBER_PIVOTS if settings.demographics_level == "account" else ()
+    by_campaign = MEMBER_PIVOTS if settings.demographics_level == "campaign" else settings.campaign_demographic_pivots
     queries: list[AnalyticsQuery] = []
     account_of: dict[int, int] = {}
-    if first <= last and level == "account":
+    if first <= last:
         for account_id in shard.account_ids:
             urn = f"urn:li:sponsoredAccount:{account_id}"
-            for pivot in MEMBER_PIVOTS:
+            for pivot in by_account:
                 queries += plan_monthly("accounts", [urn], pivot, first, last, DEMOGRAPHIC_METRICS)
-    elif first <= last and shard.account_ids:
-        scope = ", ".join(str(int(a)) for a in shard.account_ids)
-        with warehouse.open() as wh:
-            delivered = wh.query(
-                f"SELECT campaign_id, MIN(account_id) AS account_id, MIN(date) AS first_day, MAX(date) AS last_day "
-                f"FROM {wh.qualified('campaign_daily_metrics')} "
-                f"WHERE account_id IN ({scope}) AND date BETWEEN %(start)s AND %(end)s GROUP BY campaign_id "
-                "ORDER BY campaign_id",
-                {"start": first, "end": month_end},
-            )
+    if first <= last and by_campaign and shard.account_ids:
+        delivered = _delivering_campaigns(warehouse, shard, month_end)
         context.log.info(f"{len(delivered)} campaign(s) delivered in {first:%Y-%m}..{last:%Y-%m}")
         for row in delivered.to_dict("records"):
             campaign_id = int(row["campaign_id"])
             account_of[campaign_id] = int(row["account_id"])
-            urn = f"urn:li:sponsoredCampaign:{campaign_id}"
-            for pivot in MEMBER_PIVOTS:
-                queries += plan_monthly(
-                    "campaigns",
-                    [urn],
-                    pivot,
-                    calendar_day(row["first_day"]).replace(day=1),
-                    calendar_day(row["last_day"]).replace(day=1),
-                    DEMOGRAPHIC_METRICS,
-                )
+            months = calendar_day(row["first_day"]).replace(day=1), calendar_day(row["last_day"]).replace(day=1)
+            for pivot in by_campaign:
+                urn = f"urn:li:sponsoredCampaign:{campaign_id}"
+                queries += plan_monthly("campaigns", [urn], pivot, *months, DEMOGRAPHIC_METRICS)
+    levels = f"{len(by_account)} pivot(s) per account, {len(by_campaign)} per delivering campaign"
     return analytics_batch(
         context.log,
         linkedin,
         merge_plans(queries),
-        lambda window: demographics_frame(window, level, account_of),
-        what=f"demographics ({level} level) of {len(shard.account_ids)} account(s), {first:%Y-%m}..{last:%Y-%m}",
+        lambda window: demographics_frame(window, account_of),
+        what=f"demographics ({levels}) of {len(shard.account_ids)} account(s), {first:%Y-%m}..{last:%Y-%m}",
         account_ids=shard.account_ids,
         date_range=(first, month_end),
     )
@@ -146,7 +157,7 @@ _demographic_ops = shard_ops(
     },
 )
 def demographic_metrics(accounts, campaign_daily_metrics):
-    """Monthly metrics per MEMBER_* value, per account (default) or per delivering campaign.
+    """Monthly metrics per MEMBER_* value, per account and, for country and region, per delivering campaign.
 
     Account level asks once per account and pivot for the whole month range. Campaign level asks per pivot only
     for the campaigns whose daily metrics show delivery in the months (``q=statistics`` refuses MEMBER_* pivots, so

@@ -27,7 +27,8 @@ from linkedin_assets.defs.assets.common import (
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.partitions import DECLARED_DAILY
 from linkedin_assets.defs.resources import LinkedInResource, SyncSettings
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, snake_case
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS
+from linkedin_assets.linkedin.fields import snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
@@ -41,7 +42,8 @@ from linkedin_assets.linkedin.plan import (
 from linkedin_assets.warehouse import Warehouse, WarehouseBatch
 
 CAMPAIGN_DAILY_KEY = dg.AssetKey([KEY_PREFIX, "campaign_daily_metrics"])
-METRIC_COLUMNS = {name: snake_case(name) for name in DEFAULT_METRICS}
+METRIC_COLUMNS = {name: snake_case(name) for name in DAILY_METRICS}
+"""Every column of the daily tables; a metric a sync does not ask for is NULL."""
 
 
 def fetch_window(context: dg.OpExecutionContext, lookback_days: int, start_date: dt.date) -> tuple[dt.date, dt.date]:
@@ -142,7 +144,7 @@ def _sync_campaigns(
                 spans.get(account_id, []),
                 start,
                 end,
-                DEFAULT_METRICS,
+                settings.daily_metrics,
                 known_rows_per_day=known,
             )
         )
@@ -197,7 +199,7 @@ def _sync_creatives(
                 [span for _, span in pairs],
                 start,
                 end,
-                DEFAULT_METRICS,
+                settings.daily_metrics,
                 known_rows_per_day=known,
             )
         )
@@ -233,7 +235,8 @@ def _upstream(*names: str) -> dict[str, dg.AssetIn]:
 
 @dg.graph_asset(**METRIC_GRAPH_ASSET, partitions_def=DECLARED_DAILY, ins=_upstream("accounts", "campaigns"))
 def campaign_daily_metrics(accounts, campaigns):
-    """Daily metrics per campaign (``DEFAULT_METRICS``): one account-level request per field chunk and window.
+    """Daily metrics per campaign (``LINKEDIN_ASSETS_METRICS``, by default Fivetran's 60 and four more): one
+    account-level request per field chunk and window.
 
     Campaigns whose run schedule misses the window cost nothing.
     """
@@ -246,7 +249,7 @@ def campaign_daily_metrics(accounts, campaigns):
     ins=_upstream("accounts", "campaigns", "creatives", "campaign_daily_metrics"),
 )
 def creative_daily_metrics(accounts, campaigns, creatives, campaign_daily_metrics):
-    """Daily metrics per creative (``DEFAULT_METRICS``).
+    """Daily metrics per creative (the same metrics as the campaign rows).
 
     A creative can only deliver on days its campaign delivered: the plan counts, on days whose campaign metrics are
     materialized, only the creatives of campaigns that delivered, so fewer windows (often none) are needed.

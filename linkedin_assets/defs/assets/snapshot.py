@@ -29,7 +29,8 @@ from linkedin_assets.defs.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, snapshot
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.defs.resources import SyncSettings
-from linkedin_assets.linkedin.fields import DEFAULT_METRICS, DEMOGRAPHIC_METRICS, snake_case
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
+from linkedin_assets.linkedin.fields import snake_case
 from linkedin_assets.snapshot.schema import (
     DAILY_ROWS,
     DEMOGRAPHIC_ROWS,
@@ -43,7 +44,7 @@ from linkedin_assets.snapshot.schema import (
     account_json,
 )
 
-METRIC_COLUMNS = [snake_case(m) for m in DEFAULT_METRICS]
+METRIC_COLUMNS = [snake_case(m) for m in DAILY_METRICS]
 DEMOGRAPHIC_COLUMNS = [snake_case(m) for m in DEMOGRAPHIC_METRICS]
 ADDITIVE = [c for c in METRIC_COLUMNS if c != "approximate_member_reach"]
 ACCOUNT_FIELDS = ("id", "name", "currency", "status", "removed_at")

@@ -54,6 +54,9 @@ class WarehouseResource(dg.ConfigurableResource):
     )
     schema_name: str = Field(default=DEFAULT_SCHEMA, description="Database schema holding the tables.")
     duckdb_path: str = Field(default=DEFAULT_DUCKDB_PATH, description="DuckDB file used when database_url is unset.")
+    fivetran_schema: str | None = Field(
+        default=None, description="Schema of the Fivetran-compatible views over the tables; unset: <schema>_fivetran."
+    )
 
     @property
     def location(self) -> str:
@@ -64,7 +67,7 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def open(self) -> Iterator[Warehouse]:
         """A connected warehouse whose tables exist (created or migrated once per process), closed on exit."""
-        warehouse = open_warehouse(self.database_url, self.schema_name, self.duckdb_path)
+        warehouse = open_warehouse(self.database_url, self.schema_name, self.duckdb_path, self.fivetran_schema)
         try:
             _ensure_schema_once(self, warehouse)
             yield warehouse
@@ -76,12 +79,12 @@ class WarehouseResource(dg.ConfigurableResource):
             yield name, redact_url(value) if name == "database_url" and value else value
 
 
-_ensured: set[tuple[str | None, str, str]] = set()
+_ensured: set[tuple[str | None, str, str, str | None]] = set()
 _ensured_lock = threading.Lock()
 
 
 def _ensure_schema_once(resource: WarehouseResource, warehouse: Warehouse) -> None:
-    key = (resource.database_url, resource.schema_name, resource.duckdb_path)
+    key = (resource.database_url, resource.schema_name, resource.duckdb_path, resource.fivetran_schema)
     with _ensured_lock:
         if key not in _ensured:
             warehouse.ensure_schema()
