@@ -25,6 +25,7 @@ from linkedin_assets.linkedin.fields import DECIMAL_METRICS, FLOAT_METRICS, MEMB
 from linkedin_assets.simulator.catalog import UNIVERSES
 from linkedin_assets.simulator.metrics import (
     COST_METRICS,
+    DEPRECATED_METRICS,
     GENERATED_METRICS,
     NON_ADDITIVE,
     format_money,
@@ -49,12 +50,14 @@ ID_COLUMN = {
     "CAMPAIGN_GROUP": "group_id",
     "CAMPAIGN": "campaign_id",
     "CREATIVE": "creative_id",
+    "CONVERSION": "conversion_id",
 }
 URN_PREFIX = {
     "ACCOUNT": "urn:li:sponsoredAccount:",
     "CAMPAIGN_GROUP": "urn:li:sponsoredCampaignGroup:",
     "CAMPAIGN": "urn:li:sponsoredCampaign:",
     "CREATIVE": "urn:li:sponsoredCreative:",
+    "CONVERSION": "urn:lla:llaPartnerConversion:",
 }
 FACET_COLUMN = {
     "accounts": "account_id",
@@ -397,13 +400,22 @@ def _elements_json(
 
 
 def run_query(dataset: Dataset, query: AnalyticsQuery, max_elements: int) -> QueryResult:
-    """An adAnalytics response: rows with activity, silently cut at ``max_elements``, as JSON bytes."""
+    """An adAnalytics response: rows with activity, silently cut at ``max_elements``, as JSON bytes.
+
+    ``CONVERSION`` pivots are answered from the per-rule facts (``simulator/conversions.py``); deprecated metrics
+    (``approximateUniqueImpressions``) are accepted but left out of every element.
+    """
     member = query.pivots[0] in MEMBER_PIVOTS
     if member:
         result = _member_rows(dataset, query, by_campaign=False)
         keys = [result["value"], result["b_start"]]
     else:
-        result = _entity_rows(dataset, query)
+        if "CONVERSION" in query.pivots:
+            from linkedin_assets.simulator.conversions import conversion_rows
+
+            result = conversion_rows(dataset, query)
+        else:
+            result = _entity_rows(dataset, query)
         keys = [*(result[c] for c in dict.fromkeys(ID_COLUMN[p] for p in query.pivots)), result["b_start"]]
     n = len(result["b_start"])
     order = np.argsort(_mix(keys), kind="stable")[:max_elements] if n else np.zeros(0, dtype=np.int64)
@@ -411,7 +423,8 @@ def run_query(dataset: Dataset, query: AnalyticsQuery, max_elements: int) -> Que
     fields = [
         f
         for f in query.fields
-        if not (member and f in NOT_ON_MEMBER_PIVOTS)
+        if f not in DEPRECATED_METRICS
+        and not (member and f in NOT_ON_MEMBER_PIVOTS)
         and not (long_range and f in ("approximateMemberReach", "audiencePenetration"))
     ]
     elements = _elements_json(dataset, result, order, fields, query) if len(order) else b""

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from linkedin_assets.simulator.config import SimulatorConfig
+from linkedin_assets.simulator.conversions import AccountRules, edit_rule, generate_rules
 from linkedin_assets.simulator.metrics import (
     COST_METRICS,
     GENERATED_METRICS,
@@ -469,6 +470,11 @@ class Dataset:
         self.removed_creatives: set[str] = set()
         """URNs of creatives the finder no longer lists."""
         self._by_id = {a.id: a for a in self.account_data}
+        start_ms = _ms(self.history_start)
+        self.conversion_rules: dict[int, AccountRules] = {
+            a.id: generate_rules(self.seed, a, start_ms, self.days) for a in (*self.account_data, self.forbidden)
+        }
+        """Account id -> its conversion rules (``/rest/conversions``); see ``simulator/conversions.py``."""
         self._cache: OrderedDict[tuple[int, int], AccountMetrics] = OrderedDict()
         self._building: dict[tuple[int, int], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -527,6 +533,11 @@ class Dataset:
             stamps["lastModified"] = {"time": stamps["lastModified"]["time"] + 3_600_000}
             tag = (campaign.get("version") or {}).get("versionTag")
             campaign["version"] = {"versionTag": str(int(tag) + 1) if tag and tag.isdigit() else "2"}
+
+    def edit_conversion(self, conversion_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a conversion rule's element (``name``, ``enabled``, ``postClickAttributionWindowSize``, ...) as an
+        advertiser would; its ``lastModified`` moves one hour on. Its past per-rule metrics stay as they were."""
+        return edit_rule(list(self.conversion_rules.values()), conversion_id, changes)
 
     # -- metrics --------------------------------------------------------------------------------------------------
     def new_generation(self) -> None:
