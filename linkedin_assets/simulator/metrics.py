@@ -168,21 +168,28 @@ def generate_rows(p: CreativeParams, first_weekday: int, rng: np.random.Generato
     m["cardClicks"] = _binom(rng, clicks, 0.8 * carousel)
     m["approximateMemberReach"] = np.maximum(_binom(rng, impressions, p.reach_share[creative]), 1)
 
-    kind = p.cost_kind[creative]
-    billable = np.select([kind == 0, kind == 1], [clicks, impressions / 1000.0], m["videoViews"])
-    cost = billable * p.unit_cost[creative] * rng.uniform(0.55, 1.0, size) * UNITS_PER_CURRENCY
-    local = np.rint(cost).astype(np.int64)
-    rounded = p.round_cost[creative]
-    local[rounded] = np.rint(local[rounded] / UNITS_PER_CURRENCY).astype(np.int64) * UNITS_PER_CURRENCY
-    m["costInLocalCurrency"] = local
-    m["costInUsd"] = np.rint(local * p.fx_to_usd).astype(np.int64)
-    m["conversionValueInLocalCurrency"] = (
-        conversions * np.rint(p.conversion_value[creative] * 100).astype(np.int64) * (UNITS_PER_CURRENCY // 100)
-    )
-
+    m.update(_money_metrics(m, p, creative, rng))
     flags = {"video": video, "inmail": inmail, "carousel": carousel, "leadgen": leadgen, "social": social}
     m.update(_fivetran_extras(m, flags, p.ctr[creative], p.cvr[creative], rng))
     return _kept(m, creative, day, impressions > 0)
+
+
+def _money_metrics(
+    m: dict[str, np.ndarray], p: CreativeParams, creative: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Cost (by the campaign's cost type, some billed in whole units) and conversion value, in 1e-7 units."""
+    kind = p.cost_kind[creative]
+    billable = np.select([kind == 0, kind == 1], [m["clicks"], m["impressions"] / 1000.0], m["videoViews"])
+    cost = billable * p.unit_cost[creative] * rng.uniform(0.55, 1.0, len(creative)) * UNITS_PER_CURRENCY
+    local = np.rint(cost).astype(np.int64)
+    rounded = p.round_cost[creative]
+    local[rounded] = np.rint(local[rounded] / UNITS_PER_CURRENCY).astype(np.int64) * UNITS_PER_CURRENCY
+    value = np.rint(p.conversion_value[creative] * 100).astype(np.int64) * (UNITS_PER_CURRENCY // 100)
+    return {
+        "costInLocalCurrency": local,
+        "costInUsd": np.rint(local * p.fx_to_usd).astype(np.int64),
+        "conversionValueInLocalCurrency": m["externalWebsiteConversions"] * value,
+    }
 
 
 def _kept(m: dict[str, np.ndarray], creative: np.ndarray, day: np.ndarray, keep: np.ndarray) -> dict[str, np.ndarray]:
