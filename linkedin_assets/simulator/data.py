@@ -32,7 +32,7 @@ from linkedin_assets.simulator.metrics import (
 __all__ = ["CAMPAIGN_TYPES", "AccountData", "Dataset"]
 
 DAY_MS = 86_400_000
-_CACHE_BYTES = 768 * 2**20  # large: about 40 MB per account (creative-days plus the per-pivot daily tables)
+_CACHE_BYTES = 768 * 2**20  # large: about 45 MB per account (creative-days, per-pivot daily tables, per-rule facts)
 CAMPAIGN_TYPES: tuple[str, ...] = ("SPONSORED_UPDATES", "TEXT_AD", "SPONSORED_INMAILS", "DYNAMIC")
 CORRECTED_METRICS: tuple[str, ...] = ("impressions", "clicks", "costInLocalCurrency", "costInUsd")
 _FX_TO_USD = {"USD": 1.0, "EUR": 1.0825, "GBP": 1.2674, "CAD": 0.7311, "AUD": 0.6547}
@@ -448,7 +448,10 @@ class Dataset:
        gets ``floor(T[m] * share)`` (float64 product) for every metric LinkedIn reports on member pivots; rows
        with fewer than 3 impressions are dropped; the account level is the per-value sum of its campaigns'
        remaining rows. Money = those units x 1e-7.
-    6. Serialisation: money metrics are strings like Java's ``BigDecimal.stripTrailingZeros().toString()``
+    6. ``CONVERSION`` pivots (alone or with entity pivots): per (pivot values, bucket) the sums of the per-rule
+       facts (:meth:`conversion_facts`; how they are drawn: ``simulator/conversions.py``), no corrections; an
+       element exists iff a per-rule fact falls in it. Only the nine conversion metrics are served on them.
+    7. Serialisation: money metrics are strings like Java's ``BigDecimal.stripTrailingZeros().toString()``
        (``"0.0"`` for zero, ``"1.5E+3"``, ``"-2E-18"``), counts integers; a response keeps at most
        ``max_elements`` elements (silent truncation, in a deterministic pseudo-random order).
     """
@@ -668,6 +671,13 @@ class Dataset:
         from linkedin_assets.simulator.analytics import member_shares
 
         return member_shares(self, pivot, campaign_id, month)
+
+    def conversion_facts(self) -> pd.DataFrame:
+        """The raw per-rule facts: one row per (creative, conversion rule, day) where the rule counted something
+        (see :func:`~linkedin_assets.simulator.conversions.conversion_facts`)."""
+        from linkedin_assets.simulator.conversions import conversion_facts
+
+        return conversion_facts(self)
 
     # -- the endpoint's own aggregation ---------------------------------------------------------------------------
     def daily_metrics(self, pivot: str) -> pd.DataFrame:
