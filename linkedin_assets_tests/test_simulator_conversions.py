@@ -324,3 +324,49 @@ def test_ground_truth_covers_the_extra_metrics_and_tolerates_tables_without_them
     core_missing = [{c: v for c, v in r.items() if c != "clicks"} for r in without]
     with pytest.raises(AssertionError, match="columns differ"):
         assert_tables_equal(expected, {"creative_daily_metrics": core_missing})
+
+
+# -- the IMPRESSION_DEVICE_TYPE pivot -----------------------------------------------------------------------------
+
+
+def test_device_pivot_splits_each_creative_day_exactly(medium):
+    from linkedin_assets.simulator.devices import DEVICE_TYPES, NOT_ON_DEVICE_PIVOT, device_weights
+
+    ds = medium.state.dataset
+    account = ds.account_data[0]
+    facts = ds.creative_day_facts()
+    campaigns = [c["id"] for c in account.campaigns[:12]]  # fewer than 15,000 elements
+    facts = facts[facts["campaign_id"].isin(campaigns)].set_index(["creative_id", "date"])
+    metrics = ["impressions", "clicks", "costInLocalCurrency", "viralImpressions", "videoViews", "oneClickLeads"]
+    fields = ["dateRange", "pivotValues", *metrics]
+    response = analytics(medium, fields, q="statistics", pivots=["CREATIVE", "IMPRESSION_DEVICE_TYPE"],
+                         campaigns=[f"urn:li:sponsoredCampaign:{c}" for c in campaigns])  # fmt: skip
+    elements = response.json()["elements"]
+    assert {e["pivotValues"][1] for e in elements} <= set(DEVICE_TYPES) and len(facts) < len(elements) < 15_000
+    served: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    weights = device_weights(ds.seed, account)
+    index = {int(c): i for i, c in enumerate(account.creative_ids)}
+    for element in elements:
+        creative, device = urn_id(element["pivotValues"][0]), DEVICE_TYPES.index(element["pivotValues"][1])
+        row = facts.loc[(creative, start_date(element))]
+        w = weights[index[creative]]
+        for metric in metrics:
+            value = Decimal(element[metric]) if metric == "costInLocalCurrency" else element[metric]
+            total = int(row[metric].scaleb(7)) if metric == "costInLocalCurrency" else int(row[metric])
+            cumulative = list(w.cumsum())
+            cumulative[-1] = 1.0
+            bounds = [0] + [int(total * c // 1) for c in cumulative[:-1]] + [total]
+            part = bounds[device + 1] - bounds[device]
+            assert value == (Decimal(part).scaleb(-7) if metric == "costInLocalCurrency" else part)
+            served[(creative, start_date(element))][metric] += part
+    for (creative, day), sums in served.items():
+        row = facts.loc[(creative, day)]
+        assert sums["impressions"] == row["impressions"] and sums["clicks"] == row["clicks"]
+    assert {k for k, v in served.items() if v["impressions"]} == {k for k, v in facts.iterrows() if v["impressions"]}
+    for metric in sorted(NOT_ON_DEVICE_PIVOT):
+        bad = analytics(medium, ["impressions", metric], q="analytics", pivot="IMPRESSION_DEVICE_TYPE",
+                        accounts=[account_urn(account.id)])  # fmt: skip
+        assert bad.status_code == 400 and metric in bad.json()["message"], metric
+    both = analytics(medium, ["externalWebsiteConversions"], q="statistics",
+                     pivots=["CONVERSION", "IMPRESSION_DEVICE_TYPE"], accounts=[account_urn(account.id)])  # fmt: skip
+    assert both.status_code == 400

@@ -51,6 +51,7 @@ ID_COLUMN = {
     "CAMPAIGN": "campaign_id",
     "CREATIVE": "creative_id",
     "CONVERSION": "conversion_id",
+    "IMPRESSION_DEVICE_TYPE": "device",
 }
 URN_PREFIX = {
     "ACCOUNT": "urn:li:sponsoredAccount:",
@@ -362,6 +363,20 @@ def _date_ranges(dataset: Dataset, start: np.ndarray, end: np.ndarray) -> list[s
     return np.asarray(texts, dtype=object)[inverse.reshape(-1)].tolist()
 
 
+def _value_template(pivot: str) -> str:
+    return '"%s"' if pivot == "IMPRESSION_DEVICE_TYPE" else f'"{URN_PREFIX[pivot]}%d"'
+
+
+def _pivot_values(result: dict[str, np.ndarray], pivot: str, order: np.ndarray) -> list:
+    """One pivot's values of the ordered rows: ids for URN pivots, names for ``IMPRESSION_DEVICE_TYPE``."""
+    values = result[ID_COLUMN[pivot]][order]
+    if pivot == "IMPRESSION_DEVICE_TYPE":
+        from linkedin_assets.simulator.devices import DEVICE_TYPES
+
+        return np.asarray(DEVICE_TYPES, dtype=object)[values].tolist()
+    return values.tolist()
+
+
 def _elements_json(
     dataset: Dataset, result: dict[str, np.ndarray], order: np.ndarray, fields: list[str], query: AnalyticsQuery
 ) -> bytes:
@@ -376,8 +391,8 @@ def _elements_json(
                 parts.append('"pivotValues":["%s"]')
                 columns.append(values[result["value"][order]].tolist())
             else:
-                parts.append('"pivotValues":[' + ",".join(f'"{URN_PREFIX[p]}%d"' for p in query.pivots) + "]")
-                columns.extend(result[ID_COLUMN[p]][order].tolist() for p in query.pivots)
+                parts.append('"pivotValues":[' + ",".join(_value_template(p) for p in query.pivots) + "]")
+                columns.extend(_pivot_values(result, p, order) for p in query.pivots)
         elif f == "dateRange":
             parts.append('"dateRange":%s')
             columns.append(_date_ranges(dataset, result["b_start"][order], result["b_end"][order]))
@@ -414,6 +429,10 @@ def run_query(dataset: Dataset, query: AnalyticsQuery, max_elements: int) -> Que
             from linkedin_assets.simulator.conversions import conversion_rows
 
             result = conversion_rows(dataset, query)
+        elif "IMPRESSION_DEVICE_TYPE" in query.pivots:
+            from linkedin_assets.simulator.devices import device_rows
+
+            result = device_rows(dataset, query)
         else:
             result = _entity_rows(dataset, query)
         keys = [*(result[c] for c in dict.fromkeys(ID_COLUMN[p] for p in query.pivots)), result["b_start"]]

@@ -35,6 +35,7 @@ from linkedin_assets.simulator.catalog import UNIVERSES, resolve
 from linkedin_assets.simulator.config import RUNTIME_KNOBS
 from linkedin_assets.simulator.conversions import CONVERSION_METRICS, CONVERSION_PIVOT
 from linkedin_assets.simulator.data import AccountData
+from linkedin_assets.simulator.devices import DEVICE_PIVOT, NOT_ON_DEVICE_PIVOT
 from linkedin_assets.simulator.state import RequestRecord, SimulatorState, TokenProblem
 
 __all__ = ["ApiError", "SimulatorState", "create_app"]
@@ -53,7 +54,7 @@ DATA_LIMIT_MESSAGE = (
     "The data request limit has been exceeded. More than 45 million metric values were requested in a 5-minute window."
 )
 INVALID_QUERY = "Invalid query parameters passed to request"
-_STATISTICS_PIVOTS: tuple[str, ...] = (*ENTITY_PIVOTS, "CONVERSION")
+_STATISTICS_PIVOTS: tuple[str, ...] = (*ENTITY_PIVOTS, CONVERSION_PIVOT, DEVICE_PIVOT)
 _ANALYTICS_PIVOTS: tuple[str, ...] = (*_STATISTICS_PIVOTS, *MEMBER_PIVOTS)
 
 
@@ -456,6 +457,10 @@ class Api:
         pivots = tuple(_enum_value(p, _STATISTICS_PIVOTS, "pivots") for p in raw)
         if len(set(pivots)) != len(pivots):
             raise _bad(f"{INVALID_QUERY}: a pivot is repeated")
+        if {CONVERSION_PIVOT, DEVICE_PIVOT} <= set(pivots):
+            raise ApiError(
+                400, "Invalid value for field pivots: CONVERSION with IMPRESSION_DEVICE_TYPE", "FIELD_INVALID"
+            )
         return pivots
 
     def analytics(self, params: Params) -> dict[str, Any]:
@@ -508,6 +513,10 @@ class Api:
             raise ApiError(400, f"Invalid field(s) requested: {', '.join(unknown)}", "FIELD_INVALID")
         if conversion and (invalid := [f for f in names if f not in CONVERSION_METRICS and f not in KEY_FIELDS]):
             raise ApiError(400, f"Invalid field(s) for the CONVERSION pivot: {', '.join(invalid)}", "FIELD_INVALID")
+        if DEVICE_PIVOT in pivots and (invalid := [f for f in names if f in NOT_ON_DEVICE_PIVOT]):
+            raise ApiError(
+                400, f"Invalid field(s) for the IMPRESSION_DEVICE_TYPE pivot: {', '.join(invalid)}", "FIELD_INVALID"
+            )
         return tuple(dict.fromkeys(names))
 
     # -- conversion rules -----------------------------------------------------------------------------------------
