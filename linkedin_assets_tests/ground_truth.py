@@ -578,7 +578,7 @@ def assert_tables_equal(
         if got_rows:
             columns = set(got_rows[0]) - set(SYSTEM_COLUMNS)
             wanted = set(next(iter(rows.values()))) if rows else columns
-            if columns != wanted:
+            if columns - wanted or wanted - columns:
                 problems.append(
                     f"{table}: columns differ: unexpected {sorted(columns - wanted)}, missing {sorted(wanted - columns)}"
                 )
@@ -735,7 +735,9 @@ METRICS_PER_REQUEST = 18
 """``fields`` holds at most 20 names, two of which are ``dateRange`` and ``pivotValues``."""
 
 
-def request_lower_bound(dataset: Any, expected: Expected) -> dict[str, int]:
+def request_lower_bound(
+    dataset: Any, expected: Expected, daily_metrics: Sequence[str] = DAILY_METRICS
+) -> dict[str, int]:
     """The fewest requests per endpoint (``adAnalytics`` also per pivot as ``adAnalytics:<PIVOT>``) that can fetch
     ``expected`` from LinkedIn, from the data alone (not from the sync's plan).
 
@@ -743,7 +745,7 @@ def request_lower_bound(dataset: Any, expected: Expected) -> dict[str, int]:
     one per account. Posts and demographic names: at least one batch when there is anything to ask. Analytics: per
     account and pivot with rows in the range, the field chunks (``ceil(metrics / 18)``) times the windows the rows
     need (``ceil(rows / 14,999)``); demographics: per account and MEMBER_* pivot, one chunk and one window per
-    14,999 rows.
+    14,999 rows. ``daily_metrics``: the metrics the sync stores in its daily tables (their number sets the chunks).
     """
     accounts = dataset.account_data
     chunks = -(-len(set(DAILY_METRICS) - RETIRED_METRICS) // METRICS_PER_REQUEST)

@@ -15,14 +15,15 @@ import httpx
 import pandas as pd
 import pytest
 
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS, NOT_ON_MEMBER_PIVOTS
+from linkedin_assets.linkedin.catalogue import NOT_ON_MEMBER_PIVOTS
 from linkedin_assets.linkedin.restli import encode, encode_query
 from linkedin_assets.simulator import SimulatorConfig
 from linkedin_assets.simulator.data import Dataset
-from linkedin_assets.simulator.metrics import COST_METRICS, NON_ADDITIVE
+from linkedin_assets.simulator.metrics import COST_METRICS, GENERATED_METRICS, NON_ADDITIVE
 
 VERSION = "202510"
-ADDITIVE = [m for m in DAILY_METRICS if m not in NON_ADDITIVE]
+ADDITIVE = [m for m in GENERATED_METRICS if m not in NON_ADDITIVE]
+CHUNKS = [GENERATED_METRICS[i : i + 18] for i in range(0, len(GENERATED_METRICS), 18)]
 
 
 def headers(sim, token: str | None = None, **extra: str) -> dict[str, str]:
@@ -340,7 +341,7 @@ def test_analytics_takes_exactly_one_pivot_and_a_facet(simulator):
 
 
 def test_fields_limit_unknown_fields_and_defaults(simulator):
-    metrics = list(DAILY_METRICS)
+    metrics = list(GENERATED_METRICS)
     assert (
         get(
             simulator, "/adAnalytics", analytics_query(simulator, fields=["dateRange", "pivotValues", *metrics[:18]])
@@ -626,7 +627,7 @@ def test_served_rows_follow_from_the_raw_facts(make_simulator, oddities):
     facts = ds.creative_day_facts().set_index(["creative_id", "date"])
     by_campaign = _facts_by_campaign(ds)
     assert (len(ds.campaign_day_corrections()) > 0) == oddities
-    for chunk in (DAILY_METRICS[:18], DAILY_METRICS[18:]):
+    for chunk in CHUNKS:
         fields = ["dateRange", "pivotValues", *chunk]
         for pivot, expected in (("CREATIVE", facts), ("CAMPAIGN", by_campaign)):
             elements = get(sim, "/adAnalytics", analytics_query(sim, pivot, fields=fields)).json()["elements"]

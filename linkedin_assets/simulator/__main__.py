@@ -1,7 +1,10 @@
 """``python -m linkedin_assets.simulator --port 8765 --profile small``: run the simulator in the foreground.
 
-It prints the LINKEDIN_* variables that point linkedin_assets at it. Besides LinkedIn's /rest and /oauth/v2
-routes it serves simulator-only administration under /_sim (not part of LinkedIn's API): GET /_sim/requests
+It prints the LINKEDIN_* variables that point linkedin_assets at it. LinkedIn's routes: /oauth/v2 (tokens), and
+under /rest adAccountUsers, adAccounts (+ adCampaignGroups, adCampaigns, creatives), posts, adTargetingEntities,
+conversions (q=account: an account's conversion rules, start/count paging) and adAnalytics (q=analytics and
+q=statistics; entity, MEMBER_*, CONVERSION (per-rule conversion metrics) and IMPRESSION_DEVICE_TYPE pivots).
+Besides those routes it serves simulator-only administration under /_sim (not part of LinkedIn's API): GET /_sim/requests
 (the request log with start/end stamps and the maximum number of requests in flight; ?endpoint=adAnalytics
 filters), DELETE /_sim/requests (clear it), POST /_sim/knobs (a JSON object of run-time knobs, e.g.
 {"rate_500": 0.2, "latency_ms": 20}) and POST /_sim/new-generation (late-data mode: revise the last days).

@@ -26,6 +26,7 @@ from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 from linkedin_assets.simulator.catalog import UNIVERSES
 from linkedin_assets.simulator.metrics import (
     COST_METRICS,
+    DEPRECATED_METRICS,
     GENERATED_METRICS,
     NON_ADDITIVE,
     format_money,
@@ -50,12 +51,15 @@ ID_COLUMN = {
     "CAMPAIGN_GROUP": "group_id",
     "CAMPAIGN": "campaign_id",
     "CREATIVE": "creative_id",
+    "CONVERSION": "conversion_id",
+    "IMPRESSION_DEVICE_TYPE": "device",
 }
 URN_PREFIX = {
     "ACCOUNT": "urn:li:sponsoredAccount:",
     "CAMPAIGN_GROUP": "urn:li:sponsoredCampaignGroup:",
     "CAMPAIGN": "urn:li:sponsoredCampaign:",
     "CREATIVE": "urn:li:sponsoredCreative:",
+    "CONVERSION": "urn:lla:llaPartnerConversion:",
 }
 FACET_COLUMN = {
     "accounts": "account_id",
@@ -360,6 +364,20 @@ def _date_ranges(dataset: Dataset, start: np.ndarray, end: np.ndarray) -> list[s
     return np.asarray(texts, dtype=object)[inverse.reshape(-1)].tolist()
 
 
+def _value_template(pivot: str) -> str:
+    return '"%s"' if pivot == "IMPRESSION_DEVICE_TYPE" else f'"{URN_PREFIX[pivot]}%d"'
+
+
+def _pivot_values(result: dict[str, np.ndarray], pivot: str, order: np.ndarray) -> list:
+    """One pivot's values of the ordered rows: ids for URN pivots, names for ``IMPRESSION_DEVICE_TYPE``."""
+    values = result[ID_COLUMN[pivot]][order]
+    if pivot == "IMPRESSION_DEVICE_TYPE":
+        from linkedin_assets.simulator.devices import DEVICE_TYPES
+
+        return np.asarray(DEVICE_TYPES, dtype=object)[values].tolist()
+    return values.tolist()
+
+
 def _elements_json(
     dataset: Dataset, result: dict[str, np.ndarray], order: np.ndarray, fields: list[str], query: AnalyticsQuery
 ) -> bytes:
@@ -374,8 +392,8 @@ def _elements_json(
                 parts.append('"pivotValues":["%s"]')
                 columns.append(values[result["value"][order]].tolist())
             else:
-                parts.append('"pivotValues":[' + ",".join(f'"{URN_PREFIX[p]}%d"' for p in query.pivots) + "]")
-                columns.extend(result[ID_COLUMN[p]][order].tolist() for p in query.pivots)
+                parts.append('"pivotValues":[' + ",".join(_value_template(p) for p in query.pivots) + "]")
+                columns.extend(_pivot_values(result, p, order) for p in query.pivots)
         elif f == "dateRange":
             parts.append('"dateRange":%s')
             columns.append(_date_ranges(dataset, result["b_start"][order], result["b_end"][order]))
@@ -398,13 +416,26 @@ def _elements_json(
 
 
 def run_query(dataset: Dataset, query: AnalyticsQuery, max_elements: int) -> QueryResult:
-    """An adAnalytics response: rows with activity, silently cut at ``max_elements``, as JSON bytes."""
+    """An adAnalytics response: rows with activity, silently cut at ``max_elements``, as JSON bytes.
+
+    ``CONVERSION`` pivots are answered from the per-rule facts (``simulator/conversions.py``); deprecated metrics
+    (``approximateUniqueImpressions``) are accepted but left out of every element.
+    """
     member = query.pivots[0] in MEMBER_PIVOTS
     if member:
         result = _member_rows(dataset, query, by_campaign=False)
         keys = [result["value"], result["b_start"]]
     else:
-        result = _entity_rows(dataset, query)
+        if "CONVERSION" in query.pivots:
+            from linkedin_assets.simulator.conversions import conversion_rows
+
+            result = conversion_rows(dataset, query)
+        elif "IMPRESSION_DEVICE_TYPE" in query.pivots:
+            from linkedin_assets.simulator.devices import device_rows
+
+            result = device_rows(dataset, query)
+        else:
+            result = _entity_rows(dataset, query)
         keys = [*(result[c] for c in dict.fromkeys(ID_COLUMN[p] for p in query.pivots)), result["b_start"]]
     n = len(result["b_start"])
     order = np.argsort(_mix(keys), kind="stable")[:max_elements] if n else np.zeros(0, dtype=np.int64)
@@ -412,7 +443,8 @@ def run_query(dataset: Dataset, query: AnalyticsQuery, max_elements: int) -> Que
     fields = [
         f
         for f in query.fields
-        if not (member and f in NOT_ON_MEMBER_PIVOTS)
+        if f not in DEPRECATED_METRICS
+        and not (member and f in NOT_ON_MEMBER_PIVOTS)
         and not (long_range and f in ("approximateMemberReach", "audiencePenetration"))
     ]
     elements = _elements_json(dataset, result, order, fields, query) if len(order) else b""

@@ -33,7 +33,9 @@ from linkedin_assets.linkedin.restli import RestliDecodeError, decode_query
 from linkedin_assets.simulator.analytics import AnalyticsQuery, QueryResult, run_query
 from linkedin_assets.simulator.catalog import UNIVERSES, resolve
 from linkedin_assets.simulator.config import RUNTIME_KNOBS
+from linkedin_assets.simulator.conversions import CONVERSION_METRICS, CONVERSION_PIVOT
 from linkedin_assets.simulator.data import AccountData
+from linkedin_assets.simulator.devices import DEVICE_PIVOT, NOT_ON_DEVICE_PIVOT
 from linkedin_assets.simulator.state import RequestRecord, SimulatorState, TokenProblem
 
 __all__ = ["ApiError", "SimulatorState", "create_app"]
@@ -52,6 +54,8 @@ DATA_LIMIT_MESSAGE = (
     "The data request limit has been exceeded. More than 45 million metric values were requested in a 5-minute window."
 )
 INVALID_QUERY = "Invalid query parameters passed to request"
+_STATISTICS_PIVOTS: tuple[str, ...] = (*ENTITY_PIVOTS, CONVERSION_PIVOT, DEVICE_PIVOT)
+_ANALYTICS_PIVOTS: tuple[str, ...] = (*_STATISTICS_PIVOTS, *MEMBER_PIVOTS)
 
 
 class ApiError(Exception):
@@ -429,29 +433,38 @@ class Api:
         return body
 
     # -- adAnalytics ----------------------------------------------------------------------------------------------
-    def analytics(self, params: Params) -> dict[str, Any]:
+    def _pivots(self, params: Params) -> tuple[str, ...]:
+        """The request's pivots: one for ``q=analytics``, 1-3 distinct ones (no ``MEMBER_*``) for ``q=statistics``;
+        ``CONVERSION`` may be one of them."""
         finder = params.text("q")
         if finder == "analytics":
             if params.has("pivots"):
                 raise _bad(f"{INVALID_QUERY}: q=analytics takes exactly one pivot")
-            pivots = (params.enum("pivot", ENTITY_PIVOTS + MEMBER_PIVOTS),)
-        elif finder == "statistics":
-            if params.has("pivot"):
-                raise _bad(f"{INVALID_QUERY}: q=statistics takes pivots=List(...)")
-            raw = params.items("pivots")
-            if not raw or len(raw) > 3:
-                raise _bad(f"{INVALID_QUERY}: pivots must hold 1 to 3 pivots")
-            if any(_enum_value(p, ENTITY_PIVOTS + MEMBER_PIVOTS, "pivots") in MEMBER_PIVOTS for p in raw):
-                raise ApiError(
-                    400,
-                    "Invalid value for field pivots: MEMBER_* pivots are not supported by statistics",
-                    "FIELD_INVALID",
-                )
-            pivots = tuple(_enum_value(p, ENTITY_PIVOTS, "pivots") for p in raw)
-            if len(set(pivots)) != len(pivots):
-                raise _bad(f"{INVALID_QUERY}: a pivot is repeated")
-        else:
+            return (params.enum("pivot", _ANALYTICS_PIVOTS),)
+        if finder != "statistics":
             raise _bad(f"{INVALID_QUERY}: q must be analytics or statistics")
+        if params.has("pivot"):
+            raise _bad(f"{INVALID_QUERY}: q=statistics takes pivots=List(...)")
+        raw = params.items("pivots")
+        if not raw or len(raw) > 3:
+            raise _bad(f"{INVALID_QUERY}: pivots must hold 1 to 3 pivots")
+        if any(_enum_value(p, _ANALYTICS_PIVOTS, "pivots") in MEMBER_PIVOTS for p in raw):
+            raise ApiError(
+                400,
+                "Invalid value for field pivots: MEMBER_* pivots are not supported by statistics",
+                "FIELD_INVALID",
+            )
+        pivots = tuple(_enum_value(p, _STATISTICS_PIVOTS, "pivots") for p in raw)
+        if len(set(pivots)) != len(pivots):
+            raise _bad(f"{INVALID_QUERY}: a pivot is repeated")
+        if {CONVERSION_PIVOT, DEVICE_PIVOT} <= set(pivots):
+            raise ApiError(
+                400, "Invalid value for field pivots: CONVERSION with IMPRESSION_DEVICE_TYPE", "FIELD_INVALID"
+            )
+        return pivots
+
+    def analytics(self, params: Params) -> dict[str, Any]:
+        pivots = self._pivots(params)
         granularity = params.enum("timeGranularity", GRANULARITIES)
         start, end = self._date_range(params.record("dateRange"))
         facets: dict[str, frozenset[int]] = {}
@@ -469,7 +482,7 @@ class Api:
         )
         if params.has("sortBy"):
             params.record("sortBy")
-        fields = self._fields(params.values.get("fields"))
+        fields = self._fields(params.values.get("fields"), pivots)
         forbidden = set(self.data.forbidden.creative_campaign_ids.tolist()) | {self.data.forbidden.id}
         if facets.get("campaigns") and facets["campaigns"] <= forbidden:
             facets["campaigns"] = frozenset()
@@ -488,16 +501,36 @@ class Api:
             raise _bad(f"{INVALID_QUERY}: dateRange end is before its start")
         return start, end
 
-    def _fields(self, value: Any) -> tuple[str, ...]:
+    def _fields(self, value: Any, pivots: tuple[str, ...]) -> tuple[str, ...]:
+        conversion = CONVERSION_PIVOT in pivots
         if value is None:
-            return ("impressions", "clicks", *KEY_FIELDS)
+            return ("externalWebsiteConversions", *KEY_FIELDS) if conversion else ("impressions", "clicks", *KEY_FIELDS)
         names = [f for f in value.split(",") if f]
         if not names or len(names) > MAX_FIELDS_PER_REQUEST:
             raise _bad(f"{INVALID_QUERY}: fields must hold 1 to {MAX_FIELDS_PER_REQUEST} entries")
         unknown = [f for f in names if f not in KNOWN_METRICS and f not in KEY_FIELDS]
         if unknown:
             raise ApiError(400, f"Invalid field(s) requested: {', '.join(unknown)}", "FIELD_INVALID")
+        if conversion and (invalid := [f for f in names if f not in CONVERSION_METRICS and f not in KEY_FIELDS]):
+            raise ApiError(400, f"Invalid field(s) for the CONVERSION pivot: {', '.join(invalid)}", "FIELD_INVALID")
+        if DEVICE_PIVOT in pivots and (invalid := [f for f in names if f in NOT_ON_DEVICE_PIVOT]):
+            raise ApiError(
+                400, f"Invalid field(s) for the IMPRESSION_DEVICE_TYPE pivot: {', '.join(invalid)}", "FIELD_INVALID"
+            )
         return tuple(dict.fromkeys(names))
+
+    # -- conversion rules -----------------------------------------------------------------------------------------
+    def conversions(self, path: str, params: Params) -> dict[str, Any]:
+        """``q=account&account=urn:li:sponsoredAccount:N``: the account's conversion rules, offset-paged."""
+        if params.text("q") != "account":
+            raise _bad(f"{INVALID_QUERY}: q=account is required")
+        value = params.values.get("account")
+        value = value[0] if isinstance(value, list) and len(value) == 1 else value
+        if value is None:
+            raise _bad(f"{INVALID_QUERY}: account is required")
+        account = self._account(_urn_id(value, "sponsoredAccount"), "conversions.FINDER-account")
+        rules = sorted(self.data.conversion_rules[account.id].elements, key=lambda e: e["id"])
+        return _offset_page(path, params, rules)
 
 
 def _date(value: Any) -> dt.date:
@@ -573,11 +606,12 @@ _ROUTES: list[tuple[re.Pattern[str], str, str, set[str]]] = [
     (re.compile(r"/rest/posts/([^/]+)"), "posts", "post", set()),
     (re.compile(r"/rest/adTargetingEntities"), "adTargetingEntities", "targeting_entities",
      {"q", "urns", "queryVersion", "locale", "facet", "fetchType", "start", "count"}),
+    (re.compile(r"/rest/conversions"), "conversions", "conversions", {"q", "account", "start", "count"}),
     (re.compile(r"/rest/adAnalytics"), "adAnalytics", "analytics",
      {"q", "pivot", "pivots", "timeGranularity", "dateRange", "accounts", "campaignGroups", "campaigns", "creatives",
       "campaignType", "fields", "sortBy"}),
 ]  # fmt: skip
-_WITH_PATH = {"account_users", "accounts", "groups", "campaigns", "creatives", "targeting_entities"}
+_WITH_PATH = {"account_users", "accounts", "groups", "campaigns", "creatives", "targeting_entities", "conversions"}
 _WITH_PARAMS = _WITH_PATH | {"posts", "analytics"}
 
 

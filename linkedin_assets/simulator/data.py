@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from linkedin_assets.simulator.config import SimulatorConfig
+from linkedin_assets.simulator.conversions import AccountRules, edit_rule, generate_rules
 from linkedin_assets.simulator.metrics import (
     COST_METRICS,
     GENERATED_METRICS,
@@ -31,7 +32,7 @@ from linkedin_assets.simulator.metrics import (
 __all__ = ["CAMPAIGN_TYPES", "AccountData", "Dataset"]
 
 DAY_MS = 86_400_000
-_CACHE_BYTES = 768 * 2**20  # large: about 40 MB per account (creative-days plus the per-pivot daily tables)
+_CACHE_BYTES = 768 * 2**20  # large: about 45 MB per account (creative-days, per-pivot daily tables, per-rule facts)
 CAMPAIGN_TYPES: tuple[str, ...] = ("SPONSORED_UPDATES", "TEXT_AD", "SPONSORED_INMAILS", "DYNAMIC")
 CORRECTED_METRICS: tuple[str, ...] = ("impressions", "clicks", "costInLocalCurrency", "costInUsd")
 _FX_TO_USD = {"USD": 1.0, "EUR": 1.0825, "GBP": 1.2674, "CAD": 0.7311, "AUD": 0.6547}
@@ -447,7 +448,10 @@ class Dataset:
        gets ``floor(T[m] * share)`` (float64 product) for every metric LinkedIn reports on member pivots; rows
        with fewer than 3 impressions are dropped; the account level is the per-value sum of its campaigns'
        remaining rows. Money = those units x 1e-7.
-    6. Serialisation: money metrics are strings like Java's ``BigDecimal.stripTrailingZeros().toString()``
+    6. ``CONVERSION`` pivots (alone or with entity pivots): per (pivot values, bucket) the sums of the per-rule
+       facts (:meth:`conversion_facts`; how they are drawn: ``simulator/conversions.py``), no corrections; an
+       element exists iff a per-rule fact falls in it. Only the nine conversion metrics are served on them.
+    7. Serialisation: money metrics are strings like Java's ``BigDecimal.stripTrailingZeros().toString()``
        (``"0.0"`` for zero, ``"1.5E+3"``, ``"-2E-18"``), counts integers; a response keeps at most
        ``max_elements`` elements (silent truncation, in a deterministic pseudo-random order).
     """
@@ -469,6 +473,11 @@ class Dataset:
         self.removed_creatives: set[str] = set()
         """URNs of creatives the finder no longer lists."""
         self._by_id = {a.id: a for a in self.account_data}
+        start_ms = _ms(self.history_start)
+        self.conversion_rules: dict[int, AccountRules] = {
+            a.id: generate_rules(self.seed, a, start_ms, self.days) for a in (*self.account_data, self.forbidden)
+        }
+        """Account id -> its conversion rules (``/rest/conversions``); see ``simulator/conversions.py``."""
         self._cache: OrderedDict[tuple[int, int], AccountMetrics] = OrderedDict()
         self._building: dict[tuple[int, int], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -527,6 +536,11 @@ class Dataset:
             stamps["lastModified"] = {"time": stamps["lastModified"]["time"] + 3_600_000}
             tag = (campaign.get("version") or {}).get("versionTag")
             campaign["version"] = {"versionTag": str(int(tag) + 1) if tag and tag.isdigit() else "2"}
+
+    def edit_conversion(self, conversion_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a conversion rule's element (``name``, ``enabled``, ``postClickAttributionWindowSize``, ...) as an
+        advertiser would; its ``lastModified`` moves one hour on. Its past per-rule metrics stay as they were."""
+        return edit_rule(list(self.conversion_rules.values()), conversion_id, changes)
 
     # -- metrics --------------------------------------------------------------------------------------------------
     def new_generation(self) -> None:
@@ -657,6 +671,13 @@ class Dataset:
         from linkedin_assets.simulator.analytics import member_shares
 
         return member_shares(self, pivot, campaign_id, month)
+
+    def conversion_facts(self) -> pd.DataFrame:
+        """The raw per-rule facts: one row per (creative, conversion rule, day) where the rule counted something
+        (see :func:`~linkedin_assets.simulator.conversions.conversion_facts`)."""
+        from linkedin_assets.simulator.conversions import conversion_facts
+
+        return conversion_facts(self)
 
     # -- the endpoint's own aggregation ---------------------------------------------------------------------------
     def daily_metrics(self, pivot: str) -> pd.DataFrame:

@@ -15,7 +15,9 @@ import numpy as np
 
 __all__ = [
     "COST_METRICS",
+    "DEPRECATED_METRICS",
     "DUST_PER_UNIT",
+    "FIVETRAN_EXTRA_METRICS",
     "GENERATED_METRICS",
     "NON_ADDITIVE",
     "CreativeParams",
@@ -27,15 +29,31 @@ __all__ = [
     "to_decimal",
 ]
 
-GENERATED_METRICS: tuple[str, ...] = (
+_CORE_METRICS: tuple[str, ...] = (
     "impressions", "clicks", "costInLocalCurrency", "costInUsd", "landingPageClicks", "companyPageClicks",
     "totalEngagements", "otherEngagements", "likes", "comments", "shares", "follows", "reactions", "commentLikes",
     "actionClicks", "adUnitClicks", "textUrlClicks", "fullScreenPlays", "externalWebsiteConversions",
     "externalWebsitePostClickConversions", "externalWebsitePostViewConversions", "conversionValueInLocalCurrency",
     "oneClickLeads", "oneClickLeadFormOpens", "qualifiedLeads", "opens", "sends", "videoStarts", "videoViews",
-    "videoFirstQuartileCompletions", "videoMidpointCompletions", "videoThirdQuartileCompletions", "videoCompletions",
-    "cardClicks", "cardImpressions", "approximateMemberReach",
+    "videoFirstQuartileCompletions", "videoMidpointCompletions", "videoThirdQuartileCompletions",
+    "videoCompletions", "cardClicks", "cardImpressions", "approximateMemberReach",
 )  # fmt: skip
+FIVETRAN_EXTRA_METRICS: tuple[str, ...] = (
+    "leadGenerationMailContactInfoShares", "leadGenerationMailInterestedClicks",
+    "viralCardClicks", "viralCardImpressions", "viralClicks", "viralCommentLikes", "viralComments",
+    "viralCompanyPageClicks", "viralExternalWebsiteConversions", "viralExternalWebsitePostClickConversions",
+    "viralExternalWebsitePostViewConversions", "viralFollows", "viralFullScreenPlays", "viralImpressions",
+    "viralLandingPageClicks", "viralLikes", "viralOneClickLeadFormOpens", "viralOneClickLeads",
+    "viralOtherEngagements", "viralShares", "viralTotalEngagements", "viralVideoCompletions",
+    "viralVideoFirstQuartileCompletions", "viralVideoMidpointCompletions", "viralVideoStarts", "viralVideoViews",
+    "viralVideoThirdQuartileCompletions",
+)  # fmt: skip
+"""The 27 metrics of Fivetran's daily report tables beyond the original 36: InMail lead metrics and the viral
+(organic re-share) metrics. Viral counts are small and sparse, and *not* bounded by the paid ones."""
+GENERATED_METRICS: tuple[str, ...] = _CORE_METRICS + FIVETRAN_EXTRA_METRICS
+"""The 63 metrics generated per creative-day (the simulator's own list, independent of the client's)."""
+DEPRECATED_METRICS: frozenset[str] = frozenset({"approximateUniqueImpressions"})
+"""Accepted in ``fields`` but never put in an element (deprecated by LinkedIn in version 202401)."""
 COST_METRICS: tuple[str, ...] = ("costInLocalCurrency", "costInUsd", "conversionValueInLocalCurrency")
 NON_ADDITIVE: frozenset[str] = frozenset({"approximateMemberReach"})
 UNITS_PER_CURRENCY = 10_000_000
@@ -43,6 +61,7 @@ DUST_PER_UNIT = 100_000_000_000
 """Dust units (1e-18) per money unit (1e-7)."""
 GLITCH_DUST = -2
 """The floating-point residue LinkedIn sometimes reports for a zero cost (seen as ``"-2E-18"``), in dust units."""
+_EXTRA = frozenset(FIVETRAN_EXTRA_METRICS)
 _EXACT = Context(prec=80)  # money has at most 12 integer digits + 18 places: no rounding anywhere
 
 _WEEKDAY_FACTOR = np.array([1.0, 1.06, 1.08, 1.02, 0.9, 0.45, 0.38])  # Monday .. Sunday
@@ -149,23 +168,99 @@ def generate_rows(p: CreativeParams, first_weekday: int, rng: np.random.Generato
     m["cardClicks"] = _binom(rng, clicks, 0.8 * carousel)
     m["approximateMemberReach"] = np.maximum(_binom(rng, impressions, p.reach_share[creative]), 1)
 
+    m.update(_money_metrics(m, p, creative, rng))
+    flags = {"video": video, "inmail": inmail, "carousel": carousel, "leadgen": leadgen, "social": social}
+    m.update(_fivetran_extras(m, flags, p.ctr[creative], p.cvr[creative], rng))
+    return _kept(m, creative, day, impressions > 0)
+
+
+def _money_metrics(
+    m: dict[str, np.ndarray], p: CreativeParams, creative: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Cost (by the campaign's cost type, some billed in whole units) and conversion value, in 1e-7 units."""
     kind = p.cost_kind[creative]
-    billable = np.select([kind == 0, kind == 1], [clicks, impressions / 1000.0], m["videoViews"])
-    cost = billable * p.unit_cost[creative] * rng.uniform(0.55, 1.0, size) * UNITS_PER_CURRENCY
+    billable = np.select([kind == 0, kind == 1], [m["clicks"], m["impressions"] / 1000.0], m["videoViews"])
+    cost = billable * p.unit_cost[creative] * rng.uniform(0.55, 1.0, len(creative)) * UNITS_PER_CURRENCY
     local = np.rint(cost).astype(np.int64)
     rounded = p.round_cost[creative]
     local[rounded] = np.rint(local[rounded] / UNITS_PER_CURRENCY).astype(np.int64) * UNITS_PER_CURRENCY
-    m["costInLocalCurrency"] = local
-    m["costInUsd"] = np.rint(local * p.fx_to_usd).astype(np.int64)
-    m["conversionValueInLocalCurrency"] = (
-        conversions * np.rint(p.conversion_value[creative] * 100).astype(np.int64) * (UNITS_PER_CURRENCY // 100)
-    )
+    value = np.rint(p.conversion_value[creative] * 100).astype(np.int64) * (UNITS_PER_CURRENCY // 100)
+    return {
+        "costInLocalCurrency": local,
+        "costInUsd": np.rint(local * p.fx_to_usd).astype(np.int64),
+        "conversionValueInLocalCurrency": m["externalWebsiteConversions"] * value,
+    }
 
-    keep = impressions > 0
+
+def _kept(m: dict[str, np.ndarray], creative: np.ndarray, day: np.ndarray, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows with impressions, in compact dtypes: money int64, counts int32, the extra metrics int16 when the
+    account's values fit (they are small), else int32."""
     out = {"creative": creative[keep].astype(np.int32), "day": day[keep].astype(np.int32)}
     for name in GENERATED_METRICS:
-        out[name] = m[name][keep].astype(np.int64 if name in COST_METRICS else np.int32)
+        column = m[name][keep]
+        if name in COST_METRICS:
+            out[name] = column.astype(np.int64)
+        elif name in _EXTRA and column.max(initial=0) < 2**15 and column.min(initial=0) >= 0:
+            out[name] = column.astype(np.int16)
+        else:
+            out[name] = column.astype(np.int32)
     return out
+
+
+def _fivetran_extras(
+    m: dict[str, np.ndarray], flags: dict[str, np.ndarray], ctr: np.ndarray, cvr: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """InMail lead metrics and the viral metrics of each creative-day (drawn after every other metric, so the
+    older metrics keep their values).
+
+    Viral activity is organic re-sharing of a sponsored post: only social formats, on about a third of their days,
+    driven by the paid shares and impressions; members who see a re-share click, like and convert at organic
+    rates, so a viral count can exceed its paid counterpart (a day with 0 paid clicks may have viral clicks).
+    """
+    size = len(m["impressions"])
+    social, video, carousel, leadgen = flags["social"], flags["video"], flags["carousel"], flags["leadgen"]
+    v: dict[str, np.ndarray] = {
+        "leadGenerationMailContactInfoShares": _binom(rng, m["opens"], 0.04 * flags["inmail"] * leadgen),
+        "leadGenerationMailInterestedClicks": _binom(rng, m["opens"], 0.06 * flags["inmail"] * leadgen),
+    }
+    active = (rng.random(size) < 0.35) * social
+    expected = active * (m["shares"] * 40.0 + m["impressions"] * 0.006) * rng.gamma(2.0, 0.5, size)
+    impressions = rng.poisson(expected).astype(np.int64)
+    v["viralImpressions"] = impressions
+    v["viralClicks"] = clicks = _binom(rng, impressions, np.minimum(0.2, ctr * 2.5))
+    v["viralLandingPageClicks"] = _binom(rng, clicks, 0.6)
+    v["viralCompanyPageClicks"] = _binom(rng, clicks - v["viralLandingPageClicks"], 0.3)
+    v["viralLikes"] = _binom(rng, impressions, 0.012)
+    v["viralComments"] = _binom(rng, v["viralLikes"], 0.15)
+    v["viralCommentLikes"] = _binom(rng, v["viralComments"], 0.3)
+    v["viralShares"] = _binom(rng, impressions, 0.002)
+    v["viralFollows"] = _binom(rng, impressions, 0.001)
+    v["viralOtherEngagements"] = _binom(rng, impressions, 0.002)
+    v["viralTotalEngagements"] = (
+        clicks
+        + v["viralLikes"]
+        + v["viralComments"]
+        + v["viralShares"]
+        + v["viralFollows"]
+        + v["viralOtherEngagements"]
+    )
+    v["viralCardImpressions"] = _binom(rng, impressions, 0.9 * carousel)
+    v["viralCardClicks"] = _binom(rng, clicks, 0.8 * carousel)
+    v["viralFullScreenPlays"] = _binom(rng, impressions, 0.002 * video)
+    v["viralVideoStarts"] = _binom(rng, impressions, 0.4 * video)
+    v["viralVideoViews"] = _binom(rng, v["viralVideoStarts"], 0.55)
+    v["viralVideoFirstQuartileCompletions"] = _binom(rng, v["viralVideoStarts"], 0.7)
+    v["viralVideoMidpointCompletions"] = _binom(rng, v["viralVideoFirstQuartileCompletions"], 0.7)
+    v["viralVideoThirdQuartileCompletions"] = _binom(rng, v["viralVideoMidpointCompletions"], 0.75)
+    v["viralVideoCompletions"] = _binom(rng, v["viralVideoThirdQuartileCompletions"], 0.8)
+    post_click = _binom(rng, clicks, np.minimum(0.5, cvr))
+    post_view = _binom(rng, impressions, 0.0005)
+    v["viralExternalWebsitePostClickConversions"] = post_click
+    v["viralExternalWebsitePostViewConversions"] = post_view
+    v["viralExternalWebsiteConversions"] = post_click + post_view
+    v["viralOneClickLeadFormOpens"] = _binom(rng, clicks, 0.25 * leadgen)
+    v["viralOneClickLeads"] = _binom(rng, v["viralOneClickLeadFormOpens"], 0.35)
+    return v
 
 
 def revise_late_rows(

@@ -146,6 +146,13 @@ class SimulatorState:
         with self._lock:
             self.dataset.edit_campaign(campaign_id, dict(changes), touch=touch)
 
+    def edit_conversion(self, conversion_id: int, changes: dict[str, object]) -> dict[str, object]:
+        """Change a conversion rule between syncs (``name``, ``enabled``, ``postClickAttributionWindowSize``,
+        ``viewThroughAttributionWindowSize``, ...): ``lastModified`` moves on, so a history table sees a new version.
+        Returns the rule's new element (a copy)."""
+        with self._lock:
+            return dict(self.dataset.edit_conversion(conversion_id, dict(changes)))
+
     def refuse_account(self, account_id: int, analytics: str = "empty") -> None:
         """The member's role on one ad account was changed: the account is still listed (``adAccountUsers``,
         ``adAccounts``), but its campaign groups, campaigns and creatives answer 403, and adAnalytics answers with no
