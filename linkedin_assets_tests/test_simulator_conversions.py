@@ -21,7 +21,7 @@ from linkedin_assets.simulator.conversions import (
     ground_truth_conversion_rules,
 )
 from linkedin_assets.simulator.metrics import FIVETRAN_EXTRA_METRICS
-from linkedin_assets_tests.ground_truth import OPTIONAL_COLUMNS, assert_tables_equal, expected_tables, snake
+from linkedin_assets_tests.ground_truth import assert_tables_equal, expected_tables, snake
 
 VERSION = "202510"
 SNAKE = {m: "".join(f"_{c.lower()}" if c.isupper() else c for c in m) for m in CONVERSION_METRICS}
@@ -305,7 +305,7 @@ def test_viral_metrics_are_served_and_unique_impressions_never(medium):
     assert dict(zip(pairs, campaigns["viralImpressions"], strict=True)) == summed
 
 
-def test_ground_truth_covers_the_extra_metrics_and_tolerates_tables_without_them(simulator):
+def test_ground_truth_covers_the_extra_metrics_and_a_missing_column_fails(simulator):
     ds = simulator.state.dataset
     table = expected_tables(ds, ds.history_start, ds.today - dt.timedelta(days=1)).tables["creative_daily_metrics"]
     assert table and all({snake(m) for m in FIVETRAN_EXTRA_METRICS} <= set(row) for row in table.values())
@@ -313,17 +313,14 @@ def test_ground_truth_covers_the_extra_metrics_and_tolerates_tables_without_them
     for (creative, day), row in table.items():
         assert row["viral_impressions"] == facts.loc[(creative, day), "viralImpressions"]
     system = {"_synced_at": dt.datetime.now(dt.UTC), "_dagster_run_id": "run"}
-    without = [{**{c: v for c, v in r.items() if c not in OPTIONAL_COLUMNS}, **system} for r in table.values()]
-    some = [{**{c: v for c, v in r.items() if c != "viral_clicks"}, **system} for r in table.values()]
     expected = {"creative_daily_metrics": table}
-    assert assert_tables_equal(expected, {"creative_daily_metrics": without}) == len(table)
-    assert assert_tables_equal(expected, {"creative_daily_metrics": some}) == len(table)
-    wrong = [{**r, "viral_likes": r["viral_likes"] + 1} for r in some]
+    assert assert_tables_equal(expected, {"creative_daily_metrics": [{**r, **system} for r in table.values()]})
+    wrong = [{**r, **system, "viral_likes": r["viral_likes"] + 1} for r in table.values()]
     with pytest.raises(AssertionError, match="viral_likes"):
         assert_tables_equal(expected, {"creative_daily_metrics": wrong})
-    core_missing = [{c: v for c, v in r.items() if c != "clicks"} for r in without]
+    missing = [{**{c: v for c, v in r.items() if c != "viral_clicks"}, **system} for r in table.values()]
     with pytest.raises(AssertionError, match="columns differ"):
-        assert_tables_equal(expected, {"creative_daily_metrics": core_missing})
+        assert_tables_equal(expected, {"creative_daily_metrics": missing})
 
 
 # -- the IMPRESSION_DEVICE_TYPE pivot -----------------------------------------------------------------------------
