@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from linkedin_assets.linkedin import client as client_module
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, served
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.errors import (
     LinkedInAuthError,
@@ -23,7 +23,7 @@ from linkedin_assets.linkedin.errors import (
     LinkedInPayloadError,
     LinkedInQuotaExhausted,
 )
-from linkedin_assets.linkedin.fields import MAX_ELEMENTS
+from linkedin_assets.linkedin.fields import MAX_ELEMENTS, chunk_metrics
 from linkedin_assets.linkedin.models import Campaign, Creative, parse_entity
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
@@ -41,6 +41,10 @@ CUSTOM_MEDIUM = {
     "creatives_per_campaign": 3,
     "days": 60,
 }
+
+SERVED = served(DAILY_METRICS, None)
+"""The daily metrics LinkedIn still serves (the retired one is never asked for)."""
+CHUNKS = len(chunk_metrics(SERVED))
 
 
 def config_for(sim, **overrides) -> ClientConfig:
@@ -82,7 +86,7 @@ async def fetch_entities(client: LinkedInClient):
     return accounts, groups, campaigns, creatives
 
 
-def daily_plan(sim, entities, max_elements: int = MAX_ELEMENTS, metrics=DAILY_METRICS) -> AnalyticsPlan:
+def daily_plan(sim, entities, max_elements: int = MAX_ELEMENTS, metrics=SERVED) -> AnalyticsPlan:
     accounts, _, campaigns, creatives = entities
     dataset = sim.state.dataset
     parts = []
@@ -97,7 +101,7 @@ def daily_plan(sim, entities, max_elements: int = MAX_ELEMENTS, metrics=DAILY_ME
     return merge_plans(*parts)
 
 
-def as_truth(rows, pivot: str, metrics=DAILY_METRICS) -> dict:
+def as_truth(rows, pivot: str, metrics=SERVED) -> dict:
     """Client rows of one pivot as {(urn, day): {metric: value}}."""
     out = {}
     for row in rows:
@@ -108,7 +112,7 @@ def as_truth(rows, pivot: str, metrics=DAILY_METRICS) -> dict:
     return out
 
 
-def ground_truth(sim, pivot: str, metrics=DAILY_METRICS) -> dict:
+def ground_truth(sim, pivot: str, metrics=SERVED) -> dict:
     frame = sim.state.dataset.daily_metrics(pivot)
     return {
         (record["pivot_value"], record["date"]): {
@@ -300,7 +304,7 @@ def test_analytics_equal_ground_truth_at_the_plans_lower_bound(which, simulator,
     rows, client = run(config_for(sim), lambda c: c.run_analytics(plan))
     assert len(analytics_log(sim)) == plan.request_count == client.stats.as_metadata()["requests_adAnalytics"]
     # one account-level request per (account, pivot, chunk) when no window split is needed
-    assert plan.request_count == len(entities[0]) * 2 * 2
+    assert plan.request_count == len(entities[0]) * 2 * CHUNKS
     for pivot in ("CAMPAIGN", "CREATIVE"):
         assert as_truth(rows, pivot) == ground_truth(sim, pivot)
 
@@ -325,9 +329,9 @@ def test_windows_split_at_a_lowered_cap_and_stale_spans_are_resplit(make_simulat
     first = sim.state.dataset.history_start
     stale = [ActivitySpan(c.urn, None, first) for c in entities[3][account.id]]
     stale_plan = merge_plans(
-        plan_daily(account.urn, "CREATIVE", stale, first, sim.state.dataset.today, DAILY_METRICS, max_elements=60)
+        plan_daily(account.urn, "CREATIVE", stale, first, sim.state.dataset.today, SERVED, max_elements=60)
     )
-    assert stale_plan.request_count == 2
+    assert stale_plan.request_count == CHUNKS
     sim.state.reset_log()
     rows, client = run(config_for(sim, max_elements=60), lambda c: c.run_analytics(stale_plan))
     assert client.stats.resplits > 0
@@ -478,7 +482,7 @@ def test_client_errors_are_not_retried(status, case, simulator):
     account_urn = f"urn:li:sponsoredAccount:{dataset.accounts[0]['id']}"
     too_many_fields = AnalyticsQuery(
         "analytics", "CAMPAIGN", "DAILY", dataset.history_start, dataset.today, "accounts", (account_urn,),
-        DAILY_METRICS[:19],
+        SERVED[:19],
     )  # fmt: skip
     calls = {
         "sunset_version": lambda c: c.ad_accounts(),
@@ -619,7 +623,7 @@ def test_windows_are_yielded_one_by_one_with_bounded_read_ahead(make_simulator):
     plan = daily_plan(sim, entities, max_elements=60)
     windows = {dataclasses.replace(q, metrics=()) for q in plan.queries}
     chunks = plan.request_count // len(windows)
-    assert len(windows) > 4 and chunks == 2
+    assert len(windows) > 4 and chunks == CHUNKS
     sim.state.reset_log()
 
     async def consume(client):
@@ -635,7 +639,7 @@ def test_windows_are_yielded_one_by_one_with_bounded_read_ahead(make_simulator):
     assert asked == [chunks * (k + 1) for k in range(len(windows))]
     for rows in got:  # each yield is one whole window: one facet, one pivot, all metrics merged
         assert len({(r.pivot, r.facet_urns) for r in rows}) == 1
-        assert all(set(r.metrics) == set(DAILY_METRICS) for r in rows)
+        assert all(set(r.metrics) == set(SERVED) for r in rows)
     everything = [r for rows in got for r in rows]
     for pivot in ("CAMPAIGN", "CREATIVE"):
         assert as_truth(everything, pivot) == ground_truth(sim, pivot)

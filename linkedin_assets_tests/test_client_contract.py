@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, served
 from linkedin_assets.linkedin.client import ClientConfig, LinkedInClient
 from linkedin_assets.linkedin.errors import (
     LinkedInAuthError,
@@ -22,6 +22,7 @@ from linkedin_assets.linkedin.errors import (
     LinkedInHTTPError,
     LinkedInQuotaExhausted,
 )
+from linkedin_assets.linkedin.fields import chunk_metrics
 from linkedin_assets.linkedin.plan import AnalyticsPlan, AnalyticsQuery
 from linkedin_assets.linkedin.restli import decode_query
 from linkedin_assets_tests.ground_truth import (
@@ -67,13 +68,13 @@ def run(config: ClientConfig, work, **client_kwargs):
 
 
 def daily_queries(sim, pivot: str = "CAMPAIGN") -> AnalyticsPlan:
-    """One DAILY query per account and day of the history (many small requests), two field chunks each."""
+    """One DAILY query per account and day of the history (many small requests), one per field chunk."""
     dataset = sim.state.dataset
     queries = []
     for account in dataset.accounts:
         for offset in range(dataset.days):
             day = dataset.history_start + dt.timedelta(days=offset)
-            for chunk in (DAILY_METRICS[:18], DAILY_METRICS[18:]):
+            for chunk in chunk_metrics(served(DAILY_METRICS, None)):
                 queries.append(AnalyticsQuery("analytics", pivot, "DAILY", day, day, "accounts",
                                               (f"urn:li:sponsoredAccount:{account['id']}",), chunk))  # fmt: skip
     return AnalyticsPlan(tuple(queries))
@@ -113,7 +114,8 @@ def test_requests_in_flight_never_exceed_the_limit(make_simulator, limit):
     plan = daily_queries(sim)
     sim.state.reset_log()
     _, client = run(config_for(sim, max_concurrency=limit), lambda c: c.run_analytics(plan))
-    assert len(sim.state.requests("adAnalytics")) == len(plan.queries) == 24
+    chunks = len(chunk_metrics(served(DAILY_METRICS, None)))
+    assert len(sim.state.requests("adAnalytics")) == len(plan.queries) == 2 * 6 * chunks  # accounts x days x chunks
     assert sim.state.max_in_flight() == limit
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linkedin_assets.linkedin import restli
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
+from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS, REACH_METRICS
 from linkedin_assets.linkedin.fields import MAX_FIELDS_PER_REQUEST, MEMBER_PIVOTS
 from linkedin_assets.linkedin.plan import (
     ActivitySpan,
@@ -90,9 +90,9 @@ def test_spans_count_only_their_days_in_the_window():
 
 
 def test_chunks_hold_at_most_twenty_fields_including_the_keys():
-    metrics = list(DAILY_METRICS) + ["viralImpressions", "viralClicks"]
+    metrics = list(DAILY_METRICS) + ["viralReactions", "viralDownloadClicks", "documentCompletions"]  # 67 metrics
     queries = plan_daily(ACCOUNT, "CAMPAIGN", always_active(3), DAY0, days(10), metrics)
-    assert len(queries) == 3
+    assert len(queries) == 4  # 18 + 18 + 18 + 13
     for query in queries:
         fields = dict(query.params())["fields"].split(",")
         assert len(fields) <= MAX_FIELDS_PER_REQUEST
@@ -110,8 +110,8 @@ def test_request_count_is_accounts_times_pivots_times_chunks_times_windows():
         )
     plan = merge_plans(*parts)
     # CAMPAIGN: 200 days x 100 rows fit the cap in 2 windows, but reach allows at most 92 days -> 3 windows;
-    # CREATIVE: 200 x 300 -> 49 days per window -> 5 windows; 2 chunks each.
-    assert plan.request_count == 3 * (3 + 5) * 2
+    # CREATIVE: 200 x 300 -> 49 days per window -> 5 windows; 4 chunks each (64 metrics).
+    assert plan.request_count == 3 * (3 + 5) * 4
     assert len(plan.describe().splitlines()) == 3 * 2
 
 
@@ -495,5 +495,5 @@ def test_windows_asking_for_reach_span_at_most_92_days():
     lengths = {(q.end - q.start).days + 1 for q in plan}
     assert max(lengths) == 92
     assert len({(q.start, q.end) for q in plan}) == math.ceil(365 / 92)  # the fewest windows the rule allows
-    without_reach = [m for m in DAILY_METRICS if m not in ("approximateMemberReach", "audiencePenetration")]
+    without_reach = [m for m in DAILY_METRICS if m not in REACH_METRICS]
     assert len({(q.start, q.end) for q in plan_daily(ACCOUNT, "CAMPAIGN", spans, DAY0, days(365), without_reach)}) == 1
