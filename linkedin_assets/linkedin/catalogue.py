@@ -257,6 +257,20 @@ DEMOGRAPHIC_METRICS: tuple[str, ...] = (
 )
 """Metrics fetched for MEMBER_* pivots: one chunk."""
 
+CONVERSION_METRICS: tuple[str, ...] = (
+    "externalWebsiteConversions",
+    "externalWebsitePostClickConversions",
+    "externalWebsitePostViewConversions",
+    "conversionValueInLocalCurrency",
+    "viralExternalWebsiteConversions",
+    "viralExternalWebsitePostClickConversions",
+    "viralExternalWebsitePostViewConversions",
+    "oneClickLeads",
+    "qualifiedLeads",
+)
+"""The metrics LinkedIn serves per conversion rule (the ``CONVERSION`` pivot): the per-rule tables' columns."""
+assert set(CONVERSION_METRICS) == {m.name for m in CATALOGUE.values() if m.on_conversion_pivot}
+
 DECIMAL_METRICS: frozenset[str] = frozenset(m.name for m in CATALOGUE.values() if m.kind == "money")
 """Metrics LinkedIn serialises as BigDecimal strings (``"187.33"``, ``"-2E-18"``)."""
 FLOAT_METRICS: frozenset[str] = frozenset(m.name for m in CATALOGUE.values() if m.kind == "rate")

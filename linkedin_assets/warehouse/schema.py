@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS, DEMOGRAPHIC_METRICS, FLOAT_METRICS
-from linkedin_assets.linkedin.fields import snake_case
+from linkedin_assets.linkedin.catalogue import CATALOGUE, CONVERSION_METRICS, DAILY_METRICS, DEMOGRAPHIC_METRICS
+from linkedin_assets.linkedin.fields import MEMBER_PIVOTS, snake_case
 
 ColumnType = Literal["bigint", "text", "numeric", "double", "boolean", "date", "timestamptz", "json"]
 TableKind = Literal["entity", "fact", "history"]
-DateColumn = Literal["date", "month"]
+DateColumn = Literal["date", "month", "year"]
 
 SYNCED_AT = "_synced_at"
 RUN_ID = "_dagster_run_id"
@@ -77,14 +77,7 @@ def _columns(spec: str) -> tuple[Column, ...]:
 
 
 def _metric_columns(metrics: tuple[str, ...]) -> tuple[Column, ...]:
-    def type_of(metric: str) -> ColumnType:
-        if metric in DECIMAL_METRICS:
-            return "numeric"
-        if metric in FLOAT_METRICS:
-            return "double"
-        return "bigint"
-
-    return tuple(Column(snake_case(metric), type_of(metric)) for metric in metrics)
+    return tuple(Column(CATALOGUE[m].column, CATALOGUE[m].column_type) for m in metrics)  # type: ignore[arg-type]
 
 
 _SYSTEM = _columns(f"{SYNCED_AT}:timestamptz {RUN_ID}:text")
@@ -103,17 +96,117 @@ def _entity(name: str, columns: str, *, scope_column: str | None = "account_id",
     )
 
 
-def _fact(
-    name: str, keys: str, primary_key: tuple[str, ...], date_column: DateColumn, metrics: tuple[str, ...]
+def metric_table_columns(
+    name: str,
+    keys: tuple[Column, ...],
+    primary_key: tuple[str, ...],
+    date_column: DateColumn,
+    metrics: tuple[str, ...],
 ) -> TableSpec:
+    """A fact table of adAnalytics rows: ``keys``, the metrics' columns, the system columns."""
     return TableSpec(
         name=name,
-        columns=_columns(keys) + _metric_columns(metrics) + _SYSTEM,
+        columns=keys + _metric_columns(metrics) + _SYSTEM,
         primary_key=primary_key,
         kind="fact",
         date_column=date_column,
         metrics=metrics,
     )
+
+
+def _fact(
+    name: str, keys: str, primary_key: tuple[str, ...], date_column: DateColumn, metrics: tuple[str, ...]
+) -> TableSpec:
+    return metric_table_columns(name, _columns(keys), primary_key, date_column, metrics)
+
+
+# -- declared metric tables ---------------------------------------------------------------------------------------
+#
+# A metric table is a declaration: finder, pivots, time granularity, metrics and facet level. The per-rule conversion
+# tables below and users' custom reports (LINKEDIN_ASSETS_REPORTS_FILE) are instances; from a declaration follow its
+# table (MetricTable.spec), its request plan and its Dagster asset (linkedin_assets.defs.assets.reports).
+# Columns: one per pivot (campaign_id for CAMPAIGN, conversion_id for CONVERSION, the value as text for the others:
+# member_seniority, impression_device_type), the time bucket's first day (date, month or year), account_id from the
+# request's account facet (at campaign level, the campaign's account), then the metrics under their snake_case names.
+
+Finder = Literal["analytics", "statistics"]
+Granularity = Literal["DAILY", "MONTHLY", "YEARLY"]
+Facet = Literal["account", "campaign"]
+
+ID_PIVOTS: dict[str, str] = {
+    "ACCOUNT": "account_id",
+    "CAMPAIGN_GROUP": "campaign_group_id",
+    "CAMPAIGN": "campaign_id",
+    "CREATIVE": "creative_id",
+    "CONVERSION": "conversion_id",
+}
+"""Pivots whose values are URNs of numbered things: stored as the number."""
+VALUE_PIVOTS: tuple[str, ...] = (
+    *MEMBER_PIVOTS,
+    "IMPRESSION_DEVICE_TYPE",
+    "PLACEMENT_NAME",
+    "SERVING_LOCATION",
+    "CARD_INDEX",
+    "SHARE",
+    "COMPANY",
+)
+"""Pivots whose values are stored as LinkedIn returns them (text)."""
+PIVOTS: tuple[str, ...] = (*ID_PIVOTS, *VALUE_PIVOTS)
+BUCKET_COLUMNS: dict[str, str] = {"DAILY": "date", "MONTHLY": "month", "YEARLY": "year"}
+
+
+def pivot_column(pivot: str) -> str:
+    return ID_PIVOTS.get(pivot) or pivot.lower()
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """One adAnalytics-backed table, declared.
+
+    ``finder``: ``analytics`` (one pivot) or ``statistics`` (one to three pivots, no ``MEMBER_*``).
+    ``facet``: whom each request asks for: ``account`` (one request per account, field chunk and window: the lower
+    bound) or ``campaign`` (per delivering campaign: for ``MEMBER_*`` pivots by campaign, which no account-level
+    request can give).
+    """
+
+    name: str
+    finder: Finder
+    pivots: tuple[str, ...]
+    granularity: Granularity
+    metrics: tuple[str, ...]
+    facet: Facet = "account"
+    description: str = ""
+
+    @property
+    def pivot(self) -> str:
+        """The ``pivot`` of the query: one pivot, or for ``statistics`` the pivots joined by commas."""
+        return ",".join(self.pivots)
+
+    @property
+    def bucket_column(self) -> str:
+        return BUCKET_COLUMNS[self.granularity]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The pivots' columns, then the bucket's (the primary key); a campaign-level table adds ``campaign_id``."""
+        columns = tuple(pivot_column(p) for p in self.pivots)
+        if self.facet == "campaign" and "campaign_id" not in columns:
+            columns = ("campaign_id", *columns)
+        return (*columns, self.bucket_column)
+
+    def spec(self) -> TableSpec:
+        def type_of(column: str) -> ColumnType:
+            return "bigint" if column.endswith("_id") else "text"
+
+        keys = [Column(c, type_of(c)) for c in self.key_columns[:-1]]
+        extra = [] if "account_id" in self.key_columns else [Column("account_id", "bigint")]
+        return metric_table_columns(
+            self.name,
+            (*keys, Column(self.bucket_column, "date"), *extra),
+            self.key_columns,
+            self.bucket_column,
+            tuple(m for m in self.metrics if m in CATALOGUE),
+        )
 
 
 _TIMES = "created_time:timestamptz last_modified_time:timestamptz"
@@ -173,6 +266,34 @@ TABLES: dict[str, TableSpec] = {
             DEMOGRAPHIC_METRICS,
         ),
         _entity(
+            "conversions",
+            "id:bigint account_id:bigint name:text type:text attribution_type:text "
+            "post_click_attribution_window_size:bigint view_through_attribution_window_size:bigint enabled:boolean "
+            "conversion_method:text value_amount:numeric value_currency_code:text campaign_ids:json "
+            f"{_TIMES}",
+        ),
+        *(
+            table.spec()
+            for table in (
+                MetricTable(
+                    "campaign_conversion_daily_metrics",
+                    "statistics",
+                    ("CAMPAIGN", "CONVERSION"),
+                    "DAILY",
+                    CONVERSION_METRICS,
+                    description="Conversions per campaign, conversion rule and day.",
+                ),
+                MetricTable(
+                    "creative_conversion_daily_metrics",
+                    "statistics",
+                    ("CREATIVE", "CONVERSION"),
+                    "DAILY",
+                    CONVERSION_METRICS,
+                    description="Conversions per creative, conversion rule and day.",
+                ),
+            )
+        ),
+        _entity(
             "demographic_values",
             "value:text pivot:text name:text facet_urn:text resolved:boolean",
             scope_column=None,
@@ -220,6 +341,14 @@ WRITES = TableSpec(
 """The record of every write (``linkedin_assets.warehouse.records``): one row per run, step and table, inserted in
 the write's own transaction. Not an asset: the warehouse keeps it for whoever asks what a run wrote. ``failures``:
 the accounts the write left out because LinkedIn refused them (``Warehouse.write``'s ``failures``)."""
+
+
+def register_table(spec: TableSpec) -> None:
+    """Add a declared metric table (a custom report) to :data:`TABLES`, so the warehouse creates, migrates and writes
+    it like the built-in ones; the same declaration twice is a no-op, another table of the same name an error."""
+    if TABLES.get(spec.name) not in (None, spec) or spec.name in {h.name for h in HISTORY.values()} | {WRITES.name}:
+        raise ValueError(f"a warehouse table named {spec.name!r} exists already; choose another name")
+    TABLES[spec.name] = spec
 
 
 def table_spec(table: str) -> TableSpec:
