@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from linkedin_assets.defs.account_failures import account_checks
-from linkedin_assets.defs.assets import common, demographics, entities, metrics, snapshot
+from linkedin_assets.defs.assets import common, demographics, entities, metrics, reports, snapshot
 from linkedin_assets.defs.checks import asset_checks
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource, with_table_schema
@@ -66,7 +66,11 @@ def build_executor(settings: Settings) -> dg.ExecutorDefinition:
 
 def build_definitions(settings: Settings, resources: dict[str, object] | None = None) -> dg.Definitions:
     """The code location of ``settings`` (tests pass resources of their own: a warehouse, a data directory)."""
-    assets = [common.linkedin_marketing_api, *dg.load_assets_from_modules([entities, metrics, demographics, snapshot])]
+    assets = [
+        common.linkedin_marketing_api,
+        *dg.load_assets_from_modules([entities, metrics, demographics, snapshot]),
+        *reports.conversion_report_assets,
+    ]
     return dg.Definitions(
         assets=dg.map_asset_specs(lambda spec: with_table_schema(with_start_date(spec, settings.start_date)), assets),
         asset_checks=[*asset_checks, *account_checks],

@@ -71,6 +71,12 @@ DAILY_METRICS: tuple[str, ...] = (
 )  # fmt: skip
 RETIRED_METRICS = frozenset({"approximateUniqueImpressions"})
 """Deprecated by LinkedIn in January 2024: never asked for, NULL in every row."""
+PER_RULE_METRICS: tuple[str, ...] = (
+    "externalWebsiteConversions", "externalWebsitePostClickConversions", "externalWebsitePostViewConversions",
+    "conversionValueInLocalCurrency", "viralExternalWebsiteConversions", "viralExternalWebsitePostClickConversions",
+    "viralExternalWebsitePostViewConversions", "oneClickLeads", "qualifiedLeads",
+)  # fmt: skip
+"""What LinkedIn serves per conversion rule (the CONVERSION pivot)."""
 CAMPAIGN_DEMOGRAPHIC_PIVOTS = ("MEMBER_COUNTRY_V2", "MEMBER_REGION_V2")
 """Asked per delivering campaign as well by default (Fivetran's monthly country and region reports)."""
 DEMOGRAPHIC_METRICS: tuple[str, ...] = (
@@ -491,6 +497,9 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "creative_daily_metrics": ("creative_id", "date"),
     "demographic_metrics": ("level", "entity_id", "pivot", "value", "month"),
     "demographic_values": ("value",),
+    "conversions": ("id",),
+    "campaign_conversion_daily_metrics": ("campaign_id", "conversion_id", "date"),
+    "creative_conversion_daily_metrics": ("creative_id", "conversion_id", "date"),
 }
 
 
@@ -518,11 +527,53 @@ def expected_tables(
         "campaign_daily_metrics": campaign_daily,
         "creative_daily_metrics": creative_daily,
     }
+    tables.update(conversion_tables(dataset, start, end))
     if months is not None:
         tables["demographic_metrics"], tables["demographic_values"] = demographic_tables(
             dataset, months, demographics_level
         )
     return Expected(tables, delivered)
+
+
+def conversion_tables(dataset: Any, start: dt.date, end: dt.date) -> dict[str, Table]:
+    """``conversions`` (every rule, as listed) and the per-rule daily tables of ``start..end``, from the simulator's
+    raw per-rule facts (``conversion_facts``, summed here, not read from its HTTP answers)."""
+    from linkedin_assets.simulator.conversions import conversion_facts, ground_truth_conversion_rules
+
+    rules = ground_truth_conversion_rules(dataset).to_dict("records")
+    tables: dict[str, Table] = {
+        "conversions": {
+            (r["id"],): {
+                **{k: v for k, v in r.items() if k not in ("created", "last_modified")},
+                "value_amount": pg_decimal(r["value_amount"]) if r["value_amount"] is not None else None,
+                "value_currency_code": r["value_currency_code"] if isinstance(r["value_currency_code"], str) else None,
+                "created_time": r["created"].to_pydatetime(),
+                "last_modified_time": r["last_modified"].to_pydatetime(),
+                "removed_at": None,
+            }
+            for r in rules
+        }
+    }
+    facts = conversion_facts(dataset)
+    facts = facts[(facts["date"] >= start) & (facts["date"] <= end)]
+    for entity in ("campaign", "creative"):
+        table: Table = {}
+        key = f"{entity}_id"
+        for (entity_id, rule, day), part in facts.groupby([key, "conversion_id", "date"], sort=False):
+            sums = {m: part[m].sum() for m in PER_RULE_METRICS}
+            if not any(sums.values()):
+                continue  # LinkedIn returns rows with activity only
+            row = {
+                key: int(entity_id),
+                "conversion_id": int(rule),
+                "date": day,
+                "account_id": int(part["account_id"].iloc[0]),
+            }
+            for m, v in sums.items():
+                row[snake(m)] = money(Decimal(int(v)).scaleb(-7, _EXACT)) if m in COST_METRICS else int(v)
+            table[(int(entity_id), int(rule), day)] = row
+        tables[f"{entity}_conversion_daily_metrics"] = table
+    return tables
 
 
 def read_tables(conn: psycopg.Connection, schema: str, names: Iterable[str]) -> dict[str, list[Row]]:
@@ -723,7 +774,10 @@ def analytics_pivot(query: str) -> str | None:
     """The ``pivot`` of a logged adAnalytics query string (bare or ``(value:X)``)."""
     from linkedin_assets.linkedin.restli import decode_query
 
-    pivot = decode_query(query).get("pivot")
+    decoded = decode_query(query)
+    if "pivots" in decoded:  # q=statistics: List(CAMPAIGN,CONVERSION) -> "CAMPAIGN,CONVERSION"
+        return ",".join(p.get("value") if isinstance(p, dict) else p for p in decoded["pivots"])
+    pivot = decoded.get("pivot")
     return pivot.get("value") if isinstance(pivot, dict) else pivot
 
 
@@ -768,6 +822,18 @@ def request_lower_bound(
             rows_per_account[row["account_id"]] += 1
         bound[f"adAnalytics:{pivot}"] = sum(
             chunks * -(-rows // (ELEMENT_CAP - 1)) for rows in rows_per_account.values() if rows
+        )
+    bound["conversions"] = len(accounts)  # one page of rules per account
+    with_rules = {r["account_id"] for r in expected.tables["conversions"].values()}
+    for pivot, daily in (("CAMPAIGN", "campaign_daily_metrics"), ("CREATIVE", "creative_daily_metrics")):
+        # Per account that delivered in the range and has a rule: one request (a chunk of 9 metrics) per window of
+        # at most 14,999 per-rule rows; an account without delivery or rules costs nothing.
+        delivered = {row["account_id"] for row in expected.tables[daily].values()} & with_rules
+        per_rule: dict[int, int] = defaultdict(int)
+        for row in expected.tables[f"{pivot.lower()}_conversion_daily_metrics"].values():
+            per_rule[row["account_id"]] += 1
+        bound[f"adAnalytics:{pivot},CONVERSION"] = sum(
+            max(1, -(-per_rule.get(a, 0) // (ELEMENT_CAP - 1))) for a in delivered
         )
     if "demographic_metrics" in expected.tables:
         per_pivot: dict[tuple[int, str], int] = defaultdict(int)

@@ -18,6 +18,7 @@ import pytest
 from linkedin_assets.linkedin.catalogue import served
 from linkedin_assets.linkedin.fields import chunk_metrics
 from linkedin_assets.linkedin.restli import decode_query
+from linkedin_assets.simulator.conversions import ground_truth_conversion_rules
 from linkedin_assets_tests.ground_truth import (
     COST_METRICS,
     DAILY_METRICS,
@@ -36,8 +37,9 @@ from linkedin_assets_tests.ground_truth import (
 pytestmark = pytest.mark.postgres
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-DAILY_TABLES = ("accounts", "campaign_groups", "campaigns", "creatives", "campaign_daily_metrics",
-                "creative_daily_metrics")  # fmt: skip
+DAILY_TABLES = ("accounts", "campaign_groups", "campaigns", "creatives", "conversions", "campaign_daily_metrics",
+                "creative_daily_metrics", "campaign_conversion_daily_metrics",
+                "creative_conversion_daily_metrics")  # fmt: skip
 MONTHLY_TABLES = ("demographic_metrics", "demographic_values")
 REACH_WINDOW_DAYS = 92
 """The longest date range for which LinkedIn reports ``approximateMemberReach``."""
@@ -177,6 +179,8 @@ def test_creatives_are_asked_only_where_their_campaigns_delivered(make_simulator
     sim = make_simulator(profile="custom", accounts=24, campaigns_per_account=1, creatives_per_campaign=1, days=12,
                          seed=7)  # fmt: skip
     day = YESTERDAY - dt.timedelta(days=2)
+    for rule in ground_truth_conversion_rules(sim.state.dataset)["id"]:  # else their windows widen the lookback
+        sim.state.edit_conversion(int(rule), {"enabled": False})
     sim.state.reset_log()
     settings = sim_settings(sim, tmp_path, lookback_days=1)
     run = sync_in_process(sim, pg_url, pg_schema, tmp_path, day, day, settings=settings,
@@ -197,19 +201,27 @@ def test_creatives_are_asked_only_where_their_campaigns_delivered(make_simulator
     assert_tables_equal(expected.tables, actual, written_by=run.results[0].run_id)
 
 
-def test_a_one_day_sync_rereads_exactly_the_lookback(make_simulator, pg_url, pg_schema, tmp_path):
-    """A daily run of one day on a longer history asks adAnalytics from the lookback's first day (the day itself and
-    the 29 before it, for the default 30 days), not a day less or more."""
+@pytest.mark.parametrize("rules", ["as_generated", "disabled"])
+def test_a_one_day_sync_rereads_exactly_the_lookback(make_simulator, pg_url, pg_schema, tmp_path, rules):
+    """A daily run of one day on a longer history asks adAnalytics from the lookback's first day, not a day less or
+    more: the day itself and the 29 before it (the default 30 days), or as many days as the longest post-click
+    window of the account's enabled conversion rules when that is longer (a 90-day rule revises 90 days)."""
     from linkedin_assets.settings import Settings
 
-    lookback = Settings().lookback_days
-    sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1,
-                         days=lookback + 20, seed=8)  # fmt: skip
+    sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1, days=130,
+                         seed=8)  # fmt: skip
+    found = ground_truth_conversion_rules(sim.state.dataset)
+    if rules == "disabled":
+        for rule in found["id"]:
+            sim.state.edit_conversion(int(rule), {"enabled": False})
+    longest = 0 if rules == "disabled" else int(found[found["enabled"]]["post_click_attribution_window_size"].max())
+    lookback = max(Settings().lookback_days, longest)
+    assert lookback == (90 if rules == "as_generated" else 30), "the data set should have an enabled 90-day rule"
     day = YESTERDAY
     sim.state.reset_log()
     run = sync_in_process(sim, pg_url, pg_schema, tmp_path, day, day, jobs=("linkedin_daily_sync",))
     assert [r.success for r in run.results] == [True]
-    ranges = {
+    starts = {
         (decoded["dateRange"]["start"]["year"], decoded["dateRange"]["start"]["month"],
          decoded["dateRange"]["start"]["day"])
         for r in sim.state.requests("adAnalytics") for decoded in [decode_query(r.query)]
@@ -217,12 +229,12 @@ def test_a_one_day_sync_rereads_exactly_the_lookback(make_simulator, pg_url, pg_
     first = day - dt.timedelta(days=lookback - 1)
     expected = expected_tables(sim.state.dataset, first, day)
     assert first in {r["date"] for r in expected.tables["campaign_daily_metrics"].values()}, "delivery on that day"
-    assert min(dt.date(*map(int, start)) for start in ranges) == first
+    assert min(dt.date(*map(int, start)) for start in starts) == first
+    tables = ("campaign_daily_metrics", "campaign_conversion_daily_metrics")
     with psycopg.connect(pg_url) as conn:
-        actual = read_tables(conn, pg_schema, ("campaign_daily_metrics",))
-    assert {r["date"] for r in actual["campaign_daily_metrics"]} == {
-        r["date"] for r in expected.tables["campaign_daily_metrics"].values()
-    }
+        actual = read_tables(conn, pg_schema, tables)
+    for table in tables:
+        assert {r["date"] for r in actual[table]} == {r["date"] for r in expected.tables[table].values()}, table
 
 
 def test_snapshot_holds_the_last_90_days(make_simulator, pg_url, pg_schema, tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dagster as dg
 
 from linkedin_assets.defs.assets.demographics import demographic_metrics, demographic_values
-from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, creatives
+from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, conversions, creatives
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
+from linkedin_assets.defs.assets.reports import DAILY_REPORTS, MONTHLY_REPORTS
 from linkedin_assets.defs.assets.snapshot import snapshot
 from linkedin_assets.settings import SYNC_TAG
 
@@ -19,15 +20,18 @@ SYNC_TAGS = {SYNC_TAG: "true"}
 daily_sync_job = dg.define_asset_job(
     "linkedin_daily_sync",
     selection=dg.AssetSelection.assets(
-        accounts, campaign_groups, campaigns, creatives, campaign_daily_metrics, creative_daily_metrics
-    ),
+        accounts, campaign_groups, campaigns, creatives, conversions, campaign_daily_metrics, creative_daily_metrics
+    )
+    | dg.AssetSelection.groups(DAILY_REPORTS),
     tags=SYNC_TAGS,
-    description="Entities and the daily campaign and creative metrics of a day range (plus the lookback).",
+    description="Entities and the daily metrics of a day range (plus the lookback): campaigns, creatives, per "
+    "conversion rule, and the daily custom reports.",
 )
 
 monthly_sync_job = dg.define_asset_job(
     "linkedin_monthly_sync",
-    selection=dg.AssetSelection.assets(demographic_metrics, demographic_values, snapshot),
+    selection=dg.AssetSelection.assets(demographic_metrics, demographic_values, snapshot)
+    | dg.AssetSelection.groups(MONTHLY_REPORTS),
     tags=SYNC_TAGS,
     description="Demographics of a month range, the names of their values, and the JSON snapshot.",
 )

@@ -31,6 +31,7 @@ from .models import (
     AnalyticsWindow,
     Campaign,
     CampaignGroup,
+    ConversionRule,
     Creative,
     ElementColumns,
     Post,
@@ -246,6 +247,13 @@ class LinkedInClient:
             restli_method="FINDER",
         )
         return [parse_entity(Creative, element, "creative", "creatives") for element in elements]
+
+    async def conversions(self, account_id: int) -> list[ConversionRule]:
+        """Every conversion rule of the account (enabled or not), with its attribution windows."""
+        elements = await self._offset_pages(
+            "conversions", [("q", "account"), ("account", f"urn:li:sponsoredAccount:{account_id}")]
+        )
+        return [parse_entity(ConversionRule, element, "conversion rule", "conversions") for element in elements]
 
     async def posts(self, urns: Sequence[str]) -> dict[str, Post]:
         """The posts behind sponsored-content creatives, by URN.

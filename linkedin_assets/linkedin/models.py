@@ -383,6 +383,45 @@ class Creative(_Model):
         }
 
 
+class ConversionRule(_Model):
+    """A conversion rule (``/rest/conversions?q=account``): what counts as a conversion, and how it is attributed."""
+
+    id: int
+    account: AccountUrn
+    name: str | None = None
+    type: str | None = None
+    attribution_type: str | None = None
+    post_click_attribution_window_size: int | None = None
+    view_through_attribution_window_size: int | None = None
+    enabled: bool | None = None
+    conversion_method: str | None = None
+    value: Money | None = None
+    campaigns: list[CampaignUrn] = Field(default_factory=list)
+    created: EpochMs | None = None
+    last_modified: EpochMs | None = None
+
+    @property
+    def account_id(self) -> int:
+        return urn_id(self.account)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "name": self.name,
+            "type": self.type,
+            "attribution_type": self.attribution_type,
+            "post_click_attribution_window_size": self.post_click_attribution_window_size,
+            "view_through_attribution_window_size": self.view_through_attribution_window_size,
+            "enabled": self.enabled,
+            "conversion_method": self.conversion_method,
+            **_money_row("value", self.value),
+            "campaign_ids": [urn_id(urn) for urn in self.campaigns],
+            "created_time": self.created,
+            "last_modified_time": self.last_modified,
+        }
+
+
 class Post(_Model):
     """A post (``/rest/posts``) sponsored by a creative; the source of human-readable creative names."""
 

@@ -157,11 +157,16 @@ class AnalyticsQuery:
         """The ad account the query asks for, when its facet is exactly one account."""
         return single_account(self.facet_urns) if self.facet == "accounts" else None
 
+    @property
+    def pivots(self) -> tuple[str, ...]:
+        """``pivot`` is one pivot, or for ``q=statistics`` the pivots joined by commas (``CAMPAIGN,CONVERSION``)."""
+        return tuple(self.pivot.split(","))
+
     def params(self) -> list[tuple[str, Any]]:
         """Query parameters for :func:`restli.encode_query`."""
         return [
             ("q", self.finder),
-            ("pivot", self.pivot),
+            ("pivots", list(self.pivots)) if self.finder == "statistics" else ("pivot", self.pivot),
             ("timeGranularity", self.granularity),
             ("dateRange", {"start": self.start, "end": self.end}),
             (self.facet, list(self.facet_urns)),
@@ -466,3 +471,68 @@ def _months(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def _month_end(month: dt.date) -> dt.date:
     return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def buckets(granularity: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The time buckets LinkedIn reports for ``granularity`` over ``[start, end]``: days, months or years (the first
+    and last clipped to the range)."""
+    if granularity == "DAILY":
+        return [(day, day) for day in (start + dt.timedelta(days=i) for i in range((end - start).days + 1))]
+    firsts = (
+        _months(start, end) if granularity == "MONTHLY" else [dt.date(y, 1, 1) for y in range(start.year, end.year + 1)]
+    )
+    ends = [_month_end(m) if granularity == "MONTHLY" else dt.date(m.year, 12, 31) for m in firsts]
+    return [(max(first, start), min(last, end)) for first, last in zip(firsts, ends, strict=True)]
+
+
+def bucket_counts(
+    spans: Sequence[ActivitySpan], granularity: str, start: dt.date, end: dt.date, values_per_entity: int = 1
+) -> list[int]:
+    """Estimated rows of each bucket: the spans active in it (none: the facet itself, one) times the values the
+    other pivots add per entity (conversion rules, device types)."""
+    return [
+        values_per_entity * (sum(1 for span in spans if span.days_in(*bucket)) if spans else 1)
+        for bucket in buckets(granularity, start, end)
+    ]
+
+
+def plan_report(
+    facet: str,
+    facet_urns: Sequence[str],
+    finder: str,
+    pivot: str,
+    granularity: str,
+    start: dt.date,
+    end: dt.date,
+    metrics: Sequence[str],
+    rows_per_bucket: Sequence[int],
+    max_elements: int = MAX_ELEMENTS,
+) -> list[AnalyticsQuery]:
+    """The requests of a declared metric table (a per-rule conversion table, a custom report) for one facet.
+
+    ``rows_per_bucket``: the rows each bucket of :func:`buckets` can have (:func:`bucket_counts`, or the rows an
+    earlier table of the same run shows). Windows are runs of whole buckets whose estimated rows stay below the cap
+    (and at most 92 days when reach is asked); buckets without rows cost nothing. A response that still reaches the
+    cap is split and asked again by the client.
+    """
+    if not facet_urns or not any(rows_per_bucket):
+        return []
+    max_days = REACH_MAX_DAYS if REACH_METRICS.intersection(metrics) else None
+    windows: list[tuple[dt.date, dt.date]] = []
+    rows = 0  # estimated rows of the open window
+    for (first, last), count in zip(buckets(granularity, start, end), rows_per_bucket, strict=True):
+        if not count:
+            continue
+        if windows:
+            open_first, open_last = windows[-1]
+            too_long = max_days is not None and (last - open_first).days + 1 > max_days
+            if (first - open_last).days == 1 and rows + count < max_elements and not too_long:
+                windows[-1], rows = (open_first, last), rows + count
+                continue
+        windows.append((first, last))
+        rows = count
+    return [
+        AnalyticsQuery(finder, pivot, granularity, first, last, facet, tuple(facet_urns), chunk)
+        for first, last in windows
+        for chunk in chunk_metrics(tuple(metrics))
+    ]

@@ -211,6 +211,26 @@ class MetricTable:
 
 _TIMES = "created_time:timestamptz last_modified_time:timestamptz"
 
+CONVERSION_TABLES: tuple[MetricTable, ...] = (
+    MetricTable(
+        "campaign_conversion_daily_metrics",
+        "statistics",
+        ("CAMPAIGN", "CONVERSION"),
+        "DAILY",
+        CONVERSION_METRICS,
+        description="Conversions per campaign, conversion rule and day (rules overlap: never summed into a total).",
+    ),
+    MetricTable(
+        "creative_conversion_daily_metrics",
+        "statistics",
+        ("CREATIVE", "CONVERSION"),
+        "DAILY",
+        CONVERSION_METRICS,
+        description="Conversions per creative, conversion rule and day (rules overlap: never summed into a total).",
+    ),
+)
+"""The per-rule conversion tables: declared metric tables (``statistics`` with the ``CONVERSION`` pivot)."""
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -272,27 +292,7 @@ TABLES: dict[str, TableSpec] = {
             "conversion_method:text value_amount:numeric value_currency_code:text campaign_ids:json "
             f"{_TIMES}",
         ),
-        *(
-            table.spec()
-            for table in (
-                MetricTable(
-                    "campaign_conversion_daily_metrics",
-                    "statistics",
-                    ("CAMPAIGN", "CONVERSION"),
-                    "DAILY",
-                    CONVERSION_METRICS,
-                    description="Conversions per campaign, conversion rule and day.",
-                ),
-                MetricTable(
-                    "creative_conversion_daily_metrics",
-                    "statistics",
-                    ("CREATIVE", "CONVERSION"),
-                    "DAILY",
-                    CONVERSION_METRICS,
-                    description="Conversions per creative, conversion rule and day.",
-                ),
-            )
-        ),
+        *(table.spec() for table in CONVERSION_TABLES),
         _entity(
             "demographic_values",
             "value:text pivot:text name:text facet_urn:text resolved:boolean",
@@ -343,12 +343,14 @@ the write's own transaction. Not an asset: the warehouse keeps it for whoever as
 the accounts the write left out because LinkedIn refused them (``Warehouse.write``'s ``failures``)."""
 
 
-def register_table(spec: TableSpec) -> None:
+def register_table(table: MetricTable) -> TableSpec:
     """Add a declared metric table (a custom report) to :data:`TABLES`, so the warehouse creates, migrates and writes
     it like the built-in ones; the same declaration twice is a no-op, another table of the same name an error."""
+    spec = table.spec()
     if TABLES.get(spec.name) not in (None, spec) or spec.name in {h.name for h in HISTORY.values()} | {WRITES.name}:
         raise ValueError(f"a warehouse table named {spec.name!r} exists already; choose another name")
     TABLES[spec.name] = spec
+    return spec
 
 
 def table_spec(table: str) -> TableSpec:

@@ -417,7 +417,7 @@ class Shard:
         return f"accounts_{self.account_ids[0]}_to_{self.account_ids[-1]}"
 
 
-PER_ACCOUNT_ENTITIES = ("campaign_groups", "campaigns", "creatives")
+PER_ACCOUNT_ENTITIES = ("campaign_groups", "campaigns", "creatives", "conversions")
 """The entity tables fetched per ad account: their latest writes say which accounts LinkedIn refused."""
 
 
@@ -458,14 +458,14 @@ def shard_ops(
     asset: str,
     *,
     upstream: Sequence[str],
-    window: Callable[[dg.OpExecutionContext, SyncSettings], tuple[date, date]],
+    window: Callable[[dg.OpExecutionContext, SyncSettings, Warehouse], tuple[date, date]],
     sync: Callable[[dg.OpExecutionContext, Shard, LinkedInResource, SyncSettings, WarehouseResource], WarehouseBatch],
 ) -> ShardOps:
     """Ops for the graph-backed metric asset ``asset`` (also its table).
 
     ``upstream``: the graph's inputs (asset dependencies, ``Nothing``-typed: each shard reads its own accounts' rows
-    from the warehouse, so no table travels between steps). ``window``: the days of the run. ``sync``: a shard's lazy
-    batch (plan, stream).
+    from the warehouse, so no table travels between steps). ``window``: the days of the run (it may read the
+    warehouse: the conversion rules' windows extend the lookback). ``sync``: a shard's lazy batch (plan, stream).
     """
     return ShardOps(_plan_shards_op(asset, upstream, window), _sync_shard_op(asset, sync), _summarize_op(asset))
 
@@ -484,7 +484,7 @@ def _plan_shards_op(asset: str, upstream: Sequence[str], window: Callable[..., t
         with warehouse.open() as wh:
             account_ids = active_account_ids(wh.read("accounts"), linkedin)
             refused = refused_accounts(wh, [t for t in PER_ACCOUNT_ENTITIES if t in upstream] or ["campaigns"])
-        start, end = window(context, settings)
+            start, end = window(context, settings, wh)
         groups = split_accounts(account_ids, settings.accounts_per_step)
         context.log.info(
             f"{len(account_ids)} account(s) in {len(groups)} shard(s) of up to "

@@ -31,7 +31,7 @@ from linkedin_assets.linkedin.catalogue import DEMOGRAPHIC_METRICS
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS, snake_case
 from linkedin_assets.linkedin.models import AnalyticsWindow, urn_id
 from linkedin_assets.linkedin.plan import AnalyticsQuery, calendar_day, merge_plans, plan_monthly
-from linkedin_assets.warehouse import WarehouseBatch
+from linkedin_assets.warehouse import Warehouse, WarehouseBatch
 
 RETENTION_MONTHS = 24
 DEMOGRAPHIC_COLUMNS = {name: snake_case(name) for name in DEMOGRAPHIC_METRICS}
@@ -42,7 +42,7 @@ def _retention_start(today: dt.date) -> dt.date:
     return dt.date(year, month + 1, 1)
 
 
-def _months_of(context: dg.OpExecutionContext, settings: SyncSettings) -> tuple[dt.date, dt.date]:
+def _months_of(context: dg.OpExecutionContext, settings: SyncSettings, wh: Warehouse) -> tuple[dt.date, dt.date]:
     """First days of the run's first and last month, the first no older than LinkedIn's retention."""
     window = context.partition_time_window
     first, last = window.start.date(), (window.end - dt.timedelta(days=1)).date().replace(day=1)

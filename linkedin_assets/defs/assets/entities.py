@@ -1,4 +1,5 @@
-"""Ad accounts, campaign groups, campaigns and creatives: the current state of every entity, all statuses.
+"""Ad accounts, campaign groups, campaigns, creatives and conversion rules: the current state of every entity, all
+statuses.
 
 Each asset is its warehouse table. An entity LinkedIn stops returning stays in the table with ``removed_at`` set.
 """
@@ -60,6 +61,22 @@ def campaigns(context: dg.AssetExecutionContext, linkedin: LinkedInResource, acc
     per_account = fetch(context, linkedin, lambda c: gather_per_account(account_ids, c.campaigns, failures))
     _log_per_account(context, "campaigns", per_account, failures)
     rows = rows_frame(c.to_row() for items in per_account.values() for c in items)
+    return WarehouseBatch(rows, account_ids=tuple(account_ids), failures=failures)
+
+
+@dg.asset(**API_ASSET)
+def conversions(
+    context: dg.AssetExecutionContext, linkedin: LinkedInResource, accounts: pd.DataFrame
+) -> WarehouseBatch:
+    """Conversion rules (enabled or not) per active account: name, type, attribution windows, value, campaigns.
+
+    Their post-click windows set how far back the conversion metrics are fetched again (a 90-day rule revises 90
+    days); their history is kept like every entity's.
+    """
+    account_ids, failures = active_account_ids(accounts, linkedin), {}
+    per_account = fetch(context, linkedin, lambda c: gather_per_account(account_ids, c.conversions, failures))
+    _log_per_account(context, "conversion rules", per_account, failures)
+    rows = rows_frame(r.to_row() for rules in per_account.values() for r in rules)
     return WarehouseBatch(rows, account_ids=tuple(account_ids), failures=failures)
 
 

@@ -56,8 +56,22 @@ def fetch_window(context: dg.OpExecutionContext, lookback_days: int, start_date:
     return start, end
 
 
-def _daily_window(context: dg.OpExecutionContext, settings: SyncSettings) -> tuple[dt.date, dt.date]:
-    return fetch_window(context, settings.lookback_days, dt.date.fromisoformat(settings.start_date))
+def longest_attribution_window(wh: Warehouse) -> int:
+    """The longest post-click window (days) of the enabled conversion rules LinkedIn still lists (0: none)."""
+    found = wh.query(
+        f"SELECT MAX(post_click_attribution_window_size) AS days FROM {wh.qualified('conversions')} "
+        "WHERE enabled AND removed_at IS NULL"
+    )
+    days = found["days"].iloc[0] if len(found) else None
+    return int(days) if days is not None and days == days else 0
+
+
+def daily_window(context: dg.OpExecutionContext, settings: SyncSettings, wh: Warehouse) -> tuple[dt.date, dt.date]:
+    """The days a daily metric run fetches: its partitions and the lookback, which reaches at least the longest
+    post-click window of the enabled conversion rules (LinkedIn attributes conversions to a click that long after
+    it, so a 90-day rule revises 90 days)."""
+    lookback = max(settings.lookback_days, longest_attribution_window(wh))
+    return fetch_window(context, lookback, dt.date.fromisoformat(settings.start_date))
 
 
 def metrics_frame(window: AnalyticsWindow, key: str, owners: Mapping[int, Mapping[str, int | None]]) -> pd.DataFrame:
@@ -219,12 +233,12 @@ def _sync_creatives(
 
 
 _campaign_ops = shard_ops(
-    "campaign_daily_metrics", upstream=["accounts", "campaigns"], window=_daily_window, sync=_sync_campaigns
+    "campaign_daily_metrics", upstream=["accounts", "campaigns"], window=daily_window, sync=_sync_campaigns
 )
 _creative_ops = shard_ops(
     "creative_daily_metrics",
     upstream=["accounts", "campaigns", "creatives", "campaign_daily_metrics"],
-    window=_daily_window,
+    window=daily_window,
     sync=_sync_creatives,
 )
 
