@@ -37,6 +37,9 @@ ACCOUNT_SCOPED = {
     "campaign_daily_metrics": "account_id",
     "creative_daily_metrics": "account_id",
     "demographic_metrics": "account_id",
+    "conversions": "account_id",
+    "campaign_conversion_daily_metrics": "account_id",
+    "creative_conversion_daily_metrics": "account_id",
 }
 
 

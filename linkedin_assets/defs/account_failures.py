@@ -115,7 +115,19 @@ def _key(name: str) -> dg.AssetKey:
 account_checks = [
     _account_check(
         _key("creative_daily_metrics"),
-        [_key(n) for n in ("accounts", "campaign_groups", "campaigns", "creatives", "campaign_daily_metrics")],
+        [
+            _key(n)
+            for n in (
+                "accounts",
+                "campaign_groups",
+                "campaigns",
+                "creatives",
+                "conversions",
+                "campaign_daily_metrics",
+                "campaign_conversion_daily_metrics",
+                "creative_conversion_daily_metrics",
+            )
+        ],
         "daily sync",
     ),
     _account_check(_key("snapshot"), [_key("demographic_metrics"), _key("demographic_values")], "monthly sync"),
