@@ -18,14 +18,17 @@ if TYPE_CHECKING:
     from linkedin_assets.settings import Settings
 
 TRIGGER_TAG = "linkedin_assets/trigger"
+REPORTS_JOB = "linkedin_reports"
+"""The last stage of a sync: Fivetran's reports (dbt) over what the first two wrote."""
 EVENT_BATCH_SIZE = "1000"
 """``DAGSTER_EVENT_BATCH_SIZE`` of the run workers unless set: Dagster then stores a range run's per-partition
 materialization events in batches, one INSERT each on dagster-postgres (benchmarks/README.md has the figures)."""
 
 
 def plan_stages(start: dt.date | None, end: dt.date | None, settings: Settings) -> list[tuple[str, dict[str, str]]]:
-    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily job, and for the monthly job
-    over every month the daily run fetches (its lookback included)."""
+    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily job, for the monthly job over
+    every month the daily run fetches (its lookback included), and for the reports (unpartitioned: dbt rebuilds
+    them whole from the warehouse)."""
     from linkedin_assets.defs.partitions import last_complete_day, months_fetched, partition_tags
 
     first, last = settings.start_date, last_complete_day()
@@ -41,6 +44,7 @@ def plan_stages(start: dt.date | None, end: dt.date | None, settings: Settings) 
     return [
         ("linkedin_daily_sync", partition_tags(start.isoformat(), end.isoformat())),
         ("linkedin_monthly_sync", partition_tags(*months_fetched(start, end, settings.lookback_days, first))),
+        (REPORTS_JOB, {}),
     ]
 
 
@@ -217,7 +221,6 @@ def sync(
     from linkedin_assets.defs.run_health import creator_tag, reap_dead_runs
 
     stages = plan_stages(start, end, settings)
-    config = run_config(accounts)
     env = {**(os.environ if env is None else env), "DAGSTER_HOME": str(settings.dagster_home_path)}
     env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     with open_instance(settings.dagster_home_path) as instance:
@@ -231,6 +234,7 @@ def sync(
         with services(instance, env, echo) as (workspace, daemons):
             daemons.ensure()  # a daemon of our own, when needed, starts while the first run is created
             for job_name, tags in stages:
+                config = run_config(None if job_name == REPORTS_JOB else accounts)  # the reports call no LinkedIn
                 run = launch(instance, workspace, job_name, {**tags, TRIGGER_TAG: "cli", **creator_tag()}, config, env)
                 echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
                 echo(f"run {run.run_id}")
