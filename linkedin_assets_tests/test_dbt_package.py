@@ -29,8 +29,12 @@ from linkedin_assets.defs.assets.dbt_models import (
     TOTALS_EQUAL,
     dbt_executable,
     load_report_settings,
+    period_sql,
     postgres_env,
+    report_checks,
+    totals_sql,
 )
+from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets_tests.ground_truth import sync_in_process
 
 pytestmark = pytest.mark.postgres
@@ -156,6 +160,49 @@ def test_the_dbt_tests_and_the_report_checks_are_asset_checks_of_the_reports_job
     dbt_tests = [name for _, name in names if name not in (HAS_ROWS, TOTALS_EQUAL)]
     assert len(dbt_tests) == TESTS, sorted(dbt_tests)
     assert {(r, HAS_ROWS) for r in PERIOD_SOURCES} | {(r, TOTALS_EQUAL) for r in TOTALS} <= names
+
+
+def _check_results(warehouse: WarehouseResource, reports: str) -> dict[str, dg.AssetCheckResult]:
+    from linkedin_assets.defs.assets.dbt_models import _has_rows, _totals_equal
+
+    report = "linkedin_ads__campaign_report"
+    with warehouse.open() as opened:
+        has_rows = _has_rows(opened.query(period_sql(report, "linkedin_ads", "unused", reports)).iloc[0], report)
+        totals = _totals_equal(opened.query(totals_sql(report, "linkedin_ads", reports)).iloc[0], report)
+    return {HAS_ROWS: has_rows, TOTALS_EQUAL: totals}
+
+
+def test_the_report_checks_fail_on_a_missing_day_and_on_one_cent(tmp_path):
+    """The project's checks catch what dbt build lets through: a day the report lacks, a cost one cent off."""
+    import duckdb
+
+    path = str(tmp_path / "warehouse.duckdb")
+    with WarehouseResource(duckdb_path=path).open():
+        pass  # the warehouse's tables
+    con = duckdb.connect(path)
+    con.execute(
+        "insert into linkedin_ads.campaign_daily_metrics (campaign_id, date, account_id, clicks, impressions, "
+        "cost_in_usd, conversion_value_in_local_currency) values "
+        "(7, '2025-03-01', 1, 3, 100, 12.34, 5.5), (7, '2025-03-02', 1, 4, 120, 0.10, null)"
+    )
+    con.execute("create schema r")
+    con.execute(
+        "create table r.linkedin_ads__campaign_report as select 7 as campaign_id, timestamp '2025-03-01' as date_day, "
+        "3 as clicks, 100 as impressions, cast(12.35 as decimal(38, 18)) as cost, "
+        "cast(5.5 as double) as conversion_value_in_local_currency"
+    )
+    con.close()
+    warehouse = WarehouseResource(duckdb_path=str(path))
+    results = _check_results(warehouse, "r")
+    assert not results[HAS_ROWS].passed and results[HAS_ROWS].metadata["missing_periods"].value == 1
+    assert not results[TOTALS_EQUAL].passed and results[TOTALS_EQUAL].metadata["differing_pairs"].value == 2
+    con = duckdb.connect(path)
+    con.execute("update r.linkedin_ads__campaign_report set cost = 12.34")
+    con.execute("insert into r.linkedin_ads__campaign_report values (7, timestamp '2025-03-02', 4, 120, 0.10, 0)")
+    con.close()
+    results = _check_results(warehouse, "r")
+    assert results[HAS_ROWS].passed and results[TOTALS_EQUAL].passed, results
+    assert {spec.key.name for spec in report_checks.check_specs} == {HAS_ROWS, TOTALS_EQUAL}
 
 
 # ---------------------------------------------------------------------------------------------------- (c)

@@ -110,7 +110,10 @@ def _describe(record: dg.EventLogEntry, verbose: bool) -> str | None:
         data = event.event_specific_data
         # A WARN check judges LinkedIn's numbers: its rows landed, so it is a warning, not a failure.
         verdict = "passed" if data.passed else "warning" if data.severity == dg.AssetCheckSeverity.WARN else "FAILED"
-        return f"{step:<24} check {data.check_name}: {verdict}" if verbose or not data.passed else None
+        # A step that checks several assets (the reports' checks) names the asset: one name per line is ambiguous.
+        asset = data.asset_key.path[-1]
+        name = data.check_name if asset in (record.step_key or "") else f"{asset} {data.check_name}"
+        return f"{step:<24} check {name}: {verdict}" if verbose or not data.passed else None
     if kind == dg.DagsterEventType.STEP_FAILURE:
         return f"{step:<24} FAILED"
     if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
