@@ -26,9 +26,8 @@ materialization events in batches, one INSERT each on dagster-postgres (benchmar
 
 
 def plan_stages(start: dt.date | None, end: dt.date | None, settings: Settings) -> list[tuple[str, dict[str, str]]]:
-    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily job, for the monthly job over
-    every month the daily run fetches (its lookback included), and for the reports (unpartitioned: dbt rebuilds
-    them whole from the warehouse)."""
+    """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily job, and for the monthly job
+    over every month the daily run fetches (its lookback included). The command runs the reports after them."""
     from linkedin_assets.defs.partitions import last_complete_day, months_fetched, partition_tags
 
     first, last = settings.start_date, last_complete_day()
@@ -44,7 +43,6 @@ def plan_stages(start: dt.date | None, end: dt.date | None, settings: Settings) 
     return [
         ("linkedin_daily_sync", partition_tags(start.isoformat(), end.isoformat())),
         ("linkedin_monthly_sync", partition_tags(*months_fetched(start, end, settings.lookback_days, first))),
-        (REPORTS_JOB, {}),
     ]
 
 
@@ -223,7 +221,7 @@ def sync(
     from linkedin_assets.defs.account_failures import failed_only_on_accounts
     from linkedin_assets.defs.run_health import creator_tag, reap_dead_runs
 
-    stages = plan_stages(start, end, settings)
+    stages = [*plan_stages(start, end, settings), (REPORTS_JOB, {})]  # the reports: unpartitioned, rebuilt whole
     env = {**(os.environ if env is None else env), "DAGSTER_HOME": str(settings.dagster_home_path)}
     env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     with open_instance(settings.dagster_home_path) as instance:
