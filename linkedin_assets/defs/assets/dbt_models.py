@@ -318,6 +318,10 @@ def shared_view_specs() -> list[dg.AssetSpec]:
     ]
 
 
+COLUMN_SCHEMA = "dagster/column_schema"
+DOCUMENTED_COLUMNS = "dbt/documented_columns"
+
+
 class ReportsTranslator(DagsterDbtTranslator):
     """The package's sources are the warehouse tables behind the Fivetran views (:func:`source_key`); a model's key is
     its name (``linkedin_ads__campaign_report``: no prefix that a schema setting would change); all in :data:`GROUP`."""
@@ -331,6 +335,15 @@ class ReportsTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return GROUP
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """dagster-dbt's metadata, with the columns the package documents under ``dbt/documented_columns``:
+        ``dagster/column_schema`` is what the warehouse tables declare, exactly (the package's docs list some columns,
+        not every one a report has)."""
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        if COLUMN_SCHEMA in metadata:
+            metadata[DOCUMENTED_COLUMNS] = metadata.pop(COLUMN_SCHEMA)
+        return metadata
 
 
 def build_reports_assets(project: DbtProject) -> dg.AssetsDefinition:
