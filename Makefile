@@ -6,6 +6,13 @@ BIN := $(VENV)/bin
 DAGSTER_HOME ?= $(CURDIR)/data/dagster
 export DAGSTER_HOME
 
+# The dbt packages of the reports (fivetran/linkedin, fivetran_utils, dbt_utils) for machines without dbt's hub: the
+# folder in LINKEDIN_ASSETS_DBT_PACKAGES_DIR, else the shared copy beside the repository or at /work/shared when one
+# exists (an absolute path, found when make runs); none: the hub (linkedin-assets reports prepare says what failed).
+LINKEDIN_ASSETS_DBT_PACKAGES_DIR ?= $(firstword $(realpath $(CURDIR)/../shared/external/dbt /work/shared/external/dbt))
+export LINKEDIN_ASSETS_DBT_PACKAGES_DIR
+DBT_SOURCES := $(wildcard dbt/*.yml dbt/models/* dbt/macros/* dbt/tests/*)
+
 .PHONY: demo test bench dev lint install instance workers
 
 $(BIN)/.installed: pyproject.toml
@@ -14,7 +21,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'  # test includes the simulator and celery extras
 	touch $@
 
-install: $(BIN)/.installed
+# dbt deps + dbt parse of the reports' dbt project (the code location does it too when it loads and finds none).
+dbt/target/manifest.json: $(BIN)/.installed $(DBT_SOURCES)
+	$(BIN)/linkedin-assets reports prepare
+	touch $@
+
+install: $(BIN)/.installed dbt/target/manifest.json
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -27,7 +39,7 @@ instance: install $(DAGSTER_HOME)/dagster.yaml
 	@$(BIN)/dagster instance concurrency get --all | grep -q '"linkedin_api"' \
 		|| $(BIN)/dagster instance concurrency set linkedin_api 1
 
-demo: instance  ## sync the simulator's medium profile (90 days) into data/warehouse.duckdb; runs go to DAGSTER_HOME
+demo: instance  ## sync the simulator's medium profile (90 days) into data/warehouse.duckdb, then the dbt reports
 	$(BIN)/linkedin-assets demo --profile medium $(if $(VERBOSE),--verbose)
 
 test: install  ## the whole suite (PostgreSQL at 127.0.0.1:5432, see LINKEDIN_ASSETS_TEST_PG)

@@ -12,10 +12,17 @@ import dagster as dg
 
 from linkedin_assets.defs.account_failures import account_checks
 from linkedin_assets.defs.assets import common, demographics, entities, metrics, reports, snapshot
+from linkedin_assets.defs.assets.dbt_models import (
+    build_reports_assets,
+    prepare_reports_project,
+    report_checks,
+    reports_dbt_resource,
+    shared_view_specs,
+)
 from linkedin_assets.defs.checks import asset_checks
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource, with_table_schema
-from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job, reports_job
 from linkedin_assets.defs.partitions import with_start_date
 from linkedin_assets.defs.resources import SyncSettings, TokenStoreResource, linkedin_resource, setting_value
 from linkedin_assets.defs.run_health import dead_run_reaper
@@ -23,6 +30,8 @@ from linkedin_assets.defs.schedules import build_daily_sync_schedule
 from linkedin_assets.defs.sensors import (
     monthly_after_daily_sync,
     monthly_after_daily_sync_with_failed_accounts,
+    reports_after_daily_sync,
+    reports_after_daily_sync_with_failed_accounts,
     token_refresh_sensor,
 )
 from linkedin_assets.settings import Settings, load_settings
@@ -45,6 +54,7 @@ def build_resources(
         "token_store": TokenStoreResource(path=settings.token_store),
         "warehouse_io": WarehouseIOManager(warehouse=warehouse),
         "snapshot_io": SnapshotJsonIOManager(base_dir=snapshot_dir or settings.snapshots),
+        "dbt": reports_dbt_resource(warehouse),
     }
 
 
@@ -71,18 +81,27 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
         *dg.load_assets_from_modules([entities, metrics, demographics, snapshot]),
         *reports.conversion_report_assets,
     ]
+    resources = resources if resources is not None else build_resources(settings)
+    if "dbt" not in resources and "warehouse" in resources:  # a test's own warehouse: the reports are built there
+        resources = {**resources, "dbt": reports_dbt_resource(resources["warehouse"])}
     return dg.Definitions(
-        assets=dg.map_asset_specs(lambda spec: with_table_schema(with_start_date(spec, settings.start_date)), assets),
-        asset_checks=[*asset_checks, *account_checks],
-        jobs=[daily_sync_job, monthly_sync_job],
+        assets=[
+            *dg.map_asset_specs(lambda spec: with_table_schema(with_start_date(spec, settings.start_date)), assets),
+            build_reports_assets(prepare_reports_project()),
+            *shared_view_specs(),
+        ],
+        asset_checks=[*asset_checks, *account_checks, report_checks],
+        jobs=[daily_sync_job, monthly_sync_job, reports_job],
         schedules=[build_daily_sync_schedule(settings.schedule_cron)],
         sensors=[
             token_refresh_sensor,
             monthly_after_daily_sync,
             monthly_after_daily_sync_with_failed_accounts,
+            reports_after_daily_sync,
+            reports_after_daily_sync_with_failed_accounts,
             dead_run_reaper,
         ],
-        resources=resources if resources is not None else build_resources(settings),
+        resources=resources,
         executor=build_executor(settings),
     )
 

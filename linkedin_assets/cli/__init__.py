@@ -3,10 +3,11 @@
     linkedin-assets sync [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--accounts IDS] [--verbose]
     linkedin-assets demo [--profile small|medium|large] [--seed N]
     linkedin-assets auth login | status | refresh
+    linkedin-assets reports prepare
 
-The sync command submits two runs of the code location's jobs to the Dagster instance in $DAGSTER_HOME (default:
+The sync command submits three runs of the code location's jobs to the Dagster instance in $DAGSTER_HOME (default:
 data/dagster under the working directory): linkedin_daily_sync (entities and daily metrics), then
-linkedin_monthly_sync (demographics and the snapshot). They go through the run queue, so they appear in the UI like
+linkedin_monthly_sync (demographics and the snapshot), then linkedin_reports (Fivetran's dbt reports). They go through the run queue, so they appear in the UI like
 any run and wait while another sync runs. A dagster-daemon serving the instance (make dev) starts them; without one,
 this command starts them itself. It prints their progress from the event log. Exit status: 0 success, 1 a run
 failed, 2 bad arguments or configuration.
@@ -48,12 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{sync,demo,auth}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{sync,demo,auth,reports}")
     p_sync = commands.add_parser(
         "sync",
         help="sync a date range through the Dagster run queue, printing progress",
-        description="Submit linkedin_daily_sync for the days START..END and then linkedin_monthly_sync for the "
-        "months they touch, through the run queue of the instance in $DAGSTER_HOME (default data/dagster), "
+        description="Submit linkedin_daily_sync for the days START..END, then linkedin_monthly_sync for the "
+        "months they touch, then linkedin_reports (Fivetran's dbt reports), through the run queue of the instance in $DAGSTER_HOME (default data/dagster), "
         "and print their progress. Exit status: 0 success, 1 a run failed, 2 bad arguments or configuration.",
     )
     p_sync.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day, UTC (default: the --end day)")
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_login.add_argument("--no-browser", action="store_true", help="only print the URL")
     auth.add_parser("status", help="show what the token store holds (never the tokens)")
     auth.add_parser("refresh", help="refresh the access token now")
+    p_reports = commands.add_parser("reports", help="the dbt project of Fivetran's reports (dbt/)")
+    reports = p_reports.add_subparsers(dest="reports_command", required=True)
+    reports.add_parser(
+        "prepare",
+        help="install the dbt packages (hub, or LINKEDIN_ASSETS_DBT_PACKAGES_DIR) and parse the project when needed",
+    )
     return parser
 
 
@@ -105,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sync(args.start, args.end, args.accounts, settings, verbose=args.verbose)
         if args.command == "demo":
             return demo(args.profile, args.seed, args.verbose)
+        if args.command == "reports":
+            from linkedin_assets.cli.reports import prepare
+
+            return prepare()
         if args.auth_command == "login":
             return auth_login(settings, args.port, not args.no_browser)
         if args.auth_command == "status":

@@ -41,5 +41,21 @@ def demo(profile: str, seed: int, verbose: bool = False, echo: Callable[[str], N
         echo("")
         echo(f"Snapshot:  {os.path.join(settings.snapshots, 'latest.json')}")
         echo(f"Tables:    {settings.warehouse_file} (DuckDB, schema {settings.schema_name})")
+        echo(_reports_line(settings))
         echo(f"Runs:      {settings.dagster_home_path} (see them in the UI: make dev, then http://127.0.0.1:3000)")
     return status
+
+
+def _reports_line(settings) -> str:
+    """The reports' row counts, from the embedded warehouse the demo filled."""
+    from linkedin_assets.defs.assets.dbt_models import load_report_settings, report_row_counts
+    from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+
+    schema = load_report_settings().reports_schema
+    warehouse = WarehouseResource(schema_name=settings.schema_name, duckdb_path=settings.warehouse_file)
+    counts = report_row_counts(warehouse, schema)
+    shown = ", ".join(
+        f"{name.removeprefix('linkedin_ads__').removesuffix('_report')} {'missing' if rows is None else rows}"
+        for name, rows in counts.items()
+    )
+    return f"Reports:   schema {schema} (dbt fivetran/linkedin), rows: {shown}"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from linkedin_assets.settings import Settings
 
 TRIGGER_TAG = "linkedin_assets/trigger"
+REPORTS_JOB = "linkedin_reports"
+"""The last stage of a sync: Fivetran's reports (dbt) over what the first two wrote."""
 EVENT_BATCH_SIZE = "1000"
 """``DAGSTER_EVENT_BATCH_SIZE`` of the run workers unless set: Dagster then stores a range run's per-partition
 materialization events in batches, one INSERT each on dagster-postgres (benchmarks/README.md has the figures)."""
@@ -25,7 +27,7 @@ materialization events in batches, one INSERT each on dagster-postgres (benchmar
 
 def plan_stages(start: dt.date | None, end: dt.date | None, settings: Settings) -> list[tuple[str, dict[str, str]]]:
     """The runs of a sync of ``[start, end]``: (job name, partition tags) for the daily job, and for the monthly job
-    over every month the daily run fetches (its lookback included)."""
+    over every month the daily run fetches (its lookback included). The command runs the reports after them."""
     from linkedin_assets.defs.partitions import last_complete_day, months_fetched, partition_tags
 
     first, last = settings.start_date, last_complete_day()
@@ -106,7 +108,10 @@ def _describe(record: dg.EventLogEntry, verbose: bool) -> str | None:
         data = event.event_specific_data
         # A WARN check judges LinkedIn's numbers: its rows landed, so it is a warning, not a failure.
         verdict = "passed" if data.passed else "warning" if data.severity == dg.AssetCheckSeverity.WARN else "FAILED"
-        return f"{step:<24} check {data.check_name}: {verdict}" if verbose or not data.passed else None
+        # A step that checks several assets (the reports' checks) names the asset: one name per line is ambiguous.
+        asset = data.asset_key.path[-1]
+        name = data.check_name if asset in (record.step_key or "") else f"{asset} {data.check_name}"
+        return f"{step:<24} check {name}: {verdict}" if verbose or not data.passed else None
     if kind == dg.DagsterEventType.STEP_FAILURE:
         return f"{step:<24} FAILED"
     if kind in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
@@ -216,8 +221,7 @@ def sync(
     from linkedin_assets.defs.account_failures import failed_only_on_accounts
     from linkedin_assets.defs.run_health import creator_tag, reap_dead_runs
 
-    stages = plan_stages(start, end, settings)
-    config = run_config(accounts)
+    stages = [*plan_stages(start, end, settings), (REPORTS_JOB, {})]  # the reports: unpartitioned, rebuilt whole
     env = {**(os.environ if env is None else env), "DAGSTER_HOME": str(settings.dagster_home_path)}
     env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     with open_instance(settings.dagster_home_path) as instance:
@@ -231,6 +235,7 @@ def sync(
         with services(instance, env, echo) as (workspace, daemons):
             daemons.ensure()  # a daemon of our own, when needed, starts while the first run is created
             for job_name, tags in stages:
+                config = run_config(None if job_name == REPORTS_JOB else accounts)  # the reports call no LinkedIn
                 run = launch(instance, workspace, job_name, {**tags, TRIGGER_TAG: "cli", **creator_tag()}, config, env)
                 echo(f"== {job_name} " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in tags.items()))
                 echo(f"run {run.run_id}")

@@ -1,4 +1,5 @@
-"""The two sync jobs. A sync is the daily job, then (started by a sensor when it succeeds) the monthly one.
+"""The two sync jobs and the reports. A sync is the daily job, then (started by sensors when it succeeds) the monthly
+one and the reports.
 
 Dagster runs assets of one partitioning per run, so the daily-partitioned metrics and the monthly demographics
 cannot share a run; both jobs carry the sync tag, which the instance limits to one run at a time.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from linkedin_assets.defs.assets.dbt_models import GROUP as REPORTS_GROUP
 from linkedin_assets.defs.assets.demographics import demographic_metrics, demographic_values
 from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, conversions, creatives
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
@@ -34,4 +36,13 @@ monthly_sync_job = dg.define_asset_job(
     | dg.AssetSelection.groups(MONTHLY_REPORTS),
     tags=SYNC_TAGS,
     description="Demographics of a month range, the names of their values, and the JSON snapshot.",
+)
+
+reports_job = dg.define_asset_job(
+    "linkedin_reports",
+    selection=dg.AssetSelection.groups(REPORTS_GROUP),
+    # The sync tag: one run at a time with the syncs (the reports read what they write; DuckDB takes one writer).
+    tags=SYNC_TAGS,
+    description="Fivetran's dbt package fivetran/linkedin over the warehouse: its reports, dbt tests and the "
+    "project's report checks.",
 )

@@ -1,4 +1,5 @@
-"""Sensors: a sync when the OAuth token is refreshed and one is due, and demographics after each daily sync."""
+"""Sensors: a sync when the OAuth token is refreshed and one is due, and demographics and the reports after each daily
+sync."""
 
 import datetime as dt
 
@@ -6,7 +7,7 @@ import dagster as dg
 
 from linkedin_assets.defs.account_failures import failed_only_on_accounts
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics
-from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job
+from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job, reports_job
 from linkedin_assets.defs.partitions import RANGE_END, RANGE_START, last_complete_day, months_fetched
 from linkedin_assets.defs.resources import SyncSettings, TokenStoreResource
 from linkedin_assets.linkedin.tokens import TokenStoreError
@@ -135,3 +136,33 @@ def monthly_after_daily_sync_with_failed_accounts(context: dg.RunStatusSensorCon
     if not failed_only_on_accounts(context.instance, context.dagster_run):
         return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} failed for more than refused accounts")
     return _monthly_request(context, settings)
+
+
+def _reports_request(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    """The reports run after a daily one (unpartitioned: the package rebuilds its reports whole). Not after a
+    ``linkedin-assets sync`` run: that command runs the reports itself, after its monthly run."""
+    run = context.dagster_run
+    if run.tags.get(TRIGGER_TAG) == "cli":
+        return dg.SkipReason(f"Run {run.run_id[:8]} came from linkedin-assets sync, which runs the reports itself")
+    return dg.RunRequest(
+        run_key=f"reports-after-{run.run_id}",
+        tags={TRIGGER_TAG: "after_daily_sync", "linkedin_assets/daily_run": run.run_id},
+    )
+
+
+REPORTS_AFTER_DAILY_SYNC: dict = {**AFTER_DAILY_SYNC, "request_job": reports_job}
+"""The two sensors that start the reports after a daily run (on success, and on a failure of refused accounts)."""
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, **REPORTS_AFTER_DAILY_SYNC)
+def reports_after_daily_sync(context: dg.RunStatusSensorContext):
+    """After a daily sync succeeds: Fivetran's reports (dbt build) over the warehouse, and their checks."""
+    return _reports_request(context)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, **REPORTS_AFTER_DAILY_SYNC)
+def reports_after_daily_sync_with_failed_accounts(context: dg.RunStatusSensorContext):
+    """After a daily sync that failed only because LinkedIn refused some accounts: the reports, for the others."""
+    if not failed_only_on_accounts(context.instance, context.dagster_run):
+        return dg.SkipReason(f"Run {context.dagster_run.run_id[:8]} failed for more than refused accounts")
+    return _reports_request(context)
