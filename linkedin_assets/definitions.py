@@ -54,7 +54,7 @@ def build_resources(
         "token_store": TokenStoreResource(path=settings.token_store),
         "warehouse_io": WarehouseIOManager(warehouse=warehouse),
         "snapshot_io": SnapshotJsonIOManager(base_dir=snapshot_dir or settings.snapshots),
-        "dbt": reports_dbt_resource(warehouse),
+        "dbt": reports_dbt_resource(warehouse, settings),
     }
 
 
@@ -83,11 +83,11 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
     ]
     resources = resources if resources is not None else build_resources(settings)
     if "dbt" not in resources and "warehouse" in resources:  # a test's own warehouse: the reports are built there
-        resources = {**resources, "dbt": reports_dbt_resource(resources["warehouse"])}
+        resources = {**resources, "dbt": reports_dbt_resource(resources["warehouse"], settings)}
     return dg.Definitions(
         assets=[
             *dg.map_asset_specs(lambda spec: with_table_schema(with_start_date(spec, settings.start_date)), assets),
-            build_reports_assets(prepare_reports_project()),
+            build_reports_assets(prepare_reports_project(settings)),
             *shared_view_specs(),
         ],
         asset_checks=[*asset_checks, *account_checks, report_checks],

@@ -25,7 +25,13 @@ from linkedin_assets.linkedin.catalogue import DAILY_METRICS, resolve_metric
 from linkedin_assets.linkedin.client import parse_account_ids
 from linkedin_assets.linkedin.errors import LinkedInConfigError
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
-from linkedin_assets.warehouse import DEFAULT_DUCKDB_PATH, DEFAULT_FIVETRAN_SCHEMA, DEFAULT_SCHEMA, fivetran_schema_of
+from linkedin_assets.warehouse import (
+    DEFAULT_DUCKDB_PATH,
+    DEFAULT_FIVETRAN_SCHEMA,
+    DEFAULT_SCHEMA,
+    fivetran_schema_of,
+    reports_schema_of,
+)
 
 SYNC_TAG = "linkedin_assets/sync"
 """Run tag of both sync jobs; ``dagster.yaml`` (``tag_concurrency_limits``) lets one run with it proceed at a time."""
@@ -58,6 +64,21 @@ class Settings(BaseModel):
         "Schema of the Fivetran-compatible views (README: Fivetran-compatible tables); unset: "
         f"<schema>_fivetran ({DEFAULT_FIVETRAN_SCHEMA}).",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
+    reports_schema_name: str | None = _setting(
+        None,
+        "LINKEDIN_ASSETS_REPORTS_SCHEMA",
+        "Schema of the fivetran/linkedin reports (their staging models: <schema>_staging); unset: <schema>_reports.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
+    dbt_project_dir: str | None = _setting(
+        None, "LINKEDIN_ASSETS_DBT_PROJECT_DIR", "The dbt project of the reports; unset: dbt/ in the repository."
+    )
+    dbt_packages_dir: str | None = _setting(
+        None,
+        "LINKEDIN_ASSETS_DBT_PACKAGES_DIR",
+        "Folder holding the dbt packages linkedin/, fivetran_utils/ and dbt_utils/ (offline installs); unset: the "
+        "packages installed before, else fivetran/linkedin from hub.getdbt.com.",
     )
     duckdb_path: str | None = _setting(
         None,
@@ -194,6 +215,10 @@ class Settings(BaseModel):
     @property
     def fivetran_schema(self) -> str:
         return self.fivetran_schema_name or fivetran_schema_of(self.schema_name)
+
+    @property
+    def reports_schema(self) -> str:
+        return self.reports_schema_name or reports_schema_of(self.schema_name)
 
     @property
     def snapshots(self) -> str:

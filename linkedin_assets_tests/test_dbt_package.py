@@ -7,7 +7,6 @@ The packages come from LINKEDIN_ASSETS_DBT_PACKAGES_DIR, else the shared offline
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import subprocess
 from decimal import Decimal
@@ -28,13 +27,13 @@ from linkedin_assets.defs.assets.dbt_models import (
     TOTALS,
     TOTALS_EQUAL,
     dbt_executable,
-    load_report_settings,
     period_sql,
     postgres_env,
     report_checks,
     totals_sql,
 )
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.settings import load_settings
 from linkedin_assets_tests.ground_truth import sync_in_process
 
 pytestmark = pytest.mark.postgres
@@ -302,7 +301,6 @@ def test_a_synced_warehouse_fills_every_report_with_the_daily_tables_totals(
     report (but the URL report, which needs click URIs) non-empty, the campaign and creative reports' totals per day
     equal to the daily tables, and the conversion value adding up the same at every level."""
     reports = f"{pg_schema}_reports"
-    monkeypatch.setenv("LINKEDIN_ASSETS_REPORTS_SCHEMA", reports)
     start = YESTERDAY - dt.timedelta(days=13)
     try:
         sync = sync_in_process(simulator, pg_url, pg_schema, tmp_path, start, YESTERDAY)
@@ -323,6 +321,8 @@ def test_a_synced_warehouse_fills_every_report_with_the_daily_tables_totals(
 
 
 def test_the_report_settings_default_to_the_fivetran_names():
-    settings = load_report_settings({})
+    settings = load_settings({})
     assert (settings.fivetran_schema, settings.reports_schema) == ("linkedin_ads_fivetran", "linkedin_ads_reports")
-    assert re.fullmatch(r".*/dbt", settings.dbt_project_dir) and settings.dbt_packages_dir is None
+    assert settings.dbt_project_dir is None and settings.dbt_packages_dir is None
+    other = load_settings({"LINKEDIN_ASSETS_SCHEMA": "ads"})
+    assert (other.fivetran_schema, other.reports_schema) == ("ads_fivetran", "ads_reports")

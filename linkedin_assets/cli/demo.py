@@ -48,10 +48,10 @@ def demo(profile: str, seed: int, verbose: bool = False, echo: Callable[[str], N
 
 def _reports_line(settings) -> str:
     """The reports' row counts, from the embedded warehouse the demo filled."""
-    from linkedin_assets.defs.assets.dbt_models import load_report_settings, report_row_counts
+    from linkedin_assets.defs.assets.dbt_models import report_row_counts
     from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 
-    schema = load_report_settings().reports_schema
+    schema = settings.reports_schema
     warehouse = WarehouseResource(schema_name=settings.schema_name, duckdb_path=settings.warehouse_file)
     counts = report_row_counts(warehouse, schema)
     shown = ", ".join(

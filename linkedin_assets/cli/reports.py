@@ -8,11 +8,12 @@ from linkedin_assets.cli.errors import UsageError
 
 def prepare(echo: Callable[[str], None] = print) -> int:
     """``dbt deps`` (the hub, or LINKEDIN_ASSETS_DBT_PACKAGES_DIR) and ``dbt parse`` of ``dbt/`` when needed."""
-    from linkedin_assets.defs.assets.dbt_models import ReportsSetupError, load_report_settings, prepare_reports_project
+    from linkedin_assets.defs.assets.dbt_models import ReportsSetupError, prepare_reports_project
+    from linkedin_assets.settings import load_settings
 
     started = time.monotonic()
     try:
-        settings = load_report_settings()
+        settings = load_settings()
         project = prepare_reports_project(settings)
     except ReportsSetupError as exc:
         raise UsageError(str(exc)) from None

@@ -20,6 +20,7 @@ from linkedin_assets.warehouse.backends import (
     fivetran_schema_of,
     open_warehouse,
     redact_url,
+    reports_schema_of,
 )
 from linkedin_assets.warehouse.records import WriteRecord, WriteResult, Writes
 from linkedin_assets.warehouse.schema import HISTORY, TABLES, WRITES, Column, TableSpec, metric_columns, table_spec
@@ -99,6 +100,7 @@ __all__ = [
     "metric_columns",
     "fivetran_schema_of",
     "open_warehouse",
+    "reports_schema_of",
     "redact_url",
     "table_spec",
 ]

@@ -50,6 +50,11 @@ def fivetran_schema_of(schema: str) -> str:
     return f"{schema}_fivetran"
 
 
+def reports_schema_of(schema: str) -> str:
+    """Where the fivetran/linkedin reports built over the views of ``schema`` go unless configured."""
+    return f"{schema}_reports"
+
+
 DEFAULT_FIVETRAN_SCHEMA = fivetran_schema_of(DEFAULT_SCHEMA)
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 _END = object()

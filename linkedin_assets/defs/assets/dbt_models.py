@@ -28,11 +28,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from linkedin_assets.defs.assets.common import GROUP as WAREHOUSE_GROUP
 from linkedin_assets.defs.assets.common import KEY_PREFIX
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
+from linkedin_assets.settings import Settings
+from linkedin_assets.warehouse import fivetran_schema_of, reports_schema_of
 
 GROUP = "fivetran_reports"
 """Asset group of the dbt models (the package's staging models and reports)."""
@@ -63,57 +65,8 @@ DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt"
 """``dbt/`` at the repository root (the package is installed editable from the repository)."""
 
 
-# ---------------------------------------------------------------------------------------------------- settings
-
-
-def _setting(default: Any, variable: str, help_text: str) -> Any:
-    return Field(default, validation_alias=variable, description=help_text)
-
-
-class ReportSettings(BaseModel):
-    """The settings of the reports; declared like ``linkedin_assets.settings.Settings``, to move there."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", str_strip_whitespace=True)
-
-    fivetran_schema: str = _setting(
-        "linkedin_ads_fivetran",
-        "LINKEDIN_ASSETS_FIVETRAN_SCHEMA",
-        "Warehouse schema of the Fivetran-compatible views (Fivetran's table names) that dbt packages read.",
-    )
-    reports_schema: str = _setting(
-        "linkedin_ads_reports",
-        "LINKEDIN_ASSETS_REPORTS_SCHEMA",
-        "Warehouse schema of the fivetran/linkedin reports (its staging models: <schema>_staging).",
-    )
-    dbt_packages_dir: str | None = _setting(
-        None,
-        "LINKEDIN_ASSETS_DBT_PACKAGES_DIR",
-        "Folder holding the dbt packages linkedin/, fivetran_utils/ and dbt_utils/ (offline installs); unset: the "
-        "packages installed before, else fivetran/linkedin from hub.getdbt.com.",
-    )
-    dbt_project_dir: str = _setting(
-        str(DEFAULT_PROJECT_DIR), "LINKEDIN_ASSETS_DBT_PROJECT_DIR", "The dbt project; unset: dbt/ in the repository."
-    )
-
-
-REPORT_VARIABLES: dict[str, str] = {
-    name: str(field.validation_alias) for name, field in ReportSettings.model_fields.items()
-}
-"""Setting name -> its environment variable."""
-
-
 class ReportsSetupError(RuntimeError):
     """The dbt project cannot be prepared; the message says which setting to change."""
-
-
-def load_report_settings(env: Mapping[str, str] | None = None) -> ReportSettings:
-    """The report settings in ``env`` (default: the process environment); empty variables count as unset."""
-    source = os.environ if env is None else env
-    given = {name: source[var] for name, var in REPORT_VARIABLES.items() if source.get(var, "").strip()}
-    try:
-        return ReportSettings.model_validate(given)
-    except ValidationError as exc:
-        raise ReportsSetupError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------------- preparation
@@ -192,11 +145,10 @@ def _project_lock(project_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prepare_reports_project(settings: ReportSettings | None = None) -> DbtProject:
+def prepare_reports_project(settings: Settings) -> DbtProject:
     """The dbt project, with its packages installed and a current manifest (``dbt deps``/``dbt parse`` only when
     something changed: a second call costs a few ``stat``s)."""
-    settings = settings or load_report_settings()
-    project_dir = Path(settings.dbt_project_dir).resolve()
+    project_dir = Path(settings.dbt_project_dir or DEFAULT_PROJECT_DIR).resolve()
     if not (project_dir / "dbt_project.yml").is_file():
         raise ReportsSetupError(f"LINKEDIN_ASSETS_DBT_PROJECT_DIR={project_dir}: no dbt_project.yml there")
     packages = project_dir / "packages.yml"
@@ -278,18 +230,18 @@ class ReportsDbtResource(DbtCliResource):
 
 
 def reports_dbt_resource(
-    warehouse: WarehouseResource, settings: ReportSettings | None = None, project: DbtProject | None = None
+    warehouse: WarehouseResource, settings: Settings, project: DbtProject | None = None
 ) -> ReportsDbtResource:
-    """The one dbt resource of the code location, on ``warehouse`` (the IO manager's)."""
-    settings = settings or load_report_settings()
+    """The one dbt resource of the code location, on ``warehouse`` (the IO manager's): the views it reads are that
+    warehouse's, the reports go beside them (``LINKEDIN_ASSETS_REPORTS_SCHEMA``)."""
     project = project or prepare_reports_project(settings)
     return ReportsDbtResource(
         project_dir=str(project.project_dir),
         profiles_dir=str(project.project_dir),
         dbt_executable=dbt_executable(),
         warehouse=warehouse,
-        fivetran_schema=settings.fivetran_schema,
-        reports_schema=settings.reports_schema,
+        fivetran_schema=warehouse.fivetran_schema or fivetran_schema_of(warehouse.schema_name),
+        reports_schema=settings.reports_schema_name or reports_schema_of(warehouse.schema_name),
     )
 
 
@@ -488,17 +440,6 @@ def _unanswered(key: dg.AssetCheckKey, exc: Exception) -> dg.AssetCheckResult:
         passed=False,
         description=f"could not query the warehouse: {reason}",
         metadata={"error": dg.MetadataValue.text(f"{type(exc).__name__}: {reason}")},
-    )
-
-
-def report_definitions(warehouse: WarehouseResource, settings: ReportSettings | None = None) -> dg.Definitions:
-    """The reports' part of the code location: the dbt assets, the shared views, the checks and the dbt resource."""
-    settings = settings or load_report_settings()
-    project = prepare_reports_project(settings)
-    return dg.Definitions(
-        assets=[build_reports_assets(project), *shared_view_specs()],
-        asset_checks=[report_checks],
-        resources={"dbt": reports_dbt_resource(warehouse, settings, project)},
     )
 
 
