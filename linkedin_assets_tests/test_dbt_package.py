@@ -245,6 +245,28 @@ def _assert_totals_equal(pg_url: str, schema: str, reports: str) -> None:
         assert all(isinstance(v, Decimal) for v in got["cost"].dropna()), "cost must stay numeric"
 
 
+def _assert_monthly_geo_equal(pg_url: str, schema: str, reports: str) -> None:
+    """The monthly country and region reports hold exactly the campaign-level demographic rows of their pivot: per
+    campaign and month, the same number of values and the same clicks, impressions and cost in USD."""
+    for geo, pivot in (("country", "MEMBER_COUNTRY_V2"), ("region", "MEMBER_REGION_V2")):
+        got = _frame(
+            pg_url,
+            f"select campaign_id, date_month as month, count(*) as n, sum(clicks) as clicks, "
+            f"sum(impressions) as impressions, sum(cost) as cost "
+            f'from "{reports}"."linkedin_ads__monthly_campaign_{geo}_report" group by 1, 2 order by 1, 2',
+        )
+        want = _frame(
+            pg_url,
+            f"select entity_id as campaign_id, month, count(*) as n, sum(clicks) as clicks, "
+            f'sum(impressions) as impressions, sum(cost_in_usd) as cost from "{schema}".demographic_metrics '
+            f"where level = 'campaign' and pivot = '{pivot}' group by 1, 2 order by 1, 2",
+        )
+        assert len(want) > 0, pivot
+        got["month"] = [pd.Timestamp(m).date() for m in got["month"]]
+        want["month"] = [pd.Timestamp(m).date() for m in want["month"]]
+        assert got.values.tolist() == want.values.tolist(), geo
+
+
 def _first_difference(got: pd.DataFrame, want: pd.DataFrame, column: str) -> object:
     for (i, a), (_, b) in zip(got.iterrows(), want.iterrows(), strict=True):
         if a[column] != b[column]:
@@ -298,8 +320,9 @@ def test_a_synced_warehouse_fills_every_report_with_the_daily_tables_totals(
     simulator, pg_url, pg_schema, tmp_path, monkeypatch
 ):
     """Sync the simulator into PostgreSQL, then materialize the dbt assets through Dagster: zero dbt failures, every
-    report (but the URL report, which needs click URIs) non-empty, the campaign and creative reports' totals per day
-    equal to the daily tables, and the conversion value adding up the same at every level."""
+    report non-empty, the campaign and creative reports' totals per day equal to the daily tables, the conversion
+    value adding up the same at every level, and the monthly country and region reports equal to the campaign-level
+    demographic rows."""
     reports = f"{pg_schema}_reports"
     start = YESTERDAY - dt.timedelta(days=13)
     try:
@@ -312,8 +335,14 @@ def test_a_synced_warehouse_fills_every_report_with_the_daily_tables_totals(
         assert _dbt_failures(result) == []
         counts = {r: _frame(pg_url, f'select count(*) as n from "{reports}"."{r}"').iloc[0]["n"] for r in REPORTS}
         assert all(counts[r] > 0 for r in REPORTS if r != "linkedin_ads__url_report"), counts
+        # the URL report holds the creatives with a landing page (text and spotlight ads) that delivered
+        paged = _frame(pg_url, f'select count(distinct c.id) as n from "{pg_schema}".creatives c join "{pg_schema}"'
+                       ".creative_daily_metrics m on m.creative_id = c.id where c.text_ad_landing_page is not null "
+                       "or c.spotlight_landing_page is not null").iloc[0]["n"]  # fmt: skip
+        assert (counts["linkedin_ads__url_report"] > 0) == (paged > 0), (counts, paged)
         _assert_totals_equal(pg_url, pg_schema, reports)
         _assert_horizontal_sum_conversion_value(pg_url, reports)
+        _assert_monthly_geo_equal(pg_url, pg_schema, reports)
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             for schema in (reports, f"{reports}_staging"):
