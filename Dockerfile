@@ -22,11 +22,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/dagster/app
 
-# Dependencies first (a layer that changes only with pyproject.toml), then the package itself.
+# Dependencies first (a layer that changes only with pyproject.toml), then the package itself, then the dbt project
+# of the reports, prepared at build time (dbt deps from hub.getdbt.com, or from a packages folder passed as the
+# build argument DBT_PACKAGES_DIR, then dbt parse): the code location loads without the network.
+ARG DBT_PACKAGES_DIR=
+ENV LINKEDIN_ASSETS_DBT_PROJECT_DIR=/opt/dagster/app/dbt
 COPY pyproject.toml README.md ./
 COPY linkedin_assets ./linkedin_assets
+COPY dbt ./dbt
 COPY deploy/celery-worker.yaml ./deploy/celery-worker.yaml
 RUN pip install ".[celery]" \
+    && LINKEDIN_ASSETS_DBT_PACKAGES_DIR="$DBT_PACKAGES_DIR" linkedin-assets reports prepare \
     && useradd --uid 10001 --create-home dagster \
     && mkdir -p "$DAGSTER_HOME" \
     && chown -R dagster /opt/dagster

@@ -23,7 +23,7 @@ from linkedin_assets.settings import Settings
 from linkedin_assets_tests.dagster_services import REPO_ROOT, REPOSITORY_LABEL
 
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-SYNC_JOBS = ["linkedin_daily_sync", "linkedin_monthly_sync"]
+SYNC_JOBS = ["linkedin_daily_sync", "linkedin_monthly_sync", "linkedin_reports"]
 
 
 def cli_env(sim, root: Path, **extra: str) -> dict[str, str]:
