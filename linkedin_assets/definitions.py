@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from linkedin_assets.custom_reports import load_reports
 from linkedin_assets.defs.account_failures import account_checks
 from linkedin_assets.defs.assets import common, demographics, entities, metrics, reports, snapshot
 from linkedin_assets.defs.assets.dbt_models import (
@@ -19,7 +20,7 @@ from linkedin_assets.defs.assets.dbt_models import (
     reports_dbt_resource,
     shared_view_specs,
 )
-from linkedin_assets.defs.checks import asset_checks
+from linkedin_assets.defs.checks import asset_checks, declared_table_checks
 from linkedin_assets.defs.io_managers.snapshot_json import SnapshotJsonIOManager
 from linkedin_assets.defs.io_managers.warehouse import WarehouseIOManager, WarehouseResource, with_table_schema
 from linkedin_assets.defs.jobs import daily_sync_job, monthly_sync_job, reports_job
@@ -35,6 +36,7 @@ from linkedin_assets.defs.sensors import (
     token_refresh_sensor,
 )
 from linkedin_assets.settings import Settings, load_settings
+from linkedin_assets.warehouse.schema import CONVERSION_TABLES, MetricTable, register_table
 
 
 def build_resources(
@@ -74,12 +76,24 @@ def build_executor(settings: Settings) -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
+def custom_reports(settings: Settings) -> list[MetricTable]:
+    """The custom reports of ``LINKEDIN_ASSETS_REPORTS_FILE``, registered as warehouse tables (a bad declaration
+    fails the code location's load, naming the file, the report and the field)."""
+    if not settings.reports_file:
+        return []
+    declared = list(load_reports(settings.reports_file))
+    for table in declared:
+        register_table(table)
+    return declared
+
+
 def build_definitions(settings: Settings, resources: dict[str, object] | None = None) -> dg.Definitions:
     """The code location of ``settings`` (tests pass resources of their own: a warehouse, a data directory)."""
+    declared = [*CONVERSION_TABLES, *custom_reports(settings)]
     assets = [
         common.linkedin_marketing_api,
         *dg.load_assets_from_modules([entities, metrics, demographics, snapshot]),
-        *reports.conversion_report_assets,
+        *(reports.report_asset(table) for table in declared),
     ]
     resources = resources if resources is not None else build_resources(settings)
     if "dbt" not in resources and "warehouse" in resources:  # a test's own warehouse: the reports are built there
@@ -90,7 +104,12 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
             build_reports_assets(prepare_reports_project(settings)),
             *shared_view_specs(),
         ],
-        asset_checks=[*asset_checks, *account_checks, report_checks],
+        asset_checks=[
+            *asset_checks,
+            *declared_table_checks([table.name for table in declared]),
+            *account_checks,
+            report_checks,
+        ],
         jobs=[daily_sync_job, monthly_sync_job, reports_job],
         schedules=[build_daily_sync_schedule(settings.schedule_cron)],
         sensors=[

@@ -126,6 +126,11 @@ class Settings(BaseModel):
         "LINKEDIN_ASSETS_METRICS",
         "Comma list of the daily tables' metrics to fetch (API or column names); the others stay NULL.",
     )
+    reports_file: str | None = _setting(
+        None,
+        "LINKEDIN_ASSETS_REPORTS_FILE",
+        "YAML file of custom reports, each kept as a table and asset (docs/custom-reports.md); unset: none.",
+    )
     schedule_cron: str = _setting("0 6 * * *", "LINKEDIN_ASSETS_SCHEDULE_CRON", "Daily sync schedule (UTC).")
     # -- how runs execute
     executor: Literal["in_process", "multiprocess", "celery"] = _setting(

@@ -8,9 +8,9 @@ Which checks block, and why (who could have broken what a check guards decides i
 | `no_negative_spend` (tolerance 0.000001) | campaign and creative daily metrics | WARN | no |
 | `creative_totals_within_campaign` (tolerance 0.000001 on cost) | creative daily metrics | WARN | no |
 | `demographic_coverage` | demographic metrics | WARN | no |
-| `yesterday_present` | campaign and creative daily metrics | WARN | no |
+| `yesterday_present` | campaign and creative daily metrics, daily declared tables | WARN | no |
 | `rows_of_known_entities` | campaign and creative daily metrics | WARN | no |
-| `rows_match_their_run` | campaign, creative and demographic metrics | ERROR | yes |
+| `rows_match_their_run` | campaign, creative and demographic metrics, declared metric tables | ERROR | yes |
 
 * **LinkedIn's numbers: WARN, never blocking.** LinkedIn legitimately sends rows that break textbook rules: some ad
   formats count clicks without an impression, corrections move a creative's day past its campaign's, zero-cost days
@@ -49,12 +49,16 @@ from linkedin_assets.defs.io_managers.warehouse import WarehouseResource, run_li
 from linkedin_assets.defs.resources import SyncSettings
 from linkedin_assets.linkedin.fields import MEMBER_PIVOTS
 from linkedin_assets.snapshot.schema import SnapshotWarning, plain_decimal
-from linkedin_assets.warehouse import Warehouse, Writes
+from linkedin_assets.warehouse import Warehouse, Writes, table_spec
 
 CAMPAIGN_DAILY = "campaign_daily_metrics"
 CREATIVE_DAILY = "creative_daily_metrics"
 DEMOGRAPHICS = "demographic_metrics"
-KEYS = {table: dg.AssetKey([KEY_PREFIX, table]) for table in (CAMPAIGN_DAILY, CREATIVE_DAILY, DEMOGRAPHICS)}
+
+
+def key_of(table: str) -> dg.AssetKey:
+    return dg.AssetKey([KEY_PREFIX, table])
+
 
 SPEND_NOISE = Decimal("0.000001")
 """Money tolerance: one millionth of the currency unit. LinkedIn's dust is about 1E-18 and the smallest real amount
@@ -362,9 +366,12 @@ def unreconciled_rows(wh: Warehouse, table: str, scope: Scope) -> tuple[Finding,
 
     A row the write carried outside its scope (another account, a day outside its range, no account) is not counted,
     so the count then falls short of the rows written."""
-    date_column = "month" if table == DEMOGRAPHICS else "date"
-    key = "entity_id" if table == DEMOGRAPHICS else _entity_key(table)
-    extra = ", m.pivot, m.value" if table == DEMOGRAPHICS else ""
+    spec = table_spec(table)
+    date_column = spec.date_column or "date"
+    keys = [k for k in spec.primary_key if k != date_column]  # the row's identity besides its day or month
+    if table == DEMOGRAPHICS:
+        keys = ["entity_id", "pivot", "value"]
+    key, extra = keys[0], "".join(f", m.{k}" for k in keys[1:])
     where, params = scope.where("m", date_column)
     names = [f"run_{i}" for i in range(len(scope.run_ids))]
     params = {**params, **dict(zip(names, scope.run_ids, strict=True))}
@@ -473,7 +480,7 @@ def freshness_result(
 
 def yesterday_present(j: Judged) -> dg.AssetCheckResult:
     """Yesterday's partition is materialized by ``SyncSettings.freshness_hour`` (default 09:00 UTC)."""
-    return freshness_result(j.instance, KEYS[j.table], dt.datetime.now(dt.UTC), j.settings.freshness_hour)
+    return freshness_result(j.instance, key_of(j.table), dt.datetime.now(dt.UTC), j.settings.freshness_hour)
 
 
 @dataclass(frozen=True)
@@ -487,9 +494,10 @@ class Check:
 
 
 def table_checks(table: str) -> list[Check]:
-    """The checks of ``table``, in the order they run."""
+    """The checks of ``table``, in the order they run (a declared metric table, daily or not: the freshness of a
+    daily one, and that its rows are its latest write's)."""
     found = [Check(r.check, False, _warn_check(r), r.text) for r in RULES if r.table == table]
-    if table in (CAMPAIGN_DAILY, CREATIVE_DAILY):
+    if table in (CAMPAIGN_DAILY, CREATIVE_DAILY) or table_spec(table).date_column == "date":
         found.append(Check("yesterday_present", False, yesterday_present, yesterday_present.__doc__))
     found.append(Check("rows_match_their_run", True, rows_match_their_run, rows_match_their_run.__doc__))
     return found
@@ -503,7 +511,7 @@ def _checks_of(table: str) -> dg.AssetChecksDefinition:
     """
     checks = table_checks(table)
     specs = [
-        dg.AssetCheckSpec(c.name, asset=KEYS[table], blocking=c.blocking, description=c.description) for c in checks
+        dg.AssetCheckSpec(c.name, asset=key_of(table), blocking=c.blocking, description=c.description) for c in checks
     ]
 
     @dg.multi_asset_check(specs=specs, name=f"{table}_checks", can_subset=True)
@@ -512,14 +520,19 @@ def _checks_of(table: str) -> dg.AssetChecksDefinition:
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
         with warehouse.open() as wh:
-            scope = written_scope(context.instance, wh, KEYS[table])
+            scope = written_scope(context.instance, wh, key_of(table))
             judged = Judged(table, scope, wh if scope is not None else None, settings, context.instance)
             for c in checks:
                 if c.name in selected:
                     result = c.judge(judged)
-                    yield result._replace(asset_key=KEYS[table], check_name=c.name)
+                    yield result._replace(asset_key=key_of(table), check_name=c.name)
 
     return run_checks
+
+
+def declared_table_checks(tables: list[str]) -> list[dg.AssetChecksDefinition]:
+    """The checks of declared metric tables (per-rule conversions, custom reports)."""
+    return [_checks_of(table) for table in tables]
 
 
 asset_checks: list[dg.AssetChecksDefinition] = [_checks_of(t) for t in (CAMPAIGN_DAILY, CREATIVE_DAILY, DEMOGRAPHICS)]

@@ -524,9 +524,9 @@ def plan_report(
         if not count:
             continue
         if windows:
-            open_first, open_last = windows[-1]
+            open_first, _ = windows[-1]
             too_long = max_days is not None and (last - open_first).days + 1 > max_days
-            if (first - open_last).days == 1 and rows + count < max_elements and not too_long:
+            if rows + count < max_elements and not too_long:  # days without rows in between cost nothing
                 windows[-1], rows = (open_first, last), rows + count
                 continue
         windows.append((first, last))

@@ -45,7 +45,7 @@ from linkedin_assets.linkedin.plan import (
     plan_report,
 )
 from linkedin_assets.warehouse import Warehouse, WarehouseBatch
-from linkedin_assets.warehouse.schema import CONVERSION_TABLES, ID_PIVOTS, MetricTable, pivot_column
+from linkedin_assets.warehouse.schema import ID_PIVOTS, MetricTable, pivot_column
 
 DAILY_REPORTS = "linkedin_ads_daily_reports"
 """Asset group of the declared daily metric tables (per-rule conversions, daily custom reports): the daily sync's."""
@@ -256,6 +256,3 @@ def report_asset(table: MetricTable) -> dg.AssetsDefinition:
         ins={name: _input(table, name) for name in upstream},
         **{**METRIC_GRAPH_ASSET, "group_name": DAILY_REPORTS if table.granularity == "DAILY" else MONTHLY_REPORTS},
     )(compose)
-
-
-conversion_report_assets = [report_asset(table) for table in CONVERSION_TABLES]
