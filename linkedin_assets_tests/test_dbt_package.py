@@ -41,6 +41,8 @@ pytestmark = pytest.mark.postgres
 REPO_ROOT = Path(__file__).resolve().parents[1]
 YESTERDAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 SEEDS, MODELS, TESTS = 9, 25, 29
+CONVERSION_REPORT_TESTS = 4
+"""dbt/models/conversions/sources.yml: three not_null tests and the key's uniqueness."""
 """What the package's integration tests hold (its README: 9 seeds, 25 models, 29 tests pass on PostgreSQL)."""
 REPORTS_JOB = "linkedin_reports"
 
@@ -157,7 +159,7 @@ def test_the_dbt_tests_and_the_report_checks_are_asset_checks_of_the_reports_job
     names = {(key.asset_key.path[-1], key.name) for asset in selected for key in graph.get(asset).check_keys}
     assert ("linkedin_ads__campaign_report", "not_null_linkedin_ads__campaign_report_campaign_id") in names
     dbt_tests = [name for _, name in names if name not in (HAS_ROWS, TOTALS_EQUAL)]
-    assert len(dbt_tests) == TESTS, sorted(dbt_tests)
+    assert len(dbt_tests) == TESTS + CONVERSION_REPORT_TESTS, sorted(dbt_tests)
     assert {(r, HAS_ROWS) for r in PERIOD_SOURCES} | {(r, TOTALS_EQUAL) for r in TOTALS} <= names
 
 
@@ -267,6 +269,24 @@ def _assert_monthly_geo_equal(pg_url: str, schema: str, reports: str) -> None:
         assert got.values.tolist() == want.values.tolist(), geo
 
 
+def _assert_conversion_report_equal(pg_url: str, schema: str, reports: str) -> None:
+    """The conversion report holds every per-rule campaign row, each with its rule's and campaign's names."""
+    columns = "date_day, campaign_id, conversion_id, external_website_conversions, conversion_value_in_local_currency"
+    got = _frame(pg_url, f'select {columns} from "{reports}"."linkedin_ads__conversion_report" order by 1, 2, 3')
+    want = _frame(
+        pg_url,
+        f"select date as date_day, campaign_id, conversion_id, external_website_conversions, "
+        f'conversion_value_in_local_currency from "{schema}".campaign_conversion_daily_metrics order by 1, 2, 3',
+    )
+    assert len(want) > 0 and got.values.tolist() == want.values.tolist()
+    names = _frame(
+        pg_url,
+        f'select count(*) as n from "{reports}".linkedin_ads__conversion_report '
+        "where conversion_name is null or conversion_type is null or campaign_name is null or account_name is null",
+    )
+    assert names.iloc[0]["n"] == 0
+
+
 def _first_difference(got: pd.DataFrame, want: pd.DataFrame, column: str) -> object:
     for (i, a), (_, b) in zip(got.iterrows(), want.iterrows(), strict=True):
         if a[column] != b[column]:
@@ -331,7 +351,7 @@ def test_a_synced_warehouse_fills_every_report_with_the_daily_tables_totals(
         result = _materialize_reports(simulator, pg_url, pg_schema, tmp_path)
         assert result.success, [e.message for e in result.all_events if e.is_failure]
         evaluations = result.get_asset_check_evaluations()
-        assert len(evaluations) == TESTS + len(PERIOD_SOURCES) + len(TOTALS)
+        assert len(evaluations) == TESTS + CONVERSION_REPORT_TESTS + len(PERIOD_SOURCES) + len(TOTALS)
         assert _dbt_failures(result) == []
         counts = {r: _frame(pg_url, f'select count(*) as n from "{reports}"."{r}"').iloc[0]["n"] for r in REPORTS}
         assert all(counts[r] > 0 for r in REPORTS if r != "linkedin_ads__url_report"), counts
@@ -343,6 +363,7 @@ def test_a_synced_warehouse_fills_every_report_with_the_daily_tables_totals(
         _assert_totals_equal(pg_url, pg_schema, reports)
         _assert_horizontal_sum_conversion_value(pg_url, reports)
         _assert_monthly_geo_equal(pg_url, pg_schema, reports)
+        _assert_conversion_report_equal(pg_url, pg_schema, reports)
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             for schema in (reports, f"{reports}_staging"):

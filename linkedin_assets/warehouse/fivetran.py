@@ -50,7 +50,8 @@ def _daily_view(table: str, key: str) -> Callable[[Qualify], str]:
 
     def sql(qualified: Qualify) -> str:
         metrics = ", ".join(f'"{c}"' for c in _metric_names(spec))
-        owners = ", ".join(f'"{c}"' for c in ("account_id", "campaign_id") if c in spec.column_names and c != key)
+        owned = ("conversion_id", "account_id", "campaign_id")
+        owners = ", ".join(f'"{c}"' for c in owned if c in spec.column_names and c != key)
         return (
             f'SELECT "{key}", CAST("date" AS TIMESTAMP) AS "day", {owners}, {metrics}, '
             f'"{SYNCED_AT}" AS _fivetran_synced FROM {qualified(table)}'
@@ -107,6 +108,13 @@ VIEWS: dict[str, Callable[[Qualify], str]] = {
     "monthly_ad_analytics_by_member_country": _monthly_geo_view("MEMBER_COUNTRY_V2", "member_country"),
     "monthly_ad_analytics_by_member_region": _monthly_geo_view("MEMBER_REGION_V2", "member_region"),
     "geo": _geo_view,
+    "conversion_history": _history_view("conversions", "last_modified_time"),
+    "ad_analytics_by_campaign_with_conversion_breakdown": _daily_view(
+        "campaign_conversion_daily_metrics", "campaign_id"
+    ),
+    "ad_analytics_by_creative_with_conversion_breakdown": _daily_view(
+        "creative_conversion_daily_metrics", "creative_id"
+    ),
 }
 """Fivetran's table name -> the SQL of its view, given a function that qualifies a project table name."""
 

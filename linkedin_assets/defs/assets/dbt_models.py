@@ -52,6 +52,8 @@ SOURCE_TABLES: dict[str, str] = {
     "monthly_ad_analytics_by_member_country": DEMOGRAPHICS_TABLE,
     "monthly_ad_analytics_by_member_region": DEMOGRAPHICS_TABLE,
     "geo": "demographic_values",
+    "conversion_history": "conversions",
+    "ad_analytics_by_campaign_with_conversion_breakdown": "campaign_conversion_daily_metrics",
 }
 """The package's source tables (the Fivetran-compatible views) -> the warehouse table (asset) each view reads."""
 VIEW_PREFIX = "linkedin_ads_fivetran"
@@ -319,10 +321,11 @@ PERIOD_SOURCES: dict[str, tuple[str, str, str, str]] = {
     "linkedin_ads__creative_report": ("creative_daily_metrics", *DAILY),
     "linkedin_ads__monthly_campaign_country_report": ("monthly_ad_analytics_by_member_country", *MONTHLY),
     "linkedin_ads__monthly_campaign_region_report": ("monthly_ad_analytics_by_member_region", *MONTHLY),
+    "linkedin_ads__conversion_report": ("campaign_conversion_daily_metrics", *DAILY),
 }
 """Report -> (source table, its schema: the project's own or the Fivetran views, the period in the source, the period
-in the report). ``linkedin_ads__url_report`` is left out: it keeps only creatives with a click URI, and a sync may
-have none (the project's creatives carry no click URI yet), so an empty URL report is legitimate."""
+in the report). ``linkedin_ads__url_report`` is left out: it keeps only creatives with a landing page (text and
+spotlight ads; a sponsored post's link is the post's), and an account may have none."""
 
 TOTALS: dict[str, tuple[str, str]] = {
     "linkedin_ads__campaign_report": ("campaign_daily_metrics", "campaign_id"),
@@ -451,8 +454,9 @@ REPORTS = (
     "linkedin_ads__url_report",
     "linkedin_ads__monthly_campaign_country_report",
     "linkedin_ads__monthly_campaign_region_report",
+    "linkedin_ads__conversion_report",
 )
-"""The package's final models (v1.2.0)."""
+"""The package's final models (v1.2.0), and the project's conversion report beside them."""
 
 
 def report_row_counts(warehouse: WarehouseResource, reports_schema: str) -> dict[str, int | None]:
