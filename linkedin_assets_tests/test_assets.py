@@ -175,7 +175,12 @@ def test_partition_range_is_one_run_with_the_planned_requests(make_simulator, tm
         assert partitions == {(start + dt.timedelta(days=i)).isoformat() for i in range(3)}
     planned = sum(
         metadata_of(result, a)["linkedin/planned_requests"]
-        for a in ("campaign_daily_metrics", "creative_daily_metrics")
+        for a in (
+            "campaign_daily_metrics",
+            "creative_daily_metrics",
+            "campaign_conversion_daily_metrics",
+            "creative_conversion_daily_metrics",
+        )
     )
     assert sim.state.counts_by_endpoint().get("adAnalytics", 0) == planned
     # the lookback reaches back 30 days from the range's end: the whole 20-day history is (re)written

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -379,3 +380,32 @@ def test_rows_of_creatives_the_finder_no_longer_lists_land_with_their_account(
     document = json.loads((tmp_path / "snapshots" / "latest.json").read_text())
     warned = {w["entity_id"] for w in document["warnings"] if w["check"] == "rows_of_known_entities"}
     assert warned == {unlisted}
+
+
+def test_the_snapshot_carries_each_rules_totals_and_adds_no_rules_up(synced_small):
+    """Schema 1.2: every conversion rule of each account, with its per-rule totals over the snapshot's window, equal
+    to the per-rule campaign rows of those days; nothing in the document sums rules (one action counts under several
+    rules)."""
+    run, _, _ = synced_small
+    document = json.loads((Path(run.snapshot_dir) / "latest.json").read_text())
+    assert document["schema_version"] == "1.2"
+    start, end = (dt.date.fromisoformat(document["window"][k]) for k in ("start", "end"))
+    expected = expected_tables(run.sim.state.dataset, start, end)
+    per_rule = expected.tables["campaign_conversion_daily_metrics"].values()
+    rules = {r["id"]: r for r in expected.tables["conversions"].values()}
+    seen = 0
+    for account in document["accounts"]:
+        assert {r["id"] for r in account["conversion_rules"]} == {
+            i for i, r in rules.items() if r["account_id"] == account["id"]
+        }
+        for rule in account["conversion_rules"]:
+            rows = [r for r in per_rule if r["conversion_id"] == rule["id"]]
+            conversions = sum(r["external_website_conversions"] for r in rows) if rows else None
+            value = sum(r["conversion_value_in_local_currency"] for r in rows) if rows else None
+            assert rule["totals"]["external_website_conversions"] == conversions
+            got_value = rule["totals"]["conversion_value_in_local_currency"]
+            assert (Decimal(got_value) if got_value is not None else None) == value
+            assert rule["name"] == rules[rule["id"]]["name"] and rule["removed"] is False
+            seen += bool(rows)
+    assert seen > 0
+    assert "conversions_total" not in json.dumps(document)

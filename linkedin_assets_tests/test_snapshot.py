@@ -141,7 +141,7 @@ def test_snapshot_json_carries_plain_money_and_validates_against_its_schema():
     snapshot = document({"cost_in_local_currency": Decimal("-5.000000000000000000"), "cost_in_usd": Decimal("0E-18")})
     text = snapshot.model_dump_json()
     parsed = json.loads(text)
-    assert parsed["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert parsed["schema_version"] == SCHEMA_VERSION == "1.2"
     assert parsed["warnings"][0]["numbers"] == {"cost_in_local_currency": "-5", "cost_in_usd": "0"}
     jsonschema.validate(parsed, json_schema())
     assert Snapshot.model_validate_json(text) == snapshot

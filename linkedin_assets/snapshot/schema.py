@@ -33,11 +33,18 @@ from pydantic import (
     create_model,
 )
 
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DECIMAL_METRICS, DEMOGRAPHIC_METRICS, FLOAT_METRICS
+from linkedin_assets.linkedin.catalogue import (
+    CONVERSION_METRICS,
+    DAILY_METRICS,
+    DECIMAL_METRICS,
+    DEMOGRAPHIC_METRICS,
+    FLOAT_METRICS,
+)
 from linkedin_assets.linkedin.fields import snake_case
 
-SCHEMA_VERSION = "1.1"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "snapshot.schema.json"
+SCHEMA_VERSION = "1.2"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "snapshot.schema.json"
+"""docs/snapshot.schema.json of the repository (the package is installed editable from it)."""
 MONEY_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
 
 
@@ -85,6 +92,23 @@ class _Strict(BaseModel):
 Metrics = create_model("Metrics", __base__=_Strict, **_metric_fields(DAILY_METRICS))
 """Every metric of ``fields.DAILY_METRICS`` under its snake_case column name; ``None`` = not reported."""
 DemographicMetrics = create_model("DemographicMetrics", __base__=_Strict, **_metric_fields(DEMOGRAPHIC_METRICS))
+ConversionTotals = create_model("ConversionTotals", __base__=_Strict, **_metric_fields(CONVERSION_METRICS))
+"""A conversion rule's totals over the window (the per-rule metrics LinkedIn serves), ``None`` = no rows."""
+
+
+class ConversionRuleSnapshot(_Strict):
+    """A conversion rule of the account and what it counted in the window. One action can count under several rules:
+    the totals of an account's rules are not a total of anything, and the document adds none up."""
+
+    id: int
+    name: str | None
+    type: str | None
+    attribution_type: str | None
+    post_click_attribution_window_size: int | None
+    view_through_attribution_window_size: int | None
+    enabled: bool | None
+    removed: bool
+    totals: ConversionTotals  # type: ignore[valid-type]
 
 
 class DailyMetrics(Metrics):  # type: ignore[misc, valid-type]
@@ -134,6 +158,9 @@ class AccountSnapshot(_Strict):
     status: str | None
     removed: bool
     campaigns: list[CampaignSnapshot]
+    conversion_rules: list[ConversionRuleSnapshot] = Field(
+        default_factory=list, description="Since 1.2: the account's conversion rules with their totals in the window."
+    )
     demographics: list[DemographicRow]
 
 

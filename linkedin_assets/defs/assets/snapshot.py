@@ -23,13 +23,13 @@ from pydantic import ValidationError
 
 from linkedin_assets.defs.assets.common import GROUP, KEY_PREFIX
 from linkedin_assets.defs.assets.demographics import demographic_metrics, demographic_values
-from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, creatives
+from linkedin_assets.defs.assets.entities import accounts, campaign_groups, campaigns, conversions, creatives
 from linkedin_assets.defs.assets.metrics import campaign_daily_metrics, creative_daily_metrics
 from linkedin_assets.defs.checks import CAMPAIGN_DAILY, CREATIVE_DAILY, snapshot_warnings
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.defs.partitions import last_complete_day
 from linkedin_assets.defs.resources import SyncSettings
-from linkedin_assets.linkedin.catalogue import DAILY_METRICS, DEMOGRAPHIC_METRICS
+from linkedin_assets.linkedin.catalogue import CONVERSION_METRICS, DAILY_METRICS, DEMOGRAPHIC_METRICS
 from linkedin_assets.linkedin.fields import snake_case
 from linkedin_assets.snapshot.schema import (
     DAILY_ROWS,
@@ -79,7 +79,11 @@ transient (benchmarks/README.md, the snapshot's figures)."""
         campaign_groups,
         campaigns,
         creatives,
+        conversions,
         dg.AssetDep(campaign_daily_metrics, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(
+            dg.AssetKey([KEY_PREFIX, "campaign_conversion_daily_metrics"]), partition_mapping=dg.AllPartitionMapping()
+        ),
         dg.AssetDep(creative_daily_metrics, partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep(demographic_metrics, partition_mapping=dg.AllPartitionMapping()),
         demographic_values,
@@ -324,6 +328,7 @@ def build_account_snapshot(
         "status": account["status"],
         "removed": account["removed_at"] is not None,
         "campaigns": campaigns,
+        "conversion_rules": _conversion_rules(wh, start, end, account_id),
         "demographics": [],
     }
     demographics = _demographics(wh, start, end, account_id, names)
@@ -332,6 +337,36 @@ def build_account_snapshot(
     except ValidationError as exc:
         raise SnapshotRowError(_named_errors(exc, outline)) from exc
     return account_json(validated, campaign_days.json, creative_days.json, demographics)
+
+
+RULE_FIELDS = ("id", "name", "type", "attribution_type", "post_click_attribution_window_size",
+               "view_through_attribution_window_size", "enabled", "removed_at")  # fmt: skip
+RULE_METRICS = [snake_case(m) for m in CONVERSION_METRICS]
+
+
+def _conversion_rules(wh: Any, start: dt.date, end: dt.date, account_id: int) -> list[dict[str, Any]]:
+    """The account's conversion rules, each with its per-rule totals over ``[start, end]`` (by campaign rows)."""
+    sums = ", ".join(f"SUM({c}) AS {c}" for c in RULE_METRICS)
+    totals = wh.query(
+        f"SELECT conversion_id, {sums} FROM {wh.qualified('campaign_conversion_daily_metrics')} "
+        "WHERE account_id = %(account)s AND date BETWEEN %(start)s AND %(end)s GROUP BY conversion_id",
+        {"account": account_id, "start": start, "end": end},
+    )
+    by_rule = {int(row["conversion_id"]): row for row in totals.to_dict("records")}
+    rules = []
+    for r in _records(wh, "conversions", RULE_FIELDS, account_id):
+        found = by_rule.get(r["id"], {})
+        rule = {k: v for k, v in r.items() if k != "removed_at"}
+        rule.update(removed=r["removed_at"] is not None, totals={c: _plain_total(found.get(c)) for c in RULE_METRICS})
+        rules.append(rule)
+    return rules
+
+
+def _plain_total(value: Any) -> Any:
+    """A SUM as the snapshot's models take it: ``None`` for no rows, Python ints for counts, Decimals as they are."""
+    if value is None or value != value:
+        return None
+    return value if isinstance(value, Decimal) else int(value)
 
 
 def _creative_outline(r: Mapping[str, Any]) -> dict[str, Any]:
