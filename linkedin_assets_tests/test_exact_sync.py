@@ -7,6 +7,7 @@ against a lower bound computed from the data alone, not against the sync's own p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from decimal import Decimal
@@ -409,3 +410,45 @@ def test_the_snapshot_carries_each_rules_totals_and_adds_no_rules_up(synced_smal
             seen += bool(rows)
     assert seen > 0
     assert "conversions_total" not in json.dumps(document)
+
+
+def _view(pg_url: str, schema: str, sql: str) -> list[tuple]:
+    with psycopg.connect(pg_url) as conn:
+        return conn.execute(sql.format(v=f'"{schema}_fivetran"', t=f'"{schema}"')).fetchall()
+
+
+def test_the_fivetran_views_hold_every_row_under_fivetrans_names_keys_and_types(synced_small, pg_url):
+    """The Fivetran-compatible schema after a sync: each table of fivetran/linkedin's contract (and the conversion
+    ones) has the rows of the project's table behind it, keyed as Fivetran keys it, with day a timestamp, month a
+    'YYYY-MM' string and the geo URN's numeric id."""
+    run, _, _ = synced_small
+    q = functools.partial(_view, pg_url, run.schema)
+    for view, table in (("ad_analytics_by_campaign", "campaign_daily_metrics"),
+                        ("ad_analytics_by_creative", "creative_daily_metrics"),
+                        ("ad_analytics_by_campaign_with_conversion_breakdown", "campaign_conversion_daily_metrics"),
+                        ("ad_analytics_by_creative_with_conversion_breakdown", "creative_conversion_daily_metrics"),
+                        ("account_history", "accounts"), ("campaign_history", "campaigns"),
+                        ("campaign_group_history", "campaign_groups"), ("creative_history", "creatives"),
+                        ("conversion_history", "conversions")):  # fmt: skip
+        [(rows, synced)] = q(f"SELECT count(*), count(_fivetran_synced) FROM {{v}}.{view}")
+        [(want,)] = q(f"SELECT count(*) FROM {{t}}.{table}")
+        assert rows == synced == want > 0, view  # one version per entity after one sync
+    key = "id, last_modified_time"
+    for view in ("account_history", "campaign_group_history", "campaign_history", "conversion_history"):
+        assert q(f"SELECT {key}, count(*) FROM {{v}}.{view} GROUP BY {key} HAVING count(*) > 1") == [], view
+    [(day_type,)] = q(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = '{s}_fivetran' AND "
+        "table_name = 'ad_analytics_by_campaign' AND column_name = 'day'".replace("{s}", run.schema)
+    )
+    assert day_type == "timestamp without time zone"
+    country = q(
+        "SELECT campaign_id, month, member_country, impressions FROM {v}.monthly_ad_analytics_by_member_country"
+    )
+    want = q(
+        "SELECT entity_id, to_char(month, 'YYYY-MM'), replace(value, 'urn:li:geo:', '')::bigint, impressions "
+        "FROM {t}.demographic_metrics WHERE level = 'campaign' AND pivot = 'MEMBER_COUNTRY_V2'"
+    )
+    assert country and sorted(country) == sorted(want)
+    assert all(isinstance(geo, int) and len(month) == 7 for _, month, geo, _ in country)
+    named = {i for (i,) in q("SELECT id FROM {v}.geo")}
+    assert {geo for _, _, geo, _ in country} <= named

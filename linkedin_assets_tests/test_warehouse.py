@@ -26,6 +26,7 @@ from linkedin_assets.warehouse import (
     Warehouse,
     WarehouseError,
     backends,
+    fivetran_schema_of,
     metric_columns,
     open_warehouse,
 )
@@ -327,6 +328,53 @@ def test_a_warehouse_without_history_starts_it_from_what_it_stored(wh: Warehouse
         assert old.failures == () and old.result.inserted == 2, "the earlier release's records read as before"
         again.write("campaigns", campaigns((1, 10, "a"), (2, 10, "c")), account_ids=[10], date_range=None, run_id="r2")
         assert _versions(again) == [(1, "a", "r1", "r2", True), (2, "b", "r1", "r1", True), (2, "c", "r2", "r2", True)]
+
+
+def test_an_earlier_release_gains_the_new_columns_views_and_tables_without_a_new_version(
+    wh: Warehouse, target: Target
+) -> None:
+    """The release before the metric catalogue (36 metrics, no landing pages, no conversion tables, no Fivetran
+    views): opening its warehouse adds the columns (NULL in stored rows), the tables and the views in place, keeps
+    every stored row, and the next write of the same creatives adds no history version (the stored versions are
+    rehashed with the new, NULL columns)."""
+    if target.database_url is None:
+        pytest.skip("DuckDB cannot drop a column ahead of a key column, so it cannot stand in for the old layout here")
+    creative = {"id": [7], "urn": ["urn:li:sponsoredCreative:7"], "account_id": [10], "campaign_id": [1], "name": ["x"]}
+    wh.write("creatives", pd.DataFrame(creative), account_ids=[10], date_range=None, run_id="r1")
+    wh.write("campaign_daily_metrics", daily((1, "2025-01-02", 10, 5)), account_ids=[10], date_range=None, run_id="r1")
+    wh.close()
+    target.execute(f'DROP SCHEMA IF EXISTS "{fivetran_schema_of(target.schema)}" CASCADE')
+    new_metrics = [c for c in metric_columns("campaign_daily_metrics") if c not in PREVIOUS_RELEASE_METRICS]
+    for table, columns in (("creatives", LANDING_PAGES), ("creatives_history", LANDING_PAGES),
+                           ("campaign_daily_metrics", new_metrics)):  # fmt: skip
+        for column in columns:
+            target.execute(f"ALTER TABLE {wh.qualified(table)} DROP COLUMN {column}")
+    for table in ("conversions_history", "conversions", "campaign_conversion_daily_metrics"):
+        target.execute(f"DROP TABLE {wh.qualified(table)} CASCADE")
+
+    with target.open() as again:
+        again.ensure_schema()
+        stored = again.read("campaign_daily_metrics")
+        assert stored["impressions"].tolist() == [5] and stored["viral_clicks"].isna().all()
+        assert again.read("conversions").empty
+        views = again.query(f"SELECT * FROM {fivetran_schema_of(target.schema)}.ad_analytics_by_campaign")
+        assert views["impressions"].tolist() == [5] and views["campaign_id"].tolist() == [1]
+        again.write("creatives", pd.DataFrame(creative), account_ids=[10], date_range=None, run_id="r2")
+        history = again.read("creatives_history")
+        assert history["last_seen_run_id"].tolist() == ["r2"] and history["first_seen_run_id"].tolist() == ["r1"]
+
+
+PREVIOUS_RELEASE_METRICS = {
+    "impressions", "clicks", "cost_in_local_currency", "cost_in_usd", "landing_page_clicks", "company_page_clicks",
+    "total_engagements", "other_engagements", "likes", "comments", "shares", "follows", "reactions",
+    "comment_likes", "action_clicks", "ad_unit_clicks", "text_url_clicks", "full_screen_plays",
+    "external_website_conversions", "external_website_post_click_conversions",
+    "external_website_post_view_conversions", "conversion_value_in_local_currency", "one_click_leads",
+    "one_click_lead_form_opens", "qualified_leads", "opens", "sends", "video_starts", "video_views",
+    "video_first_quartile_completions", "video_midpoint_completions", "video_third_quartile_completions",
+    "video_completions", "card_clicks", "card_impressions", "approximate_member_reach",
+}  # fmt: skip
+LANDING_PAGES = ("text_ad_landing_page", "spotlight_landing_page")
 
 
 def test_decimals_survive_exactly(wh: Warehouse) -> None:
