@@ -30,9 +30,9 @@ from linkedin_assets.snapshot.schema import Snapshot
 from linkedin_assets.warehouse import WarehouseBatch
 
 UTC = dt.UTC
-CAMPAIGN = checks.KEYS[checks.CAMPAIGN_DAILY]
-CREATIVE = checks.KEYS[checks.CREATIVE_DAILY]
-DEMOGRAPHIC = checks.KEYS[checks.DEMOGRAPHICS]
+CAMPAIGN = checks.key_of(checks.CAMPAIGN_DAILY)
+CREATIVE = checks.key_of(checks.CREATIVE_DAILY)
+DEMOGRAPHIC = checks.key_of(checks.DEMOGRAPHICS)
 YESTERDAY = last_complete_day()
 daily_partitions = daily_partitions_from(Settings().start_date)
 monthly_partitions = monthly_partitions_from(Settings().start_date)

@@ -18,6 +18,14 @@ from linkedin_assets.settings import VARIABLES, Settings, SettingsError, load_se
 REPO = Path(__file__).resolve().parents[1]
 
 
+def test_the_readme_metric_table_is_the_catalogues():
+    from linkedin_assets.linkedin import catalogue
+
+    table = catalogue.markdown_table()
+    assert table in (REPO / "README.md").read_text(), "README's metric table drifted: paste catalogue.markdown_table()"
+    assert table.count("\n") == len(catalogue.DAILY_METRICS) + 1
+
+
 def test_every_setting_has_one_variable_a_description_and_the_readme_shows_them():
     assert len(set(VARIABLES.values())) == len(VARIABLES)  # one variable per setting, none shared
     assert all(field.description for field in Settings.model_fields.values())

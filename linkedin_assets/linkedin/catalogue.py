@@ -308,3 +308,23 @@ def unserved_on(metrics: Sequence[str], pivots: Sequence[str]) -> list[str]:
     if "IMPRESSION_DEVICE_TYPE" in pivots:
         checks.append(lambda m: m.on_device_pivot)
     return [name for name in metrics if not all(check(CATALOGUE[name]) for check in checks)]
+
+
+def markdown_table() -> str:
+    """The README's table of the daily tables' metric columns: generated here so that it cannot drift."""
+    fivetran = set(FIVETRAN_REPORT_METRICS)
+    rows = ["| column | type | Fivetran's 60 | per rule | notes |", "| --- | --- | --- | --- | --- |"]
+    for name in DAILY_METRICS:
+        metric = CATALOGUE[name]
+        notes = []
+        if metric.retired_in:
+            notes.append(f"retired by LinkedIn in {metric.retired_in}: never asked for, always NULL")
+        if metric.max_days and not metric.retired_in:
+            notes.append(f"only for windows of at most {metric.max_days} days; not additive across days")
+        if not metric.on_member_pivots:
+            notes.append("not on MEMBER_* pivots")
+        rows.append(
+            f"| `{metric.column}` | {metric.column_type} | {'yes' if name in fivetran else ''} "
+            f"| {'yes' if metric.on_conversion_pivot else ''} | {'; '.join(notes)} |"
+        )
+    return "\n".join(rows)
