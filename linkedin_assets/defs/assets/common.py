@@ -433,6 +433,18 @@ def refused_accounts(wh: Warehouse, tables: Sequence[str]) -> dict[int, dict[str
     return refused
 
 
+def delivering_campaigns(wh: Warehouse, account_ids: Sequence[int], start: date, end: date) -> pd.DataFrame:
+    """``campaign_id, account_id, first_day, last_day`` of the campaigns of ``account_ids`` with a daily row in
+    ``[start, end]``: whom per-campaign requests (``MEMBER_*`` pivots by campaign) are for."""
+    scope = ", ".join(str(int(a)) for a in account_ids) or "NULL"
+    return wh.query(
+        f"SELECT campaign_id, MIN(account_id) AS account_id, MIN(date) AS first_day, MAX(date) AS last_day "
+        f"FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id IN ({scope}) "
+        "AND date BETWEEN %(start)s AND %(end)s GROUP BY campaign_id ORDER BY campaign_id",
+        {"start": start, "end": end},
+    )
+
+
 def split_accounts(account_ids: Sequence[int], accounts_per_step: int) -> list[tuple[int, ...]]:
     """Consecutive groups of ``accounts_per_step`` accounts (0: one group of all); always at least one group, so the
     asset materializes (empty) when there is no account."""

@@ -18,6 +18,7 @@ from linkedin_assets.defs.assets.common import (
     METRIC_GRAPH_ASSET,
     Shard,
     analytics_batch,
+    delivering_campaigns,
     fetch,
     metric_columns,
     rows_frame,
@@ -78,19 +79,6 @@ def demographics_frame(window: AnalyticsWindow, account_of: Mapping[int, int]) -
     return pd.DataFrame(columns)
 
 
-def _delivering_campaigns(warehouse: WarehouseResource, shard: Shard, month_end: dt.date) -> pd.DataFrame:
-    """``campaign_id, account_id, first_day, last_day`` of the shard's campaigns with a daily row in its months."""
-    scope = ", ".join(str(int(a)) for a in shard.account_ids)
-    with warehouse.open() as wh:
-        return wh.query(
-            f"SELECT campaign_id, MIN(account_id) AS account_id, MIN(date) AS first_day, MAX(date) AS last_day "
-            f"FROM {wh.qualified('campaign_daily_metrics')} "
-            f"WHERE account_id IN ({scope}) AND date BETWEEN %(start)s AND %(end)s GROUP BY campaign_id "
-            "ORDER BY campaign_id",
-            {"start": shard.start, "end": month_end},
-        )
-
-
 def _sync_demographics(
     context: dg.OpExecutionContext,
     shard: Shard,
@@ -118,7 +106,8 @@ def _sync_demographics(
             for pivot in by_account:
                 queries += plan_monthly("accounts", [urn], pivot, first, last, DEMOGRAPHIC_METRICS)
     if first <= last and by_campaign and shard.account_ids:
-        delivered = _delivering_campaigns(warehouse, shard, month_end)
+        with warehouse.open() as wh:
+            delivered = delivering_campaigns(wh, shard.account_ids, shard.start, month_end)
         context.log.info(f"{len(delivered)} campaign(s) delivered in {first:%Y-%m}..{last:%Y-%m}")
         for row in delivered.to_dict("records"):
             campaign_id = int(row["campaign_id"])

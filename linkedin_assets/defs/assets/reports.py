@@ -23,6 +23,7 @@ from linkedin_assets.defs.assets.common import (
     METRIC_GRAPH_ASSET,
     Shard,
     analytics_batch,
+    delivering_campaigns,
     metric_columns,
     shard_ops,
     whole_numbers,
@@ -175,13 +176,7 @@ def _bucket_start(table: MetricTable, day: dt.date) -> dt.date:
 
 def _campaign_queries(table: MetricTable, wh: Warehouse, shard: Shard, metrics: tuple[str, ...]):
     """Per delivering campaign (daily rows in the range), one query per chunk and window of its delivering days."""
-    scope = ", ".join(str(int(a)) for a in shard.account_ids)
-    delivered = wh.query(
-        f"SELECT campaign_id, MIN(account_id) AS account_id, MIN(date) AS first_day, MAX(date) AS last_day "
-        f"FROM {wh.qualified('campaign_daily_metrics')} WHERE account_id IN ({scope}) "
-        "AND date BETWEEN %(start)s AND %(end)s GROUP BY campaign_id ORDER BY campaign_id",
-        {"start": shard.start, "end": shard.end},
-    )
+    delivered = delivering_campaigns(wh, shard.account_ids, shard.start, shard.end)
     queries: list[AnalyticsQuery] = []
     account_of: dict[int, int] = {}
     for row in delivered.to_dict("records"):
