@@ -401,6 +401,23 @@ def _daily(
     return campaign_table, creatives, delivered
 
 
+def _demographic_values(table: Table) -> Table:
+    """``demographic_values`` of the demographic rows: each value's name (the company-size labels the sync writes
+    itself, the simulator's names of targeting URNs, else the stand-in label)."""
+    from linkedin_assets.simulator.catalog import resolve
+
+    values: Table = {}
+    for _, _, pivot, value, _ in table:
+        if value in COMPANY_SIZE_NAMES:
+            name, resolved = COMPANY_SIZE_NAMES[value], True
+        elif (hit := resolve(value)) is not None:
+            name, resolved = hit["name"], True
+        else:
+            name, resolved = f"{PIVOT_LABELS[pivot]} {value.rsplit(':', 1)[-1]}", False
+        values[(value,)] = {"value": value, "pivot": pivot, "name": name, "facet_urn": None, "resolved": resolved}
+    return values
+
+
 def demographic_tables(
     dataset: Any,
     months: Sequence[dt.date],
@@ -415,8 +432,6 @@ def demographic_tables(
     up its campaigns. Metrics LinkedIn does not report on member pivots (reach, cards, conversion value) are absent.
     At account level, ``campaign_pivots`` are also reported per campaign (rows of level ``campaign``).
     """
-    from linkedin_assets.simulator.catalog import resolve
-
     wanted = set(months)
     per_campaign: dict[tuple[int, dt.date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     account_of: dict[int, int] = {}
@@ -448,32 +463,16 @@ def demographic_tables(
                     into[m] += v
                 owner[key] = account_of[campaign]
 
-    table: Table = {}
-    for key, sums in metrics.items():
-        level_, entity, pivot, value, month = key
-        table[key] = {
-            "level": level_,
-            "entity_id": entity,
+    names = ("level", "entity_id", "pivot", "value", "month")
+    table: Table = {
+        key: {
+            **dict(zip(names, key, strict=True)),
             "account_id": owner[key],
-            "pivot": pivot,
-            "value": value,
-            "month": month,
-            **{
-                snake(m): money(Decimal(sums[m]).scaleb(-7, _EXACT)) if m in COST_METRICS else sums[m]
-                for m in DEMOGRAPHIC_METRICS
-            },
+            **{snake(m): money(Decimal(v).scaleb(-7, _EXACT)) if m in COST_METRICS else v for m, v in sums.items()},
         }
-
-    values: Table = {}
-    for _, _, pivot, value, _ in table:
-        if value in COMPANY_SIZE_NAMES:
-            name, resolved = COMPANY_SIZE_NAMES[value], True
-        elif (hit := resolve(value)) is not None:
-            name, resolved = hit["name"], True
-        else:
-            name, resolved = f"{PIVOT_LABELS[pivot]} {value.rsplit(':', 1)[-1]}", False
-        values[(value,)] = {"value": value, "pivot": pivot, "name": name, "facet_urn": None, "resolved": resolved}
-    return table, values
+        for key, sums in metrics.items()
+    }
+    return table, _demographic_values(table)
 
 
 # -- the whole warehouse ----------------------------------------------------------------------------------------
@@ -789,6 +788,23 @@ METRICS_PER_REQUEST = 18
 """``fields`` holds at most 20 names, two of which are ``dateRange`` and ``pivotValues``."""
 
 
+def _conversion_bound(expected: Expected, accounts: Sequence[Any]) -> dict[str, int]:
+    """The rules' finder, one page per account; the per-rule pivots: per account that delivered in the range and has
+    a rule, one request (a chunk of 9 metrics) per window of at most 14,999 per-rule rows; an account without
+    delivery or rules costs nothing."""
+    bound = {"conversions": len(accounts)}
+    with_rules = {r["account_id"] for r in expected.tables["conversions"].values()}
+    for pivot, daily in (("CAMPAIGN", "campaign_daily_metrics"), ("CREATIVE", "creative_daily_metrics")):
+        delivered = {row["account_id"] for row in expected.tables[daily].values()} & with_rules
+        per_rule: dict[int, int] = defaultdict(int)
+        for row in expected.tables[f"{pivot.lower()}_conversion_daily_metrics"].values():
+            per_rule[row["account_id"]] += 1
+        bound[f"adAnalytics:{pivot},CONVERSION"] = sum(
+            max(1, -(-per_rule.get(a, 0) // (ELEMENT_CAP - 1))) for a in delivered
+        )
+    return bound
+
+
 def request_lower_bound(
     dataset: Any, expected: Expected, daily_metrics: Sequence[str] = DAILY_METRICS
 ) -> dict[str, int]:
@@ -823,18 +839,7 @@ def request_lower_bound(
         bound[f"adAnalytics:{pivot}"] = sum(
             chunks * -(-rows // (ELEMENT_CAP - 1)) for rows in rows_per_account.values() if rows
         )
-    bound["conversions"] = len(accounts)  # one page of rules per account
-    with_rules = {r["account_id"] for r in expected.tables["conversions"].values()}
-    for pivot, daily in (("CAMPAIGN", "campaign_daily_metrics"), ("CREATIVE", "creative_daily_metrics")):
-        # Per account that delivered in the range and has a rule: one request (a chunk of 9 metrics) per window of
-        # at most 14,999 per-rule rows; an account without delivery or rules costs nothing.
-        delivered = {row["account_id"] for row in expected.tables[daily].values()} & with_rules
-        per_rule: dict[int, int] = defaultdict(int)
-        for row in expected.tables[f"{pivot.lower()}_conversion_daily_metrics"].values():
-            per_rule[row["account_id"]] += 1
-        bound[f"adAnalytics:{pivot},CONVERSION"] = sum(
-            max(1, -(-per_rule.get(a, 0) // (ELEMENT_CAP - 1))) for a in delivered
-        )
+    bound.update(_conversion_bound(expected, accounts))
     if "demographic_metrics" in expected.tables:
         per_pivot: dict[tuple[int, str], int] = defaultdict(int)
         for row in expected.tables["demographic_metrics"].values():

@@ -82,3 +82,38 @@ def test_a_change_between_two_syncs_is_exactly_one_new_version(make_simulator, p
     assert set(as_then) == set(by_id)
     status = columns.index("status")
     assert as_then[edited][status] == old["status"] != "PAUSED"
+
+
+def test_a_renamed_conversion_rule_is_one_new_version_under_its_fivetran_name(make_simulator, pg_url, pg_schema,
+                                                                              tmp_path):  # fmt: skip
+    """A conversion rule renamed and disabled between two syncs: exactly one new version in conversions_history,
+    both versions in the Fivetran view conversion_history (keyed by id and last_modified_time), the others
+    unchanged; the current table holds the new state."""
+    sim = make_simulator(profile="custom", accounts=1, campaigns_per_account=2, creatives_per_campaign=1, days=5,
+                         seed=52)  # fmt: skip
+    end = sim.state.dataset.today - dt.timedelta(days=1)
+    assert [r.success for r in sync_in_process(sim, pg_url, pg_schema, tmp_path, end, end, jobs=DAILY).results] == [
+        True
+    ]
+    with psycopg.connect(pg_url) as conn:
+        ((rule, rules),) = conn.execute(f'SELECT min(id), count(*) FROM "{pg_schema}".conversions').fetchall()
+    assert rules >= 2
+    sim.state.edit_conversion(rule, {"name": "Purchase - renamed", "enabled": False})
+    assert [r.success for r in sync_in_process(sim, pg_url, pg_schema, tmp_path, end, end, jobs=DAILY).results] == [
+        True
+    ]
+    with psycopg.connect(pg_url) as conn:
+        history = conn.execute(
+            f'SELECT id, name, enabled FROM "{pg_schema}".conversions_history ORDER BY id, first_seen_at'
+        ).fetchall()
+        view = conn.execute(
+            f'SELECT name, last_modified_time FROM "{pg_schema}_fivetran".conversion_history WHERE id = %(id)s '
+            "ORDER BY last_modified_time",
+            {"id": rule},
+        ).fetchall()
+        current = conn.execute(f'SELECT name, enabled FROM "{pg_schema}".conversions WHERE id = %(id)s', {"id": rule})
+        assert current.fetchone() == ("Purchase - renamed", False)
+    assert len(history) == rules + 1
+    versions = [(name, enabled) for i, name, enabled in history if i == rule]
+    assert len(versions) == 2 and versions[1] == ("Purchase - renamed", False) and versions[0][0] != versions[1][0]
+    assert [name for name, _ in view] == [versions[0][0], "Purchase - renamed"] and view[0][1] < view[1][1]
