@@ -26,10 +26,10 @@ WORKDIR /opt/dagster/app
 # of the reports, prepared at build time (dbt deps from hub.getdbt.com, or from a packages folder passed as the
 # build argument DBT_PACKAGES_DIR, then dbt parse): the code location loads without the network.
 ARG DBT_PACKAGES_DIR=
-ENV LINKEDIN_ASSETS_DBT_PROJECT_DIR=/opt/dagster/app/dbt
+ENV LINKEDIN_ASSETS_DBT_PROJECT_DIR=/opt/dagster/app/dbt_project
 COPY pyproject.toml README.md ./
 COPY linkedin_assets ./linkedin_assets
-COPY dbt ./dbt
+COPY linkedin_assets/dbt_project ./dbt_project
 COPY deploy/celery-worker.yaml ./deploy/celery-worker.yaml
 RUN pip install ".[celery]" \
     && LINKEDIN_ASSETS_DBT_PACKAGES_DIR="$DBT_PACKAGES_DIR" linkedin-assets reports prepare \

@@ -11,7 +11,8 @@ export DAGSTER_HOME
 # exists (an absolute path, found when make runs); none: the hub (linkedin-assets reports prepare says what failed).
 LINKEDIN_ASSETS_DBT_PACKAGES_DIR ?= $(firstword $(realpath $(CURDIR)/../shared/external/dbt /work/shared/external/dbt))
 export LINKEDIN_ASSETS_DBT_PACKAGES_DIR
-DBT_SOURCES := $(wildcard dbt/*.yml dbt/models/* dbt/macros/* dbt/tests/*)
+DBT_PROJECT := linkedin_assets/dbt_project
+DBT_SOURCES := $(wildcard $(DBT_PROJECT)/*.yml $(DBT_PROJECT)/models/* $(DBT_PROJECT)/models/*/* $(DBT_PROJECT)/macros/*)
 
 .PHONY: demo test bench dev lint install instance workers
 
@@ -22,11 +23,11 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # dbt deps + dbt parse of the reports' dbt project (the code location does it too when it loads and finds none).
-dbt/target/manifest.json: $(BIN)/.installed $(DBT_SOURCES)
+$(DBT_PROJECT)/target/manifest.json: $(BIN)/.installed $(DBT_SOURCES)
 	$(BIN)/linkedin-assets reports prepare
 	touch $@
 
-install: $(BIN)/.installed dbt/target/manifest.json
+install: $(BIN)/.installed $(DBT_PROJECT)/target/manifest.json
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

@@ -72,7 +72,9 @@ class Settings(BaseModel):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
     )
     dbt_project_dir: str | None = _setting(
-        None, "LINKEDIN_ASSETS_DBT_PROJECT_DIR", "The dbt project of the reports; unset: dbt/ in the repository."
+        None,
+        "LINKEDIN_ASSETS_DBT_PROJECT_DIR",
+        "The dbt project of the reports; unset: linkedin_assets/dbt_project (installed from a wheel: <data dir>/dbt).",
     )
     dbt_packages_dir: str | None = _setting(
         None,

@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_login.add_argument("--no-browser", action="store_true", help="only print the URL")
     auth.add_parser("status", help="show what the token store holds (never the tokens)")
     auth.add_parser("refresh", help="refresh the access token now")
-    p_reports = commands.add_parser("reports", help="the dbt project of Fivetran's reports (dbt/)")
+    p_reports = commands.add_parser(
+        "reports", help="the dbt project of Fivetran's reports (linkedin_assets/dbt_project)"
+    )
     reports = p_reports.add_subparsers(dest="reports_command", required=True)
     reports.add_parser(
         "prepare",

@@ -7,7 +7,7 @@ from linkedin_assets.cli.errors import UsageError
 
 
 def prepare(echo: Callable[[str], None] = print) -> int:
-    """``dbt deps`` (the hub, or LINKEDIN_ASSETS_DBT_PACKAGES_DIR) and ``dbt parse`` of ``dbt/`` when needed."""
+    """``dbt deps`` (the hub, or LINKEDIN_ASSETS_DBT_PACKAGES_DIR) and ``dbt parse`` of the reports' dbt project when needed."""
     from linkedin_assets.defs.assets.dbt_models import ReportsSetupError, prepare_reports_project
     from linkedin_assets.settings import load_settings
 

@@ -1,9 +1,9 @@
 """Fivetran's dbt package ``fivetran/linkedin`` as Dagster assets: the LinkedIn Ads reports (issue 18).
 
-The dbt project in ``dbt/`` (repository root) runs the package over the warehouse's Fivetran-compatible schema (views
+The dbt project in ``linkedin_assets/dbt_project`` runs the package over the warehouse's Fivetran-compatible schema (views
 kept by the warehouse, ``LINKEDIN_ASSETS_FIVETRAN_SCHEMA``) and writes the reports to ``LINKEDIN_ASSETS_REPORTS_SCHEMA``.
 
-- :func:`prepare_reports_project` writes ``dbt/packages.yml`` (the hub, or the local folder named by
+- :func:`prepare_reports_project` writes the project's ``packages.yml`` (the hub, or the local folder named by
   ``LINKEDIN_ASSETS_DBT_PACKAGES_DIR``), runs ``dbt deps`` when the packages are missing and ``dbt parse`` when the
   manifest is missing or older than the project's files. The code location calls it when it loads (a no-op when all
   is current); ``make install`` and ``linkedin-assets reports prepare`` call it ahead of time.
@@ -63,8 +63,24 @@ a view is an asset of its own (an external one, downstream of the table) instead
 PACKAGES = ("linkedin", "fivetran_utils", "dbt_utils")
 """The folders a local packages directory holds (like ../shared/external/dbt)."""
 HUB_PACKAGES = 'packages:\n  - package: fivetran/linkedin\n    version: [">=1.2.0", "<2.0.0"]\n'
-DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt"
-"""``dbt/`` at the repository root (the package is installed editable from the repository)."""
+PACKAGED_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+"""The reports' dbt project as it ships in the package (``linkedin_assets/dbt_project``)."""
+GENERATED = ("target", "dbt_packages", "logs", "packages.yml", "package-lock.yml", ".user.yml", ".prepare.lock")
+
+
+def reports_project_dir(settings: Settings) -> Path:
+    """Where the reports' dbt project is prepared and run: ``LINKEDIN_ASSETS_DBT_PROJECT_DIR``; else the packaged
+    project itself in a checkout (an editable install); else, installed from a wheel, a copy under the data directory
+    (``<data>/dbt``, refreshed from the package on each load), so nothing is written into site-packages."""
+    if settings.dbt_project_dir:
+        return Path(settings.dbt_project_dir).resolve()
+    if "site-packages" not in PACKAGED_PROJECT.parts:
+        return PACKAGED_PROJECT
+    copy = Path(settings.data_dir).resolve() / "dbt"
+    shutil.copytree(
+        PACKAGED_PROJECT, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*GENERATED, "__pycache__")
+    )
+    return copy
 
 
 class ReportsSetupError(RuntimeError):
@@ -150,7 +166,7 @@ def _project_lock(project_dir: Path) -> Iterator[None]:
 def prepare_reports_project(settings: Settings) -> DbtProject:
     """The dbt project, with its packages installed and a current manifest (``dbt deps``/``dbt parse`` only when
     something changed: a second call costs a few ``stat``s)."""
-    project_dir = Path(settings.dbt_project_dir or DEFAULT_PROJECT_DIR).resolve()
+    project_dir = reports_project_dir(settings)
     if not (project_dir / "dbt_project.yml").is_file():
         raise ReportsSetupError(f"LINKEDIN_ASSETS_DBT_PROJECT_DIR={project_dir}: no dbt_project.yml there")
     packages = project_dir / "packages.yml"
