@@ -599,9 +599,8 @@ def mib(kib: int) -> str:
 
 
 def report(runs: list[Run]) -> None:
-    names = [r.label for r in runs]
-    width = max(26, *(len(n) + 2 for n in names))
-    print("\n" + f"{'':<28}" + "".join(f"{n[:width]:>{width}}" for n in names))
+    width = max(26, *(len(r.label) + 2 for r in runs))
+    print("\n" + f"{'':<28}" + "".join(f"{r.label[:width]:>{width}}" for r in runs))
 
     def line(title: str, values: list[str]) -> None:
         print(f"{title:<28}" + "".join(f"{v:>{width}}" for v in values))
