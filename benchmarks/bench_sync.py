@@ -20,12 +20,19 @@ a new PostgreSQL database (a deployment's instance). Printed per sync:
 
     .venv/bin/python benchmarks/bench_sync.py --profile medium|large [--latency-ms 20] [--half-history]
         [--incremental] [--instance sqlite|postgres|both] [--pg-url URL] [--python PATH] [--keep]
+        [--env NAME=VALUE ...] [--label TEXT] [--variant-env NAME=VALUE ... [--variant-label TEXT]]
 
 ``--half-history`` runs the same profile over half its days too (memory must be flat in history length) and prints the
 two side by side; ``--incremental`` (default for ``medium``) then runs the daily incremental sync of the last day
 (plus the 30-day lookback) on the first run's warehouse. ``--python PATH`` runs the sync with another interpreter,
 e.g. a copy of the venv whose ``linkedin_assets`` is another checkout (``git worktree add /tmp/before <commit>``), for
 before/after figures; the simulator is always this checkout's.
+
+``--env NAME=VALUE`` sets a variable in every sync's environment (e.g. ``LINKEDIN_ASSETS_METRICS``);
+``--variant-env NAME=VALUE`` then runs the same first sync again with those set on top, and prints both side by side:
+adAnalytics requests per finder, pivot(s), granularity and facet (``by campaigns``: asked per campaign), seconds per
+job as Dagster recorded them (``linkedin_reports`` is the dbt build), rows of every table of the warehouse schema, and
+the campaign-level country and region requests per account and calendar month.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 
@@ -193,16 +200,26 @@ class Simulator:
     def reset_log(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/_sim/requests", method="DELETE"), timeout=60)
 
-    def requests(self) -> tuple[Counter, int]:
+    def requests(self) -> tuple[Counter, int, Counter]:
+        """Requests per endpoint, the most in flight, and adAnalytics requests per :func:`analytics_key`."""
         body = self.get("/_sim/requests")
         counts = Counter(r["endpoint"] for r in body["requests"])
-        return counts, int(body.get("max_in_flight", 0))
+        pivots = Counter(analytics_key(r["query"]) for r in body["requests"] if r["endpoint"] == "adAnalytics")
+        return counts, int(body.get("max_in_flight", 0)), pivots
 
     def cpu_s(self) -> float:
         return _cpu_seconds(self.process.pid)
 
     def peak_kib(self) -> int:
         return _kib(_status(self.process.pid).get("VmHWM"))
+
+
+def analytics_key(query: str) -> str:
+    """An adAnalytics request's finder, pivot(s), granularity and facet (``campaigns`` when asked per campaign)."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    pivots = (params.get("pivots") or params.get("pivot") or "?").removeprefix("List(").removesuffix(")")
+    facet = next((name for name in ("campaigns", "creatives", "campaignGroups", "accounts") if name in params), "?")
+    return f"{params.get('q', '?')} {pivots} {params.get('timeGranularity', '?')} by {facet}"
 
 
 def free_port() -> int:
@@ -291,20 +308,29 @@ class Run:
     """Step -> the largest sampled tree RSS (KiB) while it ran."""
     run_seconds: float = float("nan")
     """The runs' own durations as Dagster records them (start to end, summed): what the UI shows for them."""
+    pivots: Counter = field(default_factory=Counter)
+    """adAnalytics requests per :func:`analytics_key`."""
+    job_seconds: dict[str, float] = field(default_factory=dict)
+    """Job name -> its runs' start-to-end seconds."""
+    tables: dict[str, int] = field(default_factory=dict)
+    """Rows of every table of the warehouse schema after the sync."""
+    accounts_months: tuple[int, int] = (0, 0)
+    """A first sync's accounts and calendar months (the per-account-and-month figures divide by them)."""
+    delivering_campaigns: int = 0
+    """Campaigns with rows in campaign_daily_metrics after the sync."""
 
 
-def run_seconds(dagster_home: Path, since: float) -> float:
-    """The summed start-to-end seconds of the runs created after ``since``."""
+def run_seconds(dagster_home: Path, since: float) -> dict[str, float]:
+    """The start-to-end seconds of the runs created after ``since``, summed per job."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    out: dict[str, float] = {}
     with dg.DagsterInstance.get() as instance:
-        records = instance.get_run_records()
-        return sum(
-            r.end_time - r.start_time
-            for r in records
-            if r.create_timestamp.timestamp() >= since and r.start_time and r.end_time
-        )
+        for r in instance.get_run_records():
+            if r.create_timestamp.timestamp() >= since and r.start_time and r.end_time:
+                out[r.dagster_run.job_name] = out.get(r.dagster_run.job_name, 0.0) + r.end_time - r.start_time
+    return out
 
 
 def step_peaks(dagster_home: Path, since: float, samples: list[tuple[float, int]]) -> dict[str, int]:
@@ -389,6 +415,7 @@ def run_sync(
     start: dt.date,
     end: dt.date,
     bound: int,
+    extra_env: dict[str, str],
 ) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINKEDIN_", "DAGSTER_"))}
     env.update(sim.env)
@@ -402,6 +429,7 @@ def run_sync(
         LINKEDIN_TOKEN_STORE=str(home / "data" / "tokens.json"),
         LINKEDIN_ASSETS_START_DATE=(end - dt.timedelta(days=400)).isoformat(),
     )
+    env.update(extra_env)  # --env, then the variant's own (--variant-env)
     command = [*sync_command(args.python), "--start", start.isoformat(), "--end", end.isoformat()]
     sim.reset_log()
     sim_cpu = sim.cpu_s()
@@ -412,7 +440,7 @@ def run_sync(
         measured = run_on_celery(run_measured, command, env, home / "work", args.workers)
     else:
         measured = run_measured(command, env, home / "work")
-    requests, in_flight = sim.requests()
+    requests, in_flight, pivots = sim.requests()
     if args.show_output:
         print(f"--- {label}: {' '.join(command)}\n{measured.output}---")
     if measured.returncode != (1 if args.refuse_account else 0):  # a refused account fails the sync, after the rest
@@ -428,8 +456,13 @@ def run_sync(
         print(f"({label}: no per-step figures: {exc})")
         peaks = {}
     run = Run(label, measured, sim.cpu_s() - sim_cpu, sim.peak_kib(), requests, in_flight, bound, metadata, {})
-    run.step_peaks = peaks
-    run.run_seconds = run_seconds(home / "dagster", since)
+    run.step_peaks, run.pivots = peaks, pivots
+    run.job_seconds = run_seconds(home / "dagster", since)
+    run.run_seconds = sum(run.job_seconds.values())
+    run.tables = schema_rows(args.pg_url, schema)
+    with psycopg.connect(args.pg_url) as conn:
+        query = f'SELECT count(DISTINCT campaign_id) FROM "{schema}".campaign_daily_metrics'
+        run.delivering_campaigns = conn.execute(query).fetchone()[0]
     return run
 
 
@@ -439,6 +472,20 @@ def table_rows(pg_url: str, schema: str) -> dict[str, int]:
 
     with psycopg.connect(pg_url) as conn:
         names = [*TABLES, *(spec.name for spec in HISTORY.values())]
+        return {name: conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0] for name in names}
+
+
+def schema_rows(pg_url: str, schema: str) -> dict[str, int]:
+    """Rows of every table of ``schema`` (the project's tables, the per-rule tables, the custom reports')."""
+    with psycopg.connect(pg_url) as conn:
+        names = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'"
+                " ORDER BY table_name",
+                (schema,),
+            )
+        ]
         return {name: conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0] for name in names}
 
 
@@ -475,7 +522,13 @@ def dagster_instance(kind: str, home: Path, pg_url: str, python: str | None) -> 
 
 
 def first_sync(
-    label: str, sizes: dict[str, int], args: argparse.Namespace, schema: str, instance: str, incremental: bool
+    label: str,
+    sizes: dict[str, int],
+    args: argparse.Namespace,
+    schema: str,
+    instance: str,
+    incremental: bool,
+    extra_env: dict[str, str],
 ) -> list[Run]:
     """A first sync of the whole history, then (``incremental``) the daily incremental run."""
     sim = start_simulator(sizes, args.latency_ms, args.seed, args.metric_value_budget, args.refuse_account)
@@ -487,17 +540,55 @@ def first_sync(
             end = today - dt.timedelta(days=1)
             start = end - dt.timedelta(days=sizes["days"] - 1)
             bound = lower_bound(sizes, args.seed, start, end, True)
-            runs = [run_sync(label, sim, home, schema, args, start, end, bound)]
+            runs = [run_sync(label, sim, home, schema, args, start, end, bound, extra_env)]
             runs[0].copies = plain_copies(args.pg_url, schema, home)
+            months = {(start + dt.timedelta(days=i)).strftime("%Y-%m") for i in range((end - start).days + 1)}
+            runs[0].accounts_months = (sizes["accounts"], len(months))
             if incremental:
                 lookback = end - dt.timedelta(days=29)
                 bound = lower_bound(sizes, args.seed, lookback, end, True)
-                runs.append(run_sync(f"{label}: daily incremental", sim, home, schema, args, end, end, bound))
+                incremental_label = f"{label}: daily incremental"
+                runs.append(run_sync(incremental_label, sim, home, schema, args, end, end, bound, extra_env))
             return runs
     finally:
         sim.process.terminate()
         sim.process.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def run_variants(args: argparse.Namespace, sizes: dict[str, int]) -> list[Run]:
+    """Every variant's first sync (and incremental), one after the other, each in a schema of its own."""
+    env, variant_env = _pairs(args.env), _pairs(args.variant_env)
+    instances = ("postgres", "sqlite") if args.instance == "both" else (args.instance,)
+    variants = [(args.label or f"{args.profile}, {INSTANCE_LABEL[kind]}", sizes, kind, env) for kind in instances]
+    if args.half_history:
+        variants.append((f"{args.profile}, half history", {**sizes, "days": sizes["days"] // 2}, instances[0], env))
+    if args.executor == "celery":
+        variants.append((f"{args.profile}{CELERY_LABEL}{args.workers}", sizes, instances[0], env))
+    if variant_env:
+        variants.append((args.variant_label, sizes, instances[0], {**env, **variant_env}))
+    runs: list[Run] = []
+    schemas = []
+    try:
+        for label, variant, instance, extra_env in variants:
+            schema = f"bench_sync_{uuid.uuid4().hex[:10]}"
+            schemas.append(schema)
+            incremental = args.incremental and variant is sizes and CELERY_LABEL not in label  # on the full history
+            runs += first_sync(label, variant, args, schema, instance, incremental, extra_env)
+    finally:
+        if not args.keep:
+            drop_schemas(args.pg_url, schemas)
+        else:
+            print(f"kept schemas {', '.join(schemas)} (and their _fivetran, _reports, _reports_staging)")
+    return runs
+
+
+def drop_schemas(pg_url: str, schemas: list[str]) -> None:
+    """Each warehouse schema with its Fivetran views' schema and the reports' schemas."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for schema in schemas:
+            for suffix in ("_reports_staging", "_reports", "_fivetran", ""):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}{suffix}" CASCADE')
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -508,9 +599,8 @@ def mib(kib: int) -> str:
 
 
 def report(runs: list[Run]) -> None:
-    names = [r.label for r in runs]
-    width = max(26, *(len(n) + 2 for n in names))
-    print("\n" + f"{'':<28}" + "".join(f"{n[:width]:>{width}}" for n in names))
+    width = max(26, *(len(r.label) + 2 for r in runs))
+    print("\n" + f"{'':<28}" + "".join(f"{r.label[:width]:>{width}}" for r in runs))
 
     def line(title: str, values: list[str]) -> None:
         print(f"{title:<28}" + "".join(f"{v:>{width}}" for v in values))
@@ -570,7 +660,35 @@ def report(runs: list[Run]) -> None:
             )
 
 
-def main() -> int:
+def _pairs(values: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` arguments as a mapping (a value may hold commas and ``=``)."""
+    pairs = [value.partition("=") for value in values]
+    bad = [name for name, sep, _ in pairs if not sep or not name]
+    if bad:
+        raise SystemExit(f"expected NAME=VALUE, got {', '.join(bad)}")
+    return {name: value for name, _, value in pairs}
+
+
+def _variant_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set NAME=VALUE in every sync's environment (repeatable), e.g. LINKEDIN_ASSETS_METRICS=impressions,clicks",
+    )
+    parser.add_argument(
+        "--variant-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="then the same first sync again with these set on top of --env (repeatable), side by side",
+    )
+    parser.add_argument("--label", help="the first syncs' label (default: profile, instance)")
+    parser.add_argument("--variant-label", default="variant", help="the --variant-env sync's label")
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="medium", choices=("small", "medium", "large"))
     parser.add_argument("--latency-ms", type=float, default=20.0, help="simulator latency per request (default 20)")
@@ -615,9 +733,55 @@ def main() -> int:
         metavar="INDEX",
         help="LinkedIn refuses the INDEX-th account (0-based; repeatable): the sync exits 1 after the others land",
     )
+    _variant_options(parser)
     args = parser.parse_args()
     if args.incremental is None:
         args.incremental = args.profile == "medium"
+    return args
+
+
+CAMPAIGN_DEMOGRAPHICS = ("MEMBER_COUNTRY_V2", "MEMBER_REGION_V2")
+
+
+def report_requests(runs: list[Run]) -> None:
+    """adAnalytics requests per finder, pivot, granularity and facet; seconds per job; rows per table; what the
+    campaign-level demographics cost per account and month."""
+    width = max(26, *(len(r.label) + 2 for r in runs))
+    keys = sorted({key for r in runs for key in r.pivots})
+    tables = sorted({table for r in runs for table in r.tables})
+    jobs = sorted({job for r in runs for job in r.job_seconds})
+    key_width = max([40, *(len(k) + 2 for k in keys), *(len(t) + 7 for t in tables), *(len(j) + 9 for j in jobs)])
+
+    def line(title: str, values: list[str]) -> None:
+        print(f"{title:<{key_width}}" + "".join(f"{v:>{width}}" for v in values))
+
+    print("\nadAnalytics requests per finder, pivot(s), granularity and facet:")
+    line("", [r.label[: width - 2] for r in runs])
+    for key in keys:
+        line(key, [str(r.pivots.get(key, 0)) for r in runs])
+    line("adAnalytics, all", [str(sum(r.pivots.values())) for r in runs])
+    line("requests, all endpoints", [str(sum(r.requests.values())) for r in runs])
+    line("wall s (command)", [f"{r.measured.wall_s:.1f}" for r in runs])
+    for job in jobs:
+        line(f"run s, {job}", [f"{r.job_seconds.get(job, float('nan')):.1f}" for r in runs])
+    for table in tables:
+        line(f"rows, {table}", [f"{r.tables.get(table, 0):,}" for r in runs])
+    print("\ncampaign-level demographics (adAnalytics by campaigns, MEMBER_COUNTRY_V2 / MEMBER_REGION_V2):")
+    for r in runs:
+        accounts, months = r.accounts_months
+        if not accounts:
+            continue
+        asked = sum(n for key, n in r.pivots.items() if key.endswith("by campaigns") and key.split()[1] in
+                    CAMPAIGN_DEMOGRAPHICS)  # fmt: skip
+        print(
+            f"  {r.label}: {asked} requests, {accounts} accounts x {months} months: "
+            f"{asked / (accounts * months):.1f} per account and month; delivering campaigns "
+            f"{r.delivering_campaigns} x 2 pivots = {2 * r.delivering_campaigns}"
+        )
+
+
+def main() -> int:
+    args = parse_args()
 
     from linkedin_assets.simulator.config import PROFILES
 
@@ -633,28 +797,9 @@ def main() -> int:
         f"{profile.creatives_per_campaign} creatives, {sizes['days']} days) latency={args.latency_ms:.0f} ms "
         f"sync={args.python or sys.executable}"
     )
-    instances = ("postgres", "sqlite") if args.instance == "both" else (args.instance,)
-    variants = [(f"{args.profile}, {INSTANCE_LABEL[kind]}", sizes, kind) for kind in instances]
-    if args.half_history:
-        variants.append((f"{args.profile}, half history", {**sizes, "days": sizes["days"] // 2}, instances[0]))
-    if args.executor == "celery":
-        variants.append((f"{args.profile}{CELERY_LABEL}{args.workers}", sizes, instances[0]))
-    runs: list[Run] = []
-    schemas = []
-    try:
-        for label, variant, instance in variants:
-            schema = f"bench_sync_{uuid.uuid4().hex[:10]}"
-            schemas.append(schema)
-            incremental = args.incremental and variant is sizes and CELERY_LABEL not in label  # on the full history
-            runs += first_sync(label, variant, args, schema, instance, incremental)
-    finally:
-        if not args.keep:
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                for schema in schemas:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        else:
-            print(f"kept schemas {', '.join(schemas)}")
+    runs = run_variants(args, sizes)
     report(runs)
+    report_requests(runs)
     if args.half_history and len(runs) >= 2:
         full = runs[0]
         half = next(r for r in runs if "half" in r.label)
