@@ -127,6 +127,11 @@ class _Report(BaseModel):
                 continue
             if metric.retired_in:
                 problems.append(f"{metric.name} was retired by LinkedIn in API version {metric.retired_in}; remove it")
+            elif metric.max_days and info.data.get("granularity") == "YEARLY":
+                problems.append(
+                    f"{metric.name}: LinkedIn serves it only for ranges of at most {metric.max_days} days, never for a "
+                    "year; use MONTHLY or remove it"
+                )
             names.append(metric.name)
         names = list(dict.fromkeys(names))
         for pivot in info.data.get("pivots", ()):

@@ -206,3 +206,12 @@ def test_a_file_that_is_not_a_reports_file_names_the_path(tmp_path: Path, text: 
     with pytest.raises(ReportsFileError) as caught:
         load_reports(str(path))
     assert str(caught.value).startswith(f"{path}: {expected}"), caught.value
+
+
+def test_reach_cannot_be_asked_for_a_year():
+    text = (
+        "reports:\n  - name: yearly_reach\n    finder: analytics\n    pivots: [CAMPAIGN]\n    granularity: YEARLY\n"
+        "    metrics: [impressions, approximateMemberReach]\n"
+    )
+    with pytest.raises(ReportsFileError, match=r"report 'yearly_reach': metrics: approximateMemberReach: .*92 days"):
+        parse_reports(text, "r.yaml")

@@ -286,7 +286,7 @@ def resolve_metric(name: str) -> Metric:
     if metric is None:
         import difflib
 
-        close = difflib.get_close_matches(name, [*CATALOGUE, *BY_COLUMN], n=3)
+        close = list(dict.fromkeys(difflib.get_close_matches(name, [*CATALOGUE, *BY_COLUMN], n=6)))[:3]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise ValueError(f"unknown LinkedIn metric {name!r}{hint}")
     return metric
