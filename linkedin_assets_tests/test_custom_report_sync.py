@@ -39,6 +39,17 @@ DEVICE_METRICS = (
 SENIORITY_METRICS = ("impressions", "clicks", "cost_in_local_currency", "landing_page_clicks", "one_click_leads")
 
 
+@pytest.fixture(autouse=True)
+def _registered_tables_are_this_tests():
+    """A code location registers its custom reports' tables once per process; a test's leave with it."""
+    from linkedin_assets.warehouse.schema import TABLES
+
+    before = set(TABLES)
+    yield
+    for name in set(TABLES) - before:
+        del TABLES[name]
+
+
 @pytest.fixture
 def synced(make_simulator, pg_url, pg_schema, tmp_path):
     sim = make_simulator(profile="custom", accounts=2, campaigns_per_account=3, creatives_per_campaign=2, days=40,

@@ -13,6 +13,7 @@ from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.warehouse import WriteRecord, WriteResult, Writes
 from linkedin_assets_tests.ground_truth import DEFAULTS, sim_settings
 
+PER_RULE_TABLES = ("campaign_conversion_daily_metrics", "creative_conversion_daily_metrics")
 METRIC_TABLES = ("campaign_daily_metrics", "creative_daily_metrics", "demographic_metrics")
 VOLATILE = ["_synced_at", "_dagster_run_id"]
 SIZES = {"profile": "custom", "accounts": 3, "campaigns_per_account": 3, "creatives_per_campaign": 2, "days": 10}
@@ -138,6 +139,12 @@ def test_one_step_per_account_same_tables_same_requests(make_simulator, tmp_path
             assert isinstance(metadata["clicks"], int)
             assert metadata["linkedin/resplits"] == 0
             assert metadata["linkedin/requests"] == metadata["linkedin/planned_requests"]
+            planned += metadata["linkedin/planned_requests"]
+        for asset in PER_RULE_TABLES:  # no spend in them; sharded and planned the same way
+            metadata = last_metadata(results, asset)
+            assert (
+                metadata["shards"] == shards and metadata["linkedin/requests"] == metadata["linkedin/planned_requests"]
+            )
             planned += metadata["linkedin/planned_requests"]
         assert planned == one_requests  # every analytics request was planned: the plans' lower bound
 
