@@ -30,6 +30,7 @@ from linkedin_assets.simulator.metrics import (
     GENERATED_METRICS,
     NON_ADDITIVE,
     format_money,
+    group_rows,
     to_decimal,
 )
 
@@ -111,19 +112,9 @@ class QueryResult:
 def _reduce(columns: dict[str, np.ndarray], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Group rows by ``keys`` (output sorted by them, first key first): sums of the additive metrics and dust,
     reach = min(impressions, max(max part, int(sum of parts * 0.8)))."""
-    n = len(columns[keys[0]])
-    if not n:
+    if not len(columns[keys[0]]):
         return {name: np.zeros(0, dtype=np.int64) for name in (*keys, *_ADDITIVE, *_DUST, "approximateMemberReach")}
-    order = np.lexsort(tuple(columns[k] for k in reversed(keys)))
-    change = np.zeros(n, dtype=bool)
-    change[0] = True
-    out: dict[str, np.ndarray] = {}
-    for k in keys:
-        column = columns[k][order]
-        change[1:] |= column[1:] != column[:-1]
-        out[k] = column
-    starts = np.flatnonzero(change)
-    out = {k: v[starts] for k, v in out.items()}
+    out, order, starts = group_rows(columns, keys)
     for name in (*_ADDITIVE, *_DUST):
         out[name] = np.add.reduceat(columns[name][order].astype(np.int64), starts)
     reach = columns["approximateMemberReach"][order].astype(np.int64)

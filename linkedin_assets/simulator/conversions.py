@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from linkedin_assets.simulator.metrics import UNITS_PER_CURRENCY, to_decimal
+from linkedin_assets.simulator.metrics import UNITS_PER_CURRENCY, group_sum, to_decimal
 
 if TYPE_CHECKING:
     from linkedin_assets.simulator.analytics import AnalyticsQuery
@@ -271,26 +271,6 @@ def rule_facts(dataset: Dataset, account: AccountData) -> dict[str, np.ndarray]:
 # -- the endpoint's aggregation -----------------------------------------------------------------------------------
 
 
-def _group_sum(columns: dict[str, np.ndarray], keys: tuple[str, ...], metrics: tuple[str, ...]) -> dict[str, Any]:
-    """Rows grouped by ``keys`` (sorted by them) with the int64 sums of ``metrics``."""
-    n = len(columns[keys[0]])
-    if not n:
-        return {name: np.zeros(0, dtype=np.int64) for name in (*keys, *metrics)}
-    order = np.lexsort(tuple(columns[k] for k in reversed(keys)))
-    change = np.zeros(n, dtype=bool)
-    change[0] = True
-    out: dict[str, np.ndarray] = {}
-    for k in keys:
-        column = columns[k][order]
-        change[1:] |= column[1:] != column[:-1]
-        out[k] = column
-    starts = np.flatnonzero(change)
-    out = {k: v[starts] for k, v in out.items()}
-    for name in metrics:
-        out[name] = np.add.reduceat(columns[name][order].astype(np.int64), starts)
-    return out
-
-
 def conversion_rows(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.ndarray]:
     """Aggregated rows of a query with a ``CONVERSION`` pivot: one per (pivot values, bucket) with a fact."""
     from linkedin_assets.simulator.analytics import ID_COLUMN, _buckets, _chosen_creatives, _concat, _facet_mask
@@ -315,7 +295,7 @@ def conversion_rows(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.nda
         if not len(part["day"]):
             continue
         part["b_start"], part["b_end"] = _buckets(dataset, part["day"], query)
-        parts.append(_group_sum(part, ("b_start", "b_end", *ids), CONVERSION_METRICS))
+        parts.append(group_sum(part, ("b_start", "b_end", *ids), CONVERSION_METRICS))
     return _concat(parts, names)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from linkedin_assets.simulator.metrics import COST_METRICS, GENERATED_METRICS, NON_ADDITIVE
+from linkedin_assets.simulator.metrics import COST_METRICS, GENERATED_METRICS, NON_ADDITIVE, group_sum
 
 if TYPE_CHECKING:
     from linkedin_assets.simulator.analytics import AnalyticsQuery
@@ -106,7 +106,6 @@ def _account_parts(dataset: Dataset, account: AccountData, query: AnalyticsQuery
 def device_rows(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.ndarray]:
     """Aggregated rows of a query with an ``IMPRESSION_DEVICE_TYPE`` pivot (``device`` = index in DEVICE_TYPES)."""
     from linkedin_assets.simulator.analytics import ID_COLUMN, _chosen_creatives, _concat
-    from linkedin_assets.simulator.conversions import _group_sum
 
     ids = tuple(dict.fromkeys(ID_COLUMN[p] for p in query.pivots))
     dust = tuple(f"dust_{m}" for m in COST_METRICS if m in DEVICE_METRICS)
@@ -122,5 +121,5 @@ def device_rows(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.ndarray
             continue
         part = _account_parts(dataset, account, query)
         if part is not None and len(part["day"]):
-            parts.append(_group_sum(part, ("b_start", "b_end", *ids), (*DEVICE_METRICS, *dust)))
+            parts.append(group_sum(part, ("b_start", "b_end", *ids), (*DEVICE_METRICS, *dust)))
     return _concat(parts, names)

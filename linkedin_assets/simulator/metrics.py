@@ -25,6 +25,8 @@ __all__ = [
     "format_decimal",
     "format_money",
     "generate_rows",
+    "group_rows",
+    "group_sum",
     "revise_late_rows",
     "to_decimal",
 ]
@@ -324,3 +326,31 @@ def _float_residue(units: int) -> int:
     text = f"{units / UNITS_PER_CURRENCY:.17g}"
     residue = _EXACT.subtract(Decimal(text), Decimal(units).scaleb(-7, _EXACT)).scaleb(18, _EXACT)
     return int(residue) if residue == residue.to_integral_value() and abs(residue) < DUST_PER_UNIT else 0
+
+
+def group_rows(
+    columns: dict[str, np.ndarray], keys: tuple[str, ...]
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Rows grouped by ``keys``: each group's key values (sorted by them, first key first), the rows' sort order and
+    each group's first position in it (for ``np.*.reduceat`` over ``column[order]``). At least one row."""
+    n = len(columns[keys[0]])
+    order = np.lexsort(tuple(columns[k] for k in reversed(keys)))
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    out: dict[str, np.ndarray] = {}
+    for k in keys:
+        column = columns[k][order]
+        change[1:] |= column[1:] != column[:-1]
+        out[k] = column
+    starts = np.flatnonzero(change)
+    return {k: v[starts] for k, v in out.items()}, order, starts
+
+
+def group_sum(columns: dict[str, np.ndarray], keys: tuple[str, ...], metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Rows grouped by ``keys`` (sorted by them) with the int64 sums of ``metrics``."""
+    if not len(columns[keys[0]]):
+        return {name: np.zeros(0, dtype=np.int64) for name in (*keys, *metrics)}
+    out, order, starts = group_rows(columns, keys)
+    for name in metrics:
+        out[name] = np.add.reduceat(columns[name][order].astype(np.int64), starts)
+    return out
