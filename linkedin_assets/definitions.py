@@ -56,7 +56,6 @@ def build_resources(
         "token_store": TokenStoreResource(path=settings.token_store),
         "warehouse_io": WarehouseIOManager(warehouse=warehouse),
         "snapshot_io": SnapshotJsonIOManager(base_dir=snapshot_dir or settings.snapshots),
-        "dbt": reports_dbt_resource(warehouse, settings),
     }
 
 
@@ -96,12 +95,13 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
         *(reports.report_asset(table) for table in declared),
     ]
     resources = resources if resources is not None else build_resources(settings)
-    if "dbt" not in resources and "warehouse" in resources:  # a test's own warehouse: the reports are built there
-        resources = {**resources, "dbt": reports_dbt_resource(resources["warehouse"], settings)}
+    project = prepare_reports_project(settings)  # once per load: the reports' assets and their dbt resource
+    if "dbt" not in resources and "warehouse" in resources:  # dbt builds the reports in the resources' warehouse
+        resources = {**resources, "dbt": reports_dbt_resource(resources["warehouse"], settings, project)}
     return dg.Definitions(
         assets=[
             *dg.map_asset_specs(lambda spec: with_table_schema(with_start_date(spec, settings.start_date)), assets),
-            build_reports_assets(prepare_reports_project(settings)),
+            build_reports_assets(project),
             *shared_view_specs(),
         ],
         asset_checks=[

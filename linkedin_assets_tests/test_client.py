@@ -42,7 +42,7 @@ CUSTOM_MEDIUM = {
     "days": 60,
 }
 
-SERVED = served(DAILY_METRICS, None)
+SERVED = served(DAILY_METRICS)
 """The daily metrics LinkedIn still serves (the retired one is never asked for)."""
 CHUNKS = len(chunk_metrics(SERVED))
 

@@ -74,7 +74,7 @@ def daily_queries(sim, pivot: str = "CAMPAIGN") -> AnalyticsPlan:
     for account in dataset.accounts:
         for offset in range(dataset.days):
             day = dataset.history_start + dt.timedelta(days=offset)
-            for chunk in chunk_metrics(served(DAILY_METRICS, None)):
+            for chunk in chunk_metrics(served(DAILY_METRICS)):
                 queries.append(AnalyticsQuery("analytics", pivot, "DAILY", day, day, "accounts",
                                               (f"urn:li:sponsoredAccount:{account['id']}",), chunk))  # fmt: skip
     return AnalyticsPlan(tuple(queries))
@@ -114,7 +114,7 @@ def test_requests_in_flight_never_exceed_the_limit(make_simulator, limit):
     plan = daily_queries(sim)
     sim.state.reset_log()
     _, client = run(config_for(sim, max_concurrency=limit), lambda c: c.run_analytics(plan))
-    chunks = len(chunk_metrics(served(DAILY_METRICS, None)))
+    chunks = len(chunk_metrics(served(DAILY_METRICS)))
     assert len(sim.state.requests("adAnalytics")) == len(plan.queries) == 2 * 6 * chunks  # accounts x days x chunks
     assert sim.state.max_in_flight() == limit
 

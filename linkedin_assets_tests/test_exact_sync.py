@@ -195,7 +195,7 @@ def test_creatives_are_asked_only_where_their_campaigns_delivered(make_simulator
     assert 0 < len(delivering) < len(scheduled), "the data set should have accounts idle on that day"
     bound = request_lower_bound(dataset, expected)
     made = requests_made(sim.state.request_log)
-    chunks = len(chunk_metrics(served(DAILY_METRICS, None)))  # 63 metrics served of the 64: 4 chunks of 18
+    chunks = len(chunk_metrics(served(DAILY_METRICS)))  # 63 metrics served of the 64: 4 chunks of 18
     assert made.get("adAnalytics:CREATIVE", 0) == bound["adAnalytics:CREATIVE"] == chunks * len(delivering)
     assert made.get("adAnalytics:CAMPAIGN", 0) >= bound["adAnalytics:CAMPAIGN"]
     with psycopg.connect(pg_url) as conn:

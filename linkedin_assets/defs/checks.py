@@ -368,9 +368,8 @@ def unreconciled_rows(wh: Warehouse, table: str, scope: Scope) -> tuple[Finding,
     so the count then falls short of the rows written."""
     spec = table_spec(table)
     date_column = spec.date_column or "date"
-    keys = [k for k in spec.primary_key if k != date_column]  # the row's identity besides its day or month
-    if table == DEMOGRAPHICS:
-        keys = ["entity_id", "pivot", "value"]
+    # the row's identity besides its day or month, its id column first (demographics: entity_id, level, pivot, value)
+    keys = sorted((k for k in spec.primary_key if k != date_column), key=lambda k: not k.endswith("_id"))
     key, extra = keys[0], "".join(f", m.{k}" for k in keys[1:])
     where, params = scope.where("m", date_column)
     names = [f"run_{i}" for i in range(len(scope.run_ids))]

@@ -118,7 +118,7 @@ class SyncSettings(dg.ConfigurableResource):
     @property
     def daily_metrics(self) -> tuple[str, ...]:
         """The daily tables' metrics a sync asks for: the configured ones LinkedIn still serves."""
-        return served(self.metrics, None)
+        return served(self.metrics)
 
     @classmethod
     def of(cls, settings: Settings) -> SyncSettings:

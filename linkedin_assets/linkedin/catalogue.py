@@ -49,10 +49,6 @@ class Metric:
     def column_type(self) -> str:
         return COLUMN_TYPES[self.kind]
 
-    def served_by(self, api_version: str | None) -> bool:
-        """Whether LinkedIn serves it under ``api_version`` (``None``: the newest)."""
-        return self.retired_in is None or (api_version is not None and api_version < self.retired_in)
-
 
 _CONVERSION_COUNTS = ("externalWebsiteConversions", "externalWebsitePostClickConversions",
                       "externalWebsitePostViewConversions")  # fmt: skip
@@ -292,10 +288,10 @@ def resolve_metric(name: str) -> Metric:
     return metric
 
 
-def served(metrics: Iterable[str], api_version: str | None) -> tuple[str, ...]:
-    """``metrics`` without those ``api_version`` no longer serves: they are never asked for (their columns stay
-    NULL), which keeps them from costing a field in every request."""
-    return tuple(m for m in metrics if CATALOGUE[m].served_by(api_version))
+def served(metrics: Iterable[str]) -> tuple[str, ...]:
+    """``metrics`` without those LinkedIn has retired (every API version it still accepts is newer): they are never
+    asked for (their columns stay NULL), which keeps them from costing a field in every request."""
+    return tuple(m for m in metrics if CATALOGUE[m].retired_in is None)
 
 
 def unserved_on(metrics: Sequence[str], pivots: Sequence[str]) -> list[str]:

@@ -490,6 +490,8 @@ def bucket_counts(
 ) -> list[int]:
     """Estimated rows of each bucket: the spans active in it (none: the facet itself, one) times the values the
     other pivots add per entity (conversion rules, device types)."""
+    if granularity == "DAILY" and spans:
+        return [values_per_entity * count for count in _daily_counts(spans, start, end)]
     return [
         values_per_entity * (sum(1 for span in spans if span.days_in(*bucket)) if spans else 1)
         for bucket in buckets(granularity, start, end)

@@ -194,6 +194,23 @@ def _facet_mask(table: dict[str, np.ndarray], query: AnalyticsQuery) -> np.ndarr
     return mask
 
 
+def selected_rows(
+    dataset: Dataset, rows: dict[str, np.ndarray], query: AnalyticsQuery, creative_facts: bool
+) -> dict[str, np.ndarray] | None:
+    """The rows of a columnar table sorted by ``day`` that ``query`` selects: its days and facets (and, with
+    ``creative_facts``, only creative-day facts, not campaign-day corrections); ``None`` when there are none."""
+    first = (query.start - dataset.history_start).days
+    last = (query.end - dataset.history_start).days
+    lo, hi = np.searchsorted(rows["day"], [first, last + 1])
+    part = {name: column[lo:hi] for name, column in rows.items()}
+    mask = part["creative_id"] != 0 if creative_facts else None
+    facets = _facet_mask(part, query)
+    mask = facets if mask is None else mask if facets is None else mask & facets
+    if mask is not None:
+        part = {name: column[mask] for name, column in part.items()}
+    return part if len(part["day"]) else None
+
+
 def _concat(parts: list[dict[str, np.ndarray]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
     if not parts:
         return {name: np.zeros(0, dtype=np.int64) for name in names}
@@ -311,14 +328,8 @@ def _campaign_totals(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.nd
         chosen = _chosen_creatives(account, query)
         if chosen is not None and not chosen.any():
             continue
-        rows = dataset.metric_rows(account)
-        lo, hi = np.searchsorted(rows["day"], [first, last + 1])
-        part = {name: column[lo:hi] for name, column in rows.items()}
-        mask = part["creative_id"] != 0
-        facet_mask = _facet_mask(part, query)
-        mask = mask if facet_mask is None else mask & facet_mask
-        part = {name: column[mask] for name, column in part.items()}
-        if not len(part["day"]):
+        part = selected_rows(dataset, dataset.metric_rows(account), query, creative_facts=True)
+        if part is None:
             continue
         part["b_start"], part["b_end"] = _buckets(dataset, part["day"], query)
         part = _reduce(part, ("b_start", "b_end", "campaign_id"))

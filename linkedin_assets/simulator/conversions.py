@@ -273,7 +273,7 @@ def rule_facts(dataset: Dataset, account: AccountData) -> dict[str, np.ndarray]:
 
 def conversion_rows(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.ndarray]:
     """Aggregated rows of a query with a ``CONVERSION`` pivot: one per (pivot values, bucket) with a fact."""
-    from linkedin_assets.simulator.analytics import ID_COLUMN, _buckets, _chosen_creatives, _concat, _facet_mask
+    from linkedin_assets.simulator.analytics import ID_COLUMN, _buckets, _chosen_creatives, _concat, selected_rows
 
     first = (query.start - dataset.history_start).days
     last = (query.end - dataset.history_start).days
@@ -286,13 +286,8 @@ def conversion_rows(dataset: Dataset, query: AnalyticsQuery) -> dict[str, np.nda
         chosen = _chosen_creatives(account, query)
         if chosen is not None and not chosen.any():
             continue
-        facts = rule_facts(dataset, account)
-        lo, hi = np.searchsorted(facts["day"], [first, last + 1])
-        part = {name: column[lo:hi] for name, column in facts.items()}
-        mask = _facet_mask(part, query)
-        if mask is not None:
-            part = {name: column[mask] for name, column in part.items()}
-        if not len(part["day"]):
+        part = selected_rows(dataset, rule_facts(dataset, account), query, creative_facts=False)
+        if part is None:
             continue
         part["b_start"], part["b_end"] = _buckets(dataset, part["day"], query)
         parts.append(group_sum(part, ("b_start", "b_end", *ids), CONVERSION_METRICS))

@@ -72,20 +72,12 @@ def _split(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def _account_parts(dataset: Dataset, account: AccountData, query: AnalyticsQuery) -> dict[str, np.ndarray] | None:
     """One account's (creative-day, device) parts the query selects, with bucket columns."""
-    from linkedin_assets.simulator.analytics import _buckets, _facet_mask
+    from linkedin_assets.simulator.analytics import _buckets, selected_rows
 
-    first = (query.start - dataset.history_start).days
-    last = (query.end - dataset.history_start).days
-    rows = dataset.metric_rows(account)
-    lo, hi = np.searchsorted(rows["day"], [first, last + 1])
-    part = {name: column[lo:hi] for name, column in rows.items()}
-    mask = part["creative_id"] != 0
-    facet_mask = _facet_mask(part, query)
-    mask = mask if facet_mask is None else mask & facet_mask
-    part = {name: column[mask] for name, column in part.items()}
-    n = len(part["day"])
-    if not n:
+    part = selected_rows(dataset, dataset.metric_rows(account), query, creative_facts=True)
+    if part is None:
         return None
+    n = len(part["day"])
     weights = device_weights(dataset.seed, account)[np.searchsorted(account.creative_ids, part["creative_id"])]
     out = {k: np.repeat(part[k], 5) for k in ("day", "account_id", "group_id", "campaign_id", "creative_id")}
     out["device"] = np.tile(np.arange(5, dtype=np.int64), n)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 
-from linkedin_assets.warehouse.schema import HISTORY, SYNCED_AT, TABLES, TableSpec
+from linkedin_assets.warehouse.schema import HISTORY, SYNCED_AT, TABLES, metric_columns
 
 Qualify = Callable[[str], str]
 GEO_URN = "urn:li:geo:"
@@ -49,7 +49,7 @@ def _daily_view(table: str, key: str) -> Callable[[Qualify], str]:
     spec = TABLES[table]
 
     def sql(qualified: Qualify) -> str:
-        metrics = ", ".join(f'"{c}"' for c in _metric_names(spec))
+        metrics = ", ".join(f'"{c}"' for c in metric_columns(table))
         owned = ("conversion_id", "account_id", "campaign_id")
         owners = ", ".join(f'"{c}"' for c in owned if c in spec.column_names and c != key)
         return (
@@ -61,10 +61,8 @@ def _daily_view(table: str, key: str) -> Callable[[Qualify], str]:
 
 
 def _monthly_geo_view(pivot: str, column: str) -> Callable[[Qualify], str]:
-    spec = TABLES["demographic_metrics"]
-
     def sql(qualified: Qualify) -> str:
-        metrics = ", ".join(f'"{c}"' for c in _metric_names(spec))
+        metrics = ", ".join(f'"{c}"' for c in metric_columns("demographic_metrics"))
         return (
             f'SELECT entity_id AS campaign_id, account_id, SUBSTR(CAST("month" AS VARCHAR), 1, 7) AS "month", '
             f"CAST(REPLACE(\"value\", '{GEO_URN}', '') AS BIGINT) AS \"{column}\", {metrics}, "
@@ -81,12 +79,6 @@ def _geo_view(qualified: Qualify) -> str:
         f'"{SYNCED_AT}" AS _fivetran_synced FROM {qualified("demographic_values")} '
         f"WHERE \"pivot\" IN ('MEMBER_COUNTRY_V2', 'MEMBER_REGION_V2') AND \"value\" LIKE '{GEO_URN}%'"
     )
-
-
-def _metric_names(spec: TableSpec) -> list[str]:
-    from linkedin_assets.linkedin.fields import snake_case
-
-    return [snake_case(metric) for metric in spec.metrics]
 
 
 VIEWS: dict[str, Callable[[Qualify], str]] = {

@@ -35,6 +35,7 @@ from linkedin_assets.defs.assets.common import KEY_PREFIX
 from linkedin_assets.defs.io_managers.warehouse import WarehouseResource
 from linkedin_assets.settings import Settings
 from linkedin_assets.warehouse import fivetran_schema_of, reports_schema_of
+from linkedin_assets.warehouse.backends import quote
 
 GROUP = "fivetran_reports"
 """Asset group of the dbt models (the package's staging models and reports)."""
@@ -354,7 +355,7 @@ TOTALS_EQUAL = "totals_equal_daily_metrics"
 
 
 def _qualified(schema: str, table: str) -> str:
-    return f'"{schema}"."{table}"'
+    return f"{quote(schema)}.{quote(table)}"
 
 
 def period_sql(report: str, own_schema: str, fivetran_schema: str, reports_schema: str) -> str:

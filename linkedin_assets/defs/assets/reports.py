@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,8 +41,7 @@ from linkedin_assets.linkedin.plan import (
     AnalyticsQuery,
     bucket_counts,
     buckets,
-    campaign_span,
-    creative_span,
+    entity_spans,
     merge_plans,
     plan_report,
 )
@@ -119,17 +119,14 @@ def _spans(table: MetricTable, wh: Warehouse, account_ids: Sequence[int]) -> dic
     """Per account, the spans of the table's finest entity pivot (none: one row per bucket and value)."""
     if not {"CREATIVE", "CAMPAIGN", "CAMPAIGN_GROUP"} & set(table.pivots):
         return {}
-    campaigns = wh.read("campaigns", account_ids=account_ids)
-    by_campaign = {int(row["id"]): campaign_span(row) for row in campaigns.to_dict("records")}
-    spans: dict[int, list[ActivitySpan]] = {}
+    rows: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for row in wh.read("campaigns", account_ids=account_ids).to_dict("records"):
+        rows[int(row["account_id"])][0].append(row)
     if "CREATIVE" in table.pivots:
         for row in wh.read("creatives", account_ids=account_ids).to_dict("records"):
-            span = creative_span(row, by_campaign.get(int(row["campaign_id"])))
-            spans.setdefault(int(row["account_id"]), []).append(span)
-        return spans
-    for row, span in zip(campaigns.to_dict("records"), by_campaign.values(), strict=True):
-        spans.setdefault(int(row["account_id"]), []).append(span)
-    return spans
+            rows[int(row["account_id"])][1].append(row)
+    pivot = "CREATIVE" if "CREATIVE" in table.pivots else "CAMPAIGN"
+    return {account: entity_spans(campaigns, creatives)[pivot] for account, (campaigns, creatives) in rows.items()}
 
 
 def _values_per_entity(table: MetricTable, wh: Warehouse, account_ids: Sequence[int]) -> dict[int, int]:
@@ -144,9 +141,12 @@ def _values_per_entity(table: MetricTable, wh: Warehouse, account_ids: Sequence[
     return {a: base * int(per_account.get(a, 0)) for a in account_ids}  # no rule: nothing to ask
 
 
-def report_frame(window: AnalyticsWindow, table: MetricTable, account_of: Mapping[int, int]) -> pd.DataFrame:
+def report_frame(
+    window: AnalyticsWindow, table: MetricTable, names: Mapping[str, str], account_of: Mapping[int, int]
+) -> pd.DataFrame:
     """One window's rows -> the table's rows: a column per pivot (ids as numbers), the bucket's first day, the
-    account (the request's account facet, else the facet campaign's account), the metrics."""
+    account (the request's account facet, else the facet campaign's account), the metrics (``names``: LinkedIn's
+    name -> column)."""
     columns: dict[str, Any] = {}
     rows = len(window)
     for i, pivot in enumerate(table.pivots):
@@ -164,7 +164,7 @@ def report_frame(window: AnalyticsWindow, table: MetricTable, account_of: Mappin
     if "account_id" not in columns:
         account = window.account_id if window.account_id is not None else account_of.get(campaign or 0)
         columns["account_id"] = whole_numbers([account] * rows)
-    columns.update(metric_columns(window, {m: snake_case(m) for m in table.spec().metrics}))
+    columns.update(metric_columns(window, names))
     return pd.DataFrame(columns)
 
 
@@ -184,7 +184,7 @@ def _campaign_queries(table: MetricTable, wh: Warehouse, shard: Shard, metrics: 
         account_of[campaign] = int(row["account_id"])
         first = _bucket_start(table, pd.Timestamp(row["first_day"]).date())
         first = max(first, shard.start)
-        rows = bucket_counts([], table.granularity, first, shard.end, MEMBER_VALUES)
+        rows = [MEMBER_VALUES] * len(buckets(table.granularity, first, shard.end))
         queries += plan_report("campaigns", [f"urn:li:sponsoredCampaign:{campaign}"], table.finder, table.pivot,
                                table.granularity, first, shard.end, metrics, rows)  # fmt: skip
     return queries, account_of
@@ -200,7 +200,7 @@ def _sync(
 ) -> WarehouseBatch:
     """The shard's rows of ``table``: per account (or per delivering campaign), one request per field chunk and
     window; accounts (campaigns) with nothing that can report cost nothing."""
-    metrics = served(table.metrics, None)
+    metrics = served(table.metrics)
     queries: list[AnalyticsQuery] = []
     account_of: dict[int, int] = {}
     with warehouse.open() as wh:
@@ -212,11 +212,12 @@ def _sync(
                 queries += plan_report("accounts", [f"urn:li:sponsoredAccount:{account}"], table.finder, table.pivot,
                                        table.granularity, shard.start, shard.end, metrics, rows)  # fmt: skip
     first = _bucket_start(table, shard.start)
+    names = {metric: snake_case(metric) for metric in table.metrics}  # once, not per window
     return analytics_batch(
         context.log,
         linkedin,
         merge_plans(queries),
-        lambda window: report_frame(window, table, account_of),
+        lambda window: report_frame(window, table, names, account_of),
         what=f"{table.name} of {len(shard.account_ids)} account(s), {shard.start}..{shard.end}",
         account_ids=shard.account_ids,
         date_range=(first, shard.end),
